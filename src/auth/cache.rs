@@ -1,0 +1,123 @@
+//! A value that expires, refreshed by one caller while the others wait (single flight).
+
+use std::{future::Future, sync::RwLock, time::Duration};
+
+use tokio::{sync::Mutex, time::Instant};
+
+/// A cached value with its generation, so that an invalidation aimed at an old value does not
+/// throw away a newer one.
+pub(crate) struct ExpiringCache<T> {
+    slot: RwLock<Option<Entry<T>>>,
+    refresh: Mutex<u64>,
+}
+
+struct Entry<T> {
+    value: T,
+    refresh_at: Instant,
+    generation: u64,
+}
+
+/// How long before expiry a value is refreshed: a tenth of its lifetime, at most 60 s.
+pub(crate) fn refresh_margin(lifetime: Duration) -> Duration {
+    (lifetime / 10).min(Duration::from_secs(60))
+}
+
+impl<T: Clone> ExpiringCache<T> {
+    pub(crate) fn new() -> Self {
+        ExpiringCache {
+            slot: RwLock::new(None),
+            refresh: Mutex::new(0),
+        }
+    }
+
+    fn fresh(&self) -> Option<(T, u64)> {
+        let slot = self.slot.read().unwrap_or_else(|p| p.into_inner());
+        slot.as_ref()
+            .filter(|e| Instant::now() < e.refresh_at)
+            .map(|e| (e.value.clone(), e.generation))
+    }
+
+    /// The cached value and its generation, or the result of `load` when it is missing or due
+    /// for refresh. Concurrent callers share one `load`. `load` returns the value and its
+    /// lifetime; the value is refreshed [`refresh_margin`] before the lifetime ends.
+    pub(crate) async fn get_or_load<E, F, Fut>(&self, load: F) -> Result<(T, u64), E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(T, Duration), E>>,
+    {
+        if let Some(hit) = self.fresh() {
+            return Ok(hit);
+        }
+        let mut generation = self.refresh.lock().await;
+        if let Some(hit) = self.fresh() {
+            return Ok(hit);
+        }
+        let (value, lifetime) = load().await?;
+        *generation += 1;
+        let entry = Entry {
+            value: value.clone(),
+            refresh_at: Instant::now() + lifetime.saturating_sub(refresh_margin(lifetime)),
+            generation: *generation,
+        };
+        *self.slot.write().unwrap_or_else(|p| p.into_inner()) = Some(entry);
+        Ok((value, *generation))
+    }
+
+    /// Drops the cached value if it is still generation `generation`.
+    pub(crate) fn invalidate(&self, generation: u64) {
+        let mut slot = self.slot.write().unwrap_or_else(|p| p.into_inner());
+        if slot.as_ref().is_some_and(|e| e.generation == generation) {
+            *slot = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{
+        atomic::{AtomicU32, Ordering},
+        Arc,
+    };
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn one_load_for_many_callers_and_refresh_before_expiry() {
+        let cache = Arc::new(ExpiringCache::<u32>::new());
+        let loads = Arc::new(AtomicU32::new(0));
+        let load = |loads: Arc<AtomicU32>| async move {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let n = loads.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok::<_, ()>((n, Duration::from_secs(100)))
+        };
+        let tasks: Vec<_> = (0..100)
+            .map(|_| {
+                let (cache, loads) = (cache.clone(), loads.clone());
+                tokio::spawn(async move { cache.get_or_load(|| load(loads)).await.unwrap() })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), (1, 1));
+        }
+        tokio::time::advance(Duration::from_secs(89)).await;
+        assert_eq!(
+            cache.get_or_load(|| load(loads.clone())).await.unwrap().0,
+            1
+        );
+        tokio::time::advance(Duration::from_secs(2)).await; // 91 s: inside the 10 s margin
+        assert_eq!(
+            cache.get_or_load(|| load(loads.clone())).await.unwrap(),
+            (2, 2)
+        );
+        cache.invalidate(1); // stale generation: ignored
+        assert_eq!(
+            cache.get_or_load(|| load(loads.clone())).await.unwrap(),
+            (2, 2)
+        );
+        cache.invalidate(2);
+        assert_eq!(
+            cache.get_or_load(|| load(loads.clone())).await.unwrap(),
+            (3, 3)
+        );
+    }
+}

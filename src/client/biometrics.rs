@@ -1,0 +1,236 @@
+//! [`BiometricsClient`] and [`BioSession`]: one token per biometrics process.
+
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::{
+    auth::CallAuth,
+    config::{env_var, env_var_or, parse_base_url, HttpOptions, Tenant, BIOMETRICS_URL},
+    context::EndUserContext,
+    generated::{biometrics, biometrics::types},
+    photo::Photo,
+    transport::{Api, ApiShared, CallState},
+    Error, Result,
+};
+
+pub use types::{
+    BioTokenRequestDocumentType as DocumentType, BioTokenRequestTransactionType as TransactionType,
+};
+
+/// Client of the biometrics API (`api.preventor.id`). Holds no token: each process
+/// (onboarding or authentication) gets its own [`BioSession`] from [`Self::start_session`].
+#[derive(Clone, Debug)]
+pub struct BiometricsClient {
+    shared: Arc<ApiShared>,
+    api_secret: SecretString,
+    context: EndUserContext,
+}
+
+/// Builder of a [`BiometricsClient`].
+#[derive(Debug)]
+pub struct BiometricsClientBuilder {
+    base_url: String,
+    tenant: Option<Tenant>,
+    api_secret: Option<SecretString>,
+    options: HttpOptions,
+    context: EndUserContext,
+}
+
+impl BiometricsClientBuilder {
+    /// Base URL; default [`BIOMETRICS_URL`]. `http://` is refused unless the host is loopback.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = url.into();
+        self
+    }
+    /// Tenant headers (required); its API key is also the user of the token call.
+    pub fn tenant(mut self, tenant: Tenant) -> Self {
+        self.tenant = Some(tenant);
+        self
+    }
+    /// API secret, the password of the token call's Basic authentication (required).
+    pub fn api_secret(mut self, secret: impl Into<String>) -> Self {
+        self.api_secret = Some(SecretString::from(secret.into()));
+        self
+    }
+    /// Timeouts and retry policy.
+    pub fn http_options(mut self, options: HttpOptions) -> Self {
+        self.options = options;
+        self
+    }
+    /// End-user context (its IP goes out as `x-ip`).
+    pub fn context(mut self, context: EndUserContext) -> Self {
+        self.context = context;
+        self
+    }
+
+    /// Checks the configuration and builds the client. Sends nothing.
+    pub fn build(self) -> Result<BiometricsClient> {
+        let tenant = self
+            .tenant
+            .ok_or_else(|| Error::Config("biometrics client: tenant headers are not set".into()))?;
+        let api_secret = self
+            .api_secret
+            .filter(|s| !s.expose_secret().is_empty())
+            .ok_or_else(|| Error::Config("biometrics client: API secret is not set".into()))?;
+        if tenant.api_key.expose_secret().contains(':') {
+            return Err(Error::invalid_input(
+                "tenant.api_key",
+                "must not contain ':'",
+            ));
+        }
+        self.context.validate()?;
+        let url = parse_base_url("biometrics base_url", &self.base_url)?;
+        Ok(BiometricsClient {
+            shared: Arc::new(ApiShared::new(Api::Biometrics, &url, tenant, self.options)?),
+            api_secret,
+            context: self.context,
+        })
+    }
+}
+
+impl BiometricsClient {
+    /// A builder with the production URL and default options.
+    pub fn builder() -> BiometricsClientBuilder {
+        BiometricsClientBuilder {
+            base_url: BIOMETRICS_URL.into(),
+            tenant: None,
+            api_secret: None,
+            options: HttpOptions::default(),
+            context: EndUserContext::default(),
+        }
+    }
+
+    /// A client configured from the variables of [`Tenant::from_env`], `PREVENTOR_API_SECRET`,
+    /// and `PREVENTOR_BIOMETRICS_URL` (optional).
+    pub fn from_env() -> Result<Self> {
+        Self::builder()
+            .base_url(env_var_or("PREVENTOR_BIOMETRICS_URL", BIOMETRICS_URL))
+            .tenant(Tenant::from_env()?)
+            .api_secret(env_var("PREVENTOR_API_SECRET")?)
+            .build()
+    }
+
+    /// `bioToken`: starts one process and returns its session. Two sessions never share a token.
+    pub async fn start_session(
+        &self,
+        transaction: TransactionType,
+        document: Option<DocumentType>,
+    ) -> Result<BioSession> {
+        self.start_session_with(transaction, document, &EndUserContext::default())
+            .await
+    }
+
+    /// [`Self::start_session`] with an end-user context for this session.
+    pub async fn start_session_with(
+        &self,
+        transaction: TransactionType,
+        document: Option<DocumentType>,
+        context: &EndUserContext,
+    ) -> Result<BioSession> {
+        context.validate()?;
+        let context = context.merged_over(&self.context);
+        let state = CallState::new(
+            self.shared.clone(),
+            context.clone(),
+            CallAuth::Basic {
+                user: self.shared.tenant.api_key.expose_secret().to_owned(),
+                secret: self.api_secret.clone(),
+            },
+        );
+        let client = crate::generated::biometrics_client(&state);
+        let body = types::BioTokenRequest {
+            transaction_type: transaction,
+            document_type: document,
+        };
+        let token = state.finish("bioToken", client.bio_token().body(body).send().await)?;
+        Ok(BioSession {
+            shared: self.shared.clone(),
+            token: SecretString::from(token.token),
+            context,
+        })
+    }
+}
+
+/// One biometrics process (one onboarding or authentication), carrying its own token through
+/// create user, upload and enroll. A 401 here means the process token was refused or expired:
+/// it is returned as [`Error::Auth`] (a new token would be a new process), and never touches the
+/// compliance token.
+#[derive(Clone, Debug)]
+pub struct BioSession {
+    shared: Arc<ApiShared>,
+    token: SecretString,
+    context: EndUserContext,
+}
+
+/// The pictures of one upload: one or two portraits (selfies), the document's front and,
+/// optionally, its back.
+#[derive(Clone, Debug)]
+pub struct BioPhotos {
+    /// First portrait (required).
+    pub portrait: Photo,
+    /// Second portrait.
+    pub second_portrait: Option<Photo>,
+    /// Front of the document (required).
+    pub document_front: Photo,
+    /// Back of the document.
+    pub document_back: Option<Photo>,
+}
+
+impl BioSession {
+    fn call(&self) -> (CallState, biometrics::Client) {
+        let state = CallState::new(
+            self.shared.clone(),
+            self.context.clone(),
+            CallAuth::Bearer(self.token.clone()),
+        );
+        let client = crate::generated::biometrics_client(&state);
+        (state, client)
+    }
+
+    /// `createBioUser`: a new bio user. Never retried once sent.
+    pub async fn create_user(&self) -> Result<types::BioUser> {
+        let (state, client) = self.call();
+        state.finish("createBioUser", client.create_bio_user().send().await)
+    }
+
+    /// `uploadBioFiles`: uploads the user's pictures and returns the ticket. Never retried once
+    /// sent.
+    pub async fn upload(&self, user_id: &str, photos: &BioPhotos) -> Result<types::UploadTicket> {
+        let set =
+            |field: &str, first: &Photo, second: &Option<Photo>| -> Result<types::PictureSet> {
+                let uri = |p: &Photo| {
+                    types::PhotoDataUri::try_from(p.to_data_uri())
+                        .map_err(|e| Error::invalid_input(field, e.to_string()))
+                };
+                Ok(types::PictureSet {
+                    picture1: uri(first)?,
+                    picture2: second.as_ref().map(uri).transpose()?,
+                })
+            };
+        let body = types::BioUpload {
+            portraits: set("portraits", &photos.portrait, &photos.second_portrait)?,
+            documents: set("documents", &photos.document_front, &photos.document_back)?,
+        };
+        let (state, client) = self.call();
+        let result = client
+            .upload_bio_files()
+            .user_id(user_id)
+            .body(body)
+            .send()
+            .await;
+        state.finish("uploadBioFiles", result)
+    }
+
+    /// `bioEnroll`: the enroll result of an upload ticket.
+    pub async fn enroll(&self, user_id: &str, ticket: &str) -> Result<types::EnrollResult> {
+        let (state, client) = self.call();
+        let result = client
+            .bio_enroll()
+            .user_id(user_id)
+            .ticket(ticket)
+            .send()
+            .await;
+        state.finish("bioEnroll", result)
+    }
+}

@@ -1,0 +1,241 @@
+//! [`ComplianceClient`]: the compliance API with its token lifecycle.
+
+use std::sync::Arc;
+
+use progenitor_client::{ClientHooks, OperationInfo, ResponseValue};
+use reqwest::header::{HeaderValue, ACCEPT};
+
+use crate::{
+    auth::{oauth::TokenSource, CallAuth},
+    config::{env_var_or, parse_base_url, HttpOptions, OAuthCredentials, Tenant, COMPLIANCE_URL},
+    context::EndUserContext,
+    generated::{compliance, compliance::types},
+    transport::{Api, ApiShared, CallState},
+    Error, Result,
+};
+
+/// Client of the compliance API (`api.preventor.com`).
+///
+/// Cheap to clone; clones share the HTTP connection pool and the access token.
+#[derive(Clone, Debug)]
+pub struct ComplianceClient {
+    shared: Arc<ApiShared>,
+    tokens: Arc<TokenSource>,
+    context: EndUserContext,
+}
+
+/// Builder of a [`ComplianceClient`].
+#[derive(Debug)]
+pub struct ComplianceClientBuilder {
+    base_url: String,
+    tenant: Option<Tenant>,
+    credentials: Option<OAuthCredentials>,
+    options: HttpOptions,
+    context: EndUserContext,
+}
+
+impl ComplianceClientBuilder {
+    /// Base URL; default [`COMPLIANCE_URL`]. `http://` is refused unless the host is loopback.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = url.into();
+        self
+    }
+    /// Tenant headers (required).
+    pub fn tenant(mut self, tenant: Tenant) -> Self {
+        self.tenant = Some(tenant);
+        self
+    }
+    /// OAuth credentials (required).
+    pub fn credentials(mut self, credentials: OAuthCredentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+    /// Timeouts and retry policy.
+    pub fn http_options(mut self, options: HttpOptions) -> Self {
+        self.options = options;
+        self
+    }
+    /// End-user context sent on every call unless a call overrides it.
+    pub fn context(mut self, context: EndUserContext) -> Self {
+        self.context = context;
+        self
+    }
+
+    /// Checks the configuration and builds the client. Sends nothing.
+    pub fn build(self) -> Result<ComplianceClient> {
+        let tenant = self
+            .tenant
+            .ok_or_else(|| Error::Config("compliance client: tenant headers are not set".into()))?;
+        let credentials = self.credentials.ok_or_else(|| {
+            Error::Config("compliance client: OAuth credentials are not set".into())
+        })?;
+        if credentials.client_id.contains(':') {
+            return Err(Error::invalid_input(
+                "credentials.client_id",
+                "must not contain ':'",
+            ));
+        }
+        self.context.validate()?;
+        let url = parse_base_url("compliance base_url", &self.base_url)?;
+        let shared = Arc::new(ApiShared::new(Api::Compliance, &url, tenant, self.options)?);
+        Ok(ComplianceClient {
+            tokens: Arc::new(TokenSource::new(shared.clone(), credentials)),
+            shared,
+            context: self.context,
+        })
+    }
+}
+
+impl ComplianceClient {
+    /// A builder with the production URL and default options.
+    pub fn builder() -> ComplianceClientBuilder {
+        ComplianceClientBuilder {
+            base_url: COMPLIANCE_URL.into(),
+            tenant: None,
+            credentials: None,
+            options: HttpOptions::default(),
+            context: EndUserContext::default(),
+        }
+    }
+
+    /// A client configured from `PREVENTOR_*` variables: those of [`Tenant::from_env`] and
+    /// [`OAuthCredentials::from_env`], and `PREVENTOR_COMPLIANCE_URL` (optional).
+    pub fn from_env() -> Result<Self> {
+        Self::builder()
+            .base_url(env_var_or("PREVENTOR_COMPLIANCE_URL", COMPLIANCE_URL))
+            .tenant(Tenant::from_env()?)
+            .credentials(OAuthCredentials::from_env()?)
+            .build()
+    }
+
+    /// This client with `context` over its default context (for one call or a series of calls).
+    pub fn with_context(&self, context: &EndUserContext) -> Result<Self> {
+        context.validate()?;
+        Ok(ComplianceClient {
+            context: context.merged_over(&self.context),
+            ..self.clone()
+        })
+    }
+
+    fn call(&self) -> (CallState, compliance::Client) {
+        let state = CallState::new(
+            self.shared.clone(),
+            self.context.clone(),
+            CallAuth::ComplianceToken(self.tokens.clone()),
+        );
+        let client = crate::generated::compliance_client(&state);
+        (state, client)
+    }
+
+    /// The generated client, with this client's auth, headers, retries and tracing, for calls
+    /// the methods here do not cover. Its errors are progenitor's, not [`Error`].
+    pub fn generated(&self) -> compliance::Client {
+        self.call().1
+    }
+
+    /// `accountOnboarding`: create (A), update (U) or delete (D) an account. Never retried
+    /// once sent.
+    pub async fn account_onboarding(
+        &self,
+        account: types::Account,
+    ) -> Result<types::Acknowledgement> {
+        let (state, client) = self.call();
+        state.finish(
+            "accountOnboarding",
+            client.account_onboarding().body(account).send().await,
+        )
+    }
+
+    /// `customerOnboarding`: create a customer. Never retried once sent.
+    pub async fn customer_onboarding(
+        &self,
+        customer: types::Customer,
+    ) -> Result<types::Acknowledgement> {
+        let (state, client) = self.call();
+        state.finish(
+            "customerOnboarding",
+            client.customer_onboarding().body(customer).send().await,
+        )
+    }
+
+    /// `customerMaintenance`: update (U) or delete (D) a customer. Never retried once sent.
+    pub async fn customer_maintenance(
+        &self,
+        customer: types::Customer,
+    ) -> Result<types::Acknowledgement> {
+        let (state, client) = self.call();
+        state.finish(
+            "customerMaintenance",
+            client.customer_maintenance().body(customer).send().await,
+        )
+    }
+
+    /// `registerMonetaryTransaction`: post a transaction to an account. Never retried once sent.
+    pub async fn register_monetary_transaction(
+        &self,
+        transaction: types::MonetaryTransaction,
+    ) -> Result<types::Acknowledgement> {
+        let (state, client) = self.call();
+        let result = client
+            .register_monetary_transaction()
+            .body(transaction)
+            .send()
+            .await;
+        state.finish("registerMonetaryTransaction", result)
+    }
+
+    /// `getCustomer`: the customer `cif_cod`, sent as the `cifCod` part of a
+    /// `multipart/form-data` body as the page's curl does (written by hand: progenitor cannot
+    /// generate multipart bodies).
+    pub async fn get_customer(&self, cif_cod: &str) -> Result<types::Customer> {
+        let form = types::GetCustomerForm {
+            cif_cod: types::Id::try_from(cif_cod)
+                .map_err(|e| Error::invalid_input("getCustomer.cifCod", e.to_string()))?,
+        };
+        let (state, client) = self.call();
+        let result = get_customer(&client, &state, form).await;
+        state.finish("getCustomer", result)
+    }
+}
+
+/// The hand-written `getCustomer` call, through the same hooks as the generated ones.
+async fn get_customer(
+    client: &compliance::Client,
+    state: &CallState,
+    form: types::GetCustomerForm,
+) -> std::result::Result<ResponseValue<types::Customer>, progenitor_client::Error<types::ErrorBody>>
+{
+    use http_body_util::BodyExt;
+    use progenitor_client::Error as G;
+    let multipart = reqwest::multipart::Form::new().text("cifCod", form.cif_cod.to_string());
+    let mut request = state
+        .shared
+        .http
+        .post(format!("{}/onboarding/getCustomer", state.shared.base_url))
+        .header(ACCEPT, HeaderValue::from_static("application/json"))
+        .multipart(multipart)
+        .build()?;
+    // Buffer the (small) form so that the request can be retried or replayed after a 401.
+    if let Some(body) = request.body_mut().take() {
+        let bytes = body
+            .collect()
+            .await
+            .map_err(G::CommunicationError)?
+            .to_bytes();
+        *request.body_mut() = Some(bytes.into());
+    }
+    let info = OperationInfo {
+        operation_id: "get_customer",
+    };
+    client.pre(&mut request, &info).await?;
+    let result = client.exec(request, &info).await;
+    client.post(&result, &info).await?;
+    let response = result?;
+    match response.status().as_u16() {
+        200 => ResponseValue::from_response(response).await,
+        400 | 401 | 403 | 404 | 405 | 406 | 429 | 500 | 503 => Err(G::ErrorResponse(
+            ResponseValue::from_response(response).await?,
+        )),
+        _ => Err(G::UnexpectedResponse(response)),
+    }
+}

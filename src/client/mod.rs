@@ -1,0 +1,4 @@
+//! The clients users hold: one per API, on top of the generated calls.
+
+pub(crate) mod biometrics;
+pub(crate) mod compliance;

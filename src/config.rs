@@ -1,0 +1,203 @@
+//! Client configuration: credentials, tenant headers, endpoints, timeouts, retries.
+//!
+//! Every credential is a [`SecretString`]: it prints as `[REDACTED]` in `Debug` and is exposed
+//! only where a header is written.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use url::Url;
+
+use crate::{retry::RetryPolicy, Error, Result};
+
+/// Production base URL of the compliance API.
+pub const COMPLIANCE_URL: &str = "https://api.preventor.com";
+/// Production base URL of the biometrics API.
+pub const BIOMETRICS_URL: &str = "https://api.preventor.id";
+/// Default connect timeout.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default timeout of one attempt of a request, from sending to the end of the response.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The tenant headers sent on every call of both APIs.
+#[derive(Clone, Debug)]
+pub struct Tenant {
+    /// `x-api-key`: API key of the company.
+    pub api_key: SecretString,
+    /// `x-tenant`: name of the tenant assigned by Preventor.
+    pub tenant: String,
+    /// `x-env`: schema name.
+    pub env: String,
+    /// `x-banknu`: entity id.
+    pub banknu: String,
+}
+
+impl Tenant {
+    /// Tenant headers from their values.
+    pub fn new(
+        api_key: impl Into<String>,
+        tenant: impl Into<String>,
+        env: impl Into<String>,
+        banknu: impl Into<String>,
+    ) -> Self {
+        Tenant {
+            api_key: SecretString::from(api_key.into()),
+            tenant: tenant.into(),
+            env: env.into(),
+            banknu: banknu.into(),
+        }
+    }
+
+    /// Reads `PREVENTOR_API_KEY`, `PREVENTOR_TENANT`, `PREVENTOR_ENV` and `PREVENTOR_BANKNU`.
+    pub fn from_env() -> Result<Self> {
+        Ok(Tenant::new(
+            env_var("PREVENTOR_API_KEY")?,
+            env_var("PREVENTOR_TENANT")?,
+            env_var("PREVENTOR_ENV")?,
+            env_var("PREVENTOR_BANKNU")?,
+        ))
+    }
+}
+
+/// Credentials of the compliance OAuth 2.0 password grant.
+#[derive(Clone, Debug)]
+pub struct OAuthCredentials {
+    /// OAuth client id (also the user part of the token call's Basic authentication).
+    pub client_id: String,
+    /// OAuth client secret.
+    pub client_secret: SecretString,
+    /// Username assigned by Preventor.
+    pub username: String,
+    /// Password assigned by Preventor.
+    pub password: SecretString,
+    /// Requested scope.
+    pub scope: String,
+}
+
+impl OAuthCredentials {
+    /// Credentials from their values.
+    pub fn new(
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+        username: impl Into<String>,
+        password: impl Into<String>,
+        scope: impl Into<String>,
+    ) -> Self {
+        OAuthCredentials {
+            client_id: client_id.into(),
+            client_secret: SecretString::from(client_secret.into()),
+            username: username.into(),
+            password: SecretString::from(password.into()),
+            scope: scope.into(),
+        }
+    }
+
+    /// Reads `PREVENTOR_CLIENT_ID`, `PREVENTOR_CLIENT_SECRET`, `PREVENTOR_USERNAME`,
+    /// `PREVENTOR_PASSWORD` and `PREVENTOR_SCOPE`.
+    pub fn from_env() -> Result<Self> {
+        Ok(OAuthCredentials::new(
+            env_var("PREVENTOR_CLIENT_ID")?,
+            env_var("PREVENTOR_CLIENT_SECRET")?,
+            env_var("PREVENTOR_USERNAME")?,
+            env_var("PREVENTOR_PASSWORD")?,
+            env_var("PREVENTOR_SCOPE")?,
+        ))
+    }
+}
+
+/// HTTP behaviour shared by both clients.
+#[derive(Clone, Debug)]
+pub struct HttpOptions {
+    /// Connect timeout; default [`DEFAULT_CONNECT_TIMEOUT`].
+    pub connect_timeout: Duration,
+    /// Timeout of one attempt; default [`DEFAULT_REQUEST_TIMEOUT`].
+    pub request_timeout: Duration,
+    /// Automatic retries; see [`RetryPolicy`].
+    pub retry: RetryPolicy,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// Parses a base URL: `https://` anywhere, `http://` only to a loopback host.
+pub(crate) fn parse_base_url(field: &str, raw: &str) -> Result<Url> {
+    let url =
+        Url::parse(raw).map_err(|e| Error::invalid_input(field, format!("not a URL: {e}")))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => {
+            return Err(Error::invalid_input(
+                field,
+                "plain http:// is refused except to a loopback host; use https://",
+            ))
+        }
+        other => {
+            return Err(Error::invalid_input(
+                field,
+                format!("unsupported scheme {other}"),
+            ))
+        }
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::invalid_input(
+            field,
+            "credentials in the URL are refused",
+        ));
+    }
+    Ok(url)
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Reads a required environment variable.
+pub(crate) fn env_var(name: &str) -> Result<String> {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => Ok(v),
+        _ => Err(Error::Config(format!(
+            "environment variable {name} is not set"
+        ))),
+    }
+}
+
+/// Reads an optional environment variable.
+pub(crate) fn env_var_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_only_to_loopback() {
+        assert!(parse_base_url("u", "http://127.0.0.1:8080").is_ok());
+        assert!(parse_base_url("u", "http://localhost:1").is_ok());
+        assert!(parse_base_url("u", "http://[::1]:1").is_ok());
+        assert!(parse_base_url("u", "https://api.preventor.com").is_ok());
+        let err = parse_base_url("u", "http://api.preventor.com").unwrap_err();
+        assert!(
+            err.to_string().contains("plain http:// is refused"),
+            "{err}"
+        );
+        assert!(parse_base_url("u", "ftp://x").is_err());
+        assert!(parse_base_url("u", "https://user:pw@x").is_err());
+    }
+}

@@ -1,0 +1,102 @@
+//! The end user on whose behalf a call is made: language, time zone, user agent, IP.
+//!
+//! Set per client (defaults) and per call ([`EndUserContext::merged_over`]): a per-call value wins.
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+
+use crate::{Error, Result};
+
+/// User agent sent when no end-user agent is set.
+pub const SDK_USER_AGENT: &str = concat!("preventor-rust/", env!("CARGO_PKG_VERSION"));
+
+/// End-user context headers. Compliance calls send `X-lang`, `X-tzone`, `User-Agent` with
+/// `x-user-agent` (the page uses both spellings), and `X-Real-IP`; biometrics calls send `x-ip`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EndUserContext {
+    /// Language of the end user (`X-lang`).
+    pub lang: Option<String>,
+    /// Time zone of the end user (`X-tzone`).
+    pub tzone: Option<String>,
+    /// User agent of the end user's navigator (`User-Agent` and `x-user-agent`).
+    pub user_agent: Option<String>,
+    /// IP address of the end user (`X-Real-IP` on compliance, `x-ip` on biometrics).
+    pub ip: Option<String>,
+}
+
+impl EndUserContext {
+    /// Sets the language.
+    pub fn lang(mut self, v: impl Into<String>) -> Self {
+        self.lang = Some(v.into());
+        self
+    }
+    /// Sets the time zone.
+    pub fn tzone(mut self, v: impl Into<String>) -> Self {
+        self.tzone = Some(v.into());
+        self
+    }
+    /// Sets the end user's user agent.
+    pub fn user_agent(mut self, v: impl Into<String>) -> Self {
+        self.user_agent = Some(v.into());
+        self
+    }
+    /// Sets the end user's IP address.
+    pub fn ip(mut self, v: impl Into<String>) -> Self {
+        self.ip = Some(v.into());
+        self
+    }
+
+    /// This context with `defaults` filling what it leaves unset.
+    pub fn merged_over(&self, defaults: &EndUserContext) -> EndUserContext {
+        EndUserContext {
+            lang: self.lang.clone().or_else(|| defaults.lang.clone()),
+            tzone: self.tzone.clone().or_else(|| defaults.tzone.clone()),
+            user_agent: self
+                .user_agent
+                .clone()
+                .or_else(|| defaults.user_agent.clone()),
+            ip: self.ip.clone().or_else(|| defaults.ip.clone()),
+        }
+    }
+
+    /// Checks that every value can be a header value (no control characters), before sending.
+    pub fn validate(&self) -> Result<()> {
+        for (field, value) in [
+            ("context.lang", &self.lang),
+            ("context.tzone", &self.tzone),
+            ("context.user_agent", &self.user_agent),
+            ("context.ip", &self.ip),
+        ] {
+            if let Some(v) = value {
+                HeaderValue::from_str(v).map_err(|_| {
+                    Error::invalid_input(field, "contains characters not allowed in a header")
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the headers of `api` into `headers`.
+    pub(crate) fn apply(&self, api: crate::transport::Api, headers: &mut HeaderMap) {
+        use crate::transport::Api;
+        let mut set = |name: &'static str, value: &Option<String>| {
+            if let Some(v) = value.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+                headers.insert(HeaderName::from_static(name), v);
+            }
+        };
+        match api {
+            Api::Compliance => {
+                set("x-lang", &self.lang);
+                set("x-tzone", &self.tzone);
+                set("x-user-agent", &self.user_agent);
+                set("x-real-ip", &self.ip);
+            }
+            Api::Biometrics => set("x-ip", &self.ip),
+        }
+        let agent = self
+            .user_agent
+            .as_deref()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+            .unwrap_or(HeaderValue::from_static(SDK_USER_AGENT));
+        headers.insert(USER_AGENT, agent);
+    }
+}

@@ -1,0 +1,165 @@
+//! The crate's one error type.
+//!
+//! `Display` is one line and never contains a secret or a response body: bodies are kept in
+//! [`ApiError::body`] (capped) for the caller to inspect deliberately.
+
+use std::{fmt, time::Duration};
+
+use reqwest::StatusCode;
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Most bytes of an error response body kept in [`ApiError::body`].
+pub const MAX_ERROR_BODY: usize = 16 * 1024;
+
+/// Everything that can go wrong in a call.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request could not be sent or its response not read (connection, TLS, DNS, body).
+    #[error("{operation}: transport error: {message}")]
+    Transport {
+        /// operationId of the call.
+        operation: &'static str,
+        /// What failed, without URL credentials or bodies.
+        message: String,
+        /// Whether the request is known not to have reached the server.
+        not_sent: bool,
+    },
+    /// The call did not complete within the configured timeout.
+    #[error("{operation}: timed out")]
+    Timeout {
+        /// operationId of the call.
+        operation: &'static str,
+    },
+    /// Credentials or token were refused, or a token could not be obtained.
+    #[error("{operation}: authentication failed: {reason}")]
+    Auth {
+        /// operationId of the call.
+        operation: &'static str,
+        /// Why (never the credential itself).
+        reason: String,
+        /// The server's answer, when there was one.
+        response: Option<Box<ApiError>>,
+    },
+    /// The server answered with an error status.
+    #[error("{operation}: {0}", operation = .0.operation)]
+    Api(Box<ApiError>),
+    /// Input was rejected before anything was sent.
+    #[error("invalid input: {field}: {problem}")]
+    InvalidInput {
+        /// Which input (field path, file, setting).
+        field: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The client configuration is incomplete or wrong.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A success response did not match the documented schema.
+    #[error("{operation}: invalid response: {reason}")]
+    InvalidResponse {
+        /// operationId of the call.
+        operation: &'static str,
+        /// What did not match (values redacted).
+        reason: String,
+    },
+    /// A step of the biometric onboarding flow failed.
+    #[error("onboarding step '{step}' failed: {source}")]
+    Onboarding {
+        /// The step that failed.
+        step: crate::onboarding::Step,
+        /// Why it failed.
+        source: Box<Error>,
+    },
+}
+
+impl Error {
+    /// The HTTP status of the server's answer, if the error carries one.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Error::Api(e) => Some(e.status),
+            Error::Auth {
+                response: Some(e), ..
+            } => Some(e.status),
+            Error::Onboarding { source, .. } => source.status(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn invalid_input(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// An error status from the server, with what it said.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct ApiError {
+    /// operationId of the call.
+    pub operation: &'static str,
+    /// HTTP status.
+    pub status: StatusCode,
+    /// The server's request id (`x-request-id`, `x-correlation-id` or `x-amzn-requestid`).
+    pub request_id: Option<String>,
+    /// `Retry-After`, when the server sent one.
+    pub retry_after: Option<Duration>,
+    /// The raw body, at most [`MAX_ERROR_BODY`] bytes.
+    pub body: bytes::Bytes,
+    /// The body decoded as the documents' shared error schema, when it decodes.
+    pub details: Option<ErrorDetails>,
+}
+
+/// The documents' shared, tolerant error body (`ErrorBody`), with members common to both APIs.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[non_exhaustive]
+pub struct ErrorDetails {
+    /// Service status or code.
+    pub status: Option<serde_json::Value>,
+    /// Machine-readable error code.
+    pub code: Option<String>,
+    /// Human-readable message.
+    pub message: Option<String>,
+    /// RFC 6749 §5.2 error code (token endpoint).
+    pub error: Option<String>,
+    /// RFC 6749 §5.2 description (token endpoint).
+    pub error_description: Option<String>,
+}
+
+impl ApiError {
+    /// The most specific machine-readable code the body carries (`code`, else OAuth `error`).
+    pub fn code(&self) -> Option<&str> {
+        let d = self.details.as_ref()?;
+        d.code.as_deref().or(d.error.as_deref())
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "server answered {}", self.status)?;
+        if let Some(code) = self.code() {
+            write!(f, " ({code})")?;
+        }
+        if let Some(id) = &self.request_id {
+            write!(f, ", request id {id}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiError")
+            .field("operation", &self.operation)
+            .field("status", &self.status)
+            .field("request_id", &self.request_id)
+            .field("retry_after", &self.retry_after)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .field("code", &self.code())
+            .finish()
+    }
+}
