@@ -18,10 +18,20 @@ use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle};
 /// (document, operationId) pairs that the hand-written layer implements.
 const HAND_WRITTEN: &[(&str, &str)] = &[("compliance", "getCustomer")];
 
-/// (document, inner type of its generated `Client`).
-const DOCUMENTS: &[(&str, &str)] = &[
-    ("compliance", "crate::transport::CallState"),
-    ("biometrics", "crate::transport::CallState"),
+/// Inner type of every generated `Client`: the per-call state of the hand-written transport.
+const INNER_TYPE: &str = "crate::transport::CallState";
+
+/// (document, schemas replaced by hand-written types): sensitive values get types whose
+/// `Debug` is redacted (`src/redacted.rs`).
+const DOCUMENTS: &[(&str, &[(&str, &str)])] = &[
+    (
+        "compliance",
+        &[("DocumentNumber", "crate::redacted::DocumentNumber")],
+    ),
+    (
+        "biometrics",
+        &[("PhotoDataUri", "crate::redacted::PhotoDataUri")],
+    ),
 ];
 
 fn main() {
@@ -29,10 +39,10 @@ fn main() {
         PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     println!("cargo:rerun-if-changed=build.rs");
-    for (name, inner) in DOCUMENTS {
+    for (name, replacements) in DOCUMENTS {
         let spec = root.join("openapi").join(format!("{name}.yaml"));
         println!("cargo:rerun-if-changed={}", spec.display());
-        match generate(name, &spec, inner) {
+        match generate(name, &spec, replacements) {
             Ok(code) => {
                 let dest = out.join(format!("{name}.rs"));
                 fs::write(&dest, code).unwrap_or_else(|e| {
@@ -54,18 +64,31 @@ fn fail(spec: &Path, problem: &str) -> ! {
     std::process::exit(1);
 }
 
-fn generate(name: &str, spec: &Path, inner: &str) -> Result<String, String> {
+fn generate(name: &str, spec: &Path, replacements: &[(&str, &str)]) -> Result<String, String> {
     let text = fs::read_to_string(spec).map_err(|e| format!("cannot read: {e}"))?;
     let mut api: openapiv3::OpenAPI = serde_yaml::from_str(&text)
         .map_err(|e| format!("not a valid OpenAPI 3.0 document: {e}"))?;
     leave_out_hand_written(name, &mut api)?;
 
-    let inner: proc_macro2::TokenStream = inner.parse().map_err(|e| format!("inner type: {e}"))?;
+    let inner: proc_macro2::TokenStream =
+        INNER_TYPE.parse().map_err(|e| format!("inner type: {e}"))?;
     let mut settings = GenerationSettings::new();
     settings
         .with_interface(InterfaceStyle::Builder)
         .with_hooks(HooksMode::Expected)
         .with_inner_type(inner);
+    for (schema, replacement) in replacements {
+        if !api
+            .components
+            .as_ref()
+            .is_some_and(|c| c.schemas.contains_key(*schema))
+        {
+            return Err(format!(
+                "schema {schema} (replaced by {replacement}) is missing"
+            ));
+        }
+        settings.with_replacement(schema, replacement, std::iter::empty());
+    }
 
     // progenitor panics on some inputs it does not support: turn that into a build error.
     let previous_hook = panic::take_hook();

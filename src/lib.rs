@@ -70,6 +70,7 @@ mod generated;
 mod hooks;
 pub mod onboarding;
 mod photo;
+pub mod redacted;
 mod retry;
 mod transport;
 

@@ -108,7 +108,10 @@ async fn compliance_operations_on_the_wire() {
         .unwrap();
 
     let requests = server.requests();
-    let paths: Vec<_> = requests.iter().map(|r| (r.method.as_str(), r.path.as_str())).collect();
+    let paths: Vec<_> = requests
+        .iter()
+        .map(|r| (r.method.as_str(), r.path.as_str()))
+        .collect();
     assert_eq!(
         paths,
         [
@@ -132,7 +135,9 @@ async fn compliance_operations_on_the_wire() {
             ("user-agent", SDK_USER_AGENT),
         ],
     );
-    let mut form: Vec<(String, String)> = url::form_urlencoded::parse(&token.body).into_owned().collect();
+    let mut form: Vec<(String, String)> = url::form_urlencoded::parse(&token.body)
+        .into_owned()
+        .collect();
     form.sort();
     assert_eq!(
         form,
@@ -147,7 +152,11 @@ async fn compliance_operations_on_the_wire() {
     );
 
     // JSON onboarding calls: the page's example values, unchanged.
-    for (r, body) in [(&requests[1], &account), (&requests[2], &customer), (&requests[3], &update)] {
+    for (r, body) in [
+        (&requests[1], &account),
+        (&requests[2], &customer),
+        (&requests[3], &update),
+    ] {
         assert_headers(r, &with(&[("content-type", "application/json")]));
         assert_eq!(&r.json(), body, "{}", r.path);
     }
@@ -172,7 +181,13 @@ async fn compliance_operations_on_the_wire() {
     let tx = &requests[5];
     assert_headers(tx, &with(&[("content-type", "application/json")]));
     let raw = String::from_utf8(tx.body.to_vec()).unwrap();
-    for decimal in ["\"150803.247745453\"", "\"0.000166885\"", "\"50.3336\"", "\"40000.00\"", "\"0.00\""] {
+    for decimal in [
+        "\"150803.247745453\"",
+        "\"0.000166885\"",
+        "\"50.3336\"",
+        "\"40000.00\"",
+        "\"0.00\"",
+    ] {
         assert!(raw.contains(decimal), "{decimal} altered in {raw}");
     }
     let mut sent = tx.json();
@@ -216,7 +231,10 @@ async fn biometrics_operations_on_the_wire() {
         ("user-agent", SDK_USER_AGENT),
     ];
     let token = &requests[0];
-    assert_eq!((token.method.as_str(), token.path.as_str()), ("POST", "/v1/auth/token"));
+    assert_eq!(
+        (token.method.as_str(), token.path.as_str()),
+        ("POST", "/v1/auth/token")
+    );
     assert_headers(
         token,
         &[
@@ -230,12 +248,18 @@ async fn biometrics_operations_on_the_wire() {
     assert_eq!(token.json(), json!({"transactionType": "ONBOARDING"}));
 
     let create = &requests[1];
-    assert_eq!((create.method.as_str(), create.path.as_str()), ("POST", "/v1/workflow/enroll/user"));
+    assert_eq!(
+        (create.method.as_str(), create.path.as_str()),
+        ("POST", "/v1/workflow/enroll/user")
+    );
     assert_headers(create, &bearer);
     assert!(create.body.is_empty());
 
     let upload = &requests[2];
-    assert_eq!(upload.path, "/v1/workflow/enroll/user/4fc897ce-7879-47e4-9e5c-5de91ded4dea/upload");
+    assert_eq!(
+        upload.path,
+        "/v1/workflow/enroll/user/4fc897ce-7879-47e4-9e5c-5de91ded4dea/upload"
+    );
     let mut with_type = bearer.to_vec();
     with_type.push(("content-type", "application/json"));
     assert_headers(upload, &with_type);
@@ -260,7 +284,10 @@ async fn bad_input_is_refused_before_anything_is_sent() {
     let server = MockServer::preventor().await;
     let client = compliance(&server);
     let err = client.get_customer("").await.unwrap_err();
-    assert!(matches!(err, preventor::Error::InvalidInput { .. }), "{err}");
+    assert!(
+        matches!(err, preventor::Error::InvalidInput { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("getCustomer.cifCod"), "{err}");
 
     let mut tx = request_example("compliance", "/onboarding/registerMonetaryTransaction");

@@ -197,20 +197,13 @@ impl BioSession {
     /// `uploadBioFiles`: uploads the user's pictures and returns the ticket. Never retried once
     /// sent.
     pub async fn upload(&self, user_id: &str, photos: &BioPhotos) -> Result<types::UploadTicket> {
-        let set =
-            |field: &str, first: &Photo, second: &Option<Photo>| -> Result<types::PictureSet> {
-                let uri = |p: &Photo| {
-                    types::PhotoDataUri::try_from(p.to_data_uri())
-                        .map_err(|e| Error::invalid_input(field, e.to_string()))
-                };
-                Ok(types::PictureSet {
-                    picture1: uri(first)?,
-                    picture2: second.as_ref().map(uri).transpose()?,
-                })
-            };
+        let set = |first: &Photo, second: &Option<Photo>| types::PictureSet {
+            picture1: first.into(),
+            picture2: second.as_ref().map(Into::into),
+        };
         let body = types::BioUpload {
-            portraits: set("portraits", &photos.portrait, &photos.second_portrait)?,
-            documents: set("documents", &photos.document_front, &photos.document_back)?,
+            portraits: set(&photos.portrait, &photos.second_portrait),
+            documents: set(&photos.document_front, &photos.document_back),
         };
         let (state, client) = self.call();
         let result = client

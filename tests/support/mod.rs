@@ -39,6 +39,7 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub body: String,
+    pub delay: Duration,
 }
 
 impl Reply {
@@ -47,7 +48,12 @@ impl Reply {
             status,
             headers: vec![("content-type", "application/json".into())],
             body: body.to_string(),
+            delay: Duration::ZERO,
         }
+    }
+    pub fn after(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
     }
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
@@ -70,7 +76,9 @@ pub struct MockServer {
 }
 
 impl MockServer {
-    pub async fn start(responder: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static) -> Self {
+    pub async fn start(
+        responder: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static,
+    ) -> Self {
         let inner = Arc::new(Inner {
             requests: Mutex::new(Vec::new()),
             responder: Box::new(responder),
@@ -126,6 +134,7 @@ async fn handle(State(inner): State<Arc<Inner>>, request: Request<axum::body::Bo
         all.iter().filter(|r| r.path == recorded.path).count() - 1
     };
     let reply = (inner.responder)(&recorded, index);
+    tokio::time::sleep(reply.delay).await;
     let mut response = Response::builder().status(reply.status);
     for (n, v) in reply.headers {
         response = response.header(n, v);
@@ -163,13 +172,18 @@ pub fn default_reply(r: &Recorded) -> Reply {
     match r.path.as_str() {
         "/security/oauth/token" => token(0, 3600),
         "/onboarding/getCustomer" => Reply::json(200, customer_example()),
-        p if p.starts_with("/onboarding/") => Reply::json(200, json!({"status": "200", "message": "OK"})),
+        p if p.starts_with("/onboarding/") => {
+            Reply::json(200, json!({"status": "200", "message": "OK"}))
+        }
         "/v1/auth/token" => Reply::json(200, json!({"token": "bio-token"})),
         "/v1/workflow/enroll/user" => Reply::json(
             200,
             json!({"userId": "4fc897ce-7879-47e4-9e5c-5de91ded4dea", "create": "2020-09-29T16:02:48.109Z"}),
         ),
-        p if p.ends_with("/upload") => Reply::json(200, json!({"ticket": "bf47fb71-81ac-4625-887d-ef37e078038a"})),
+        p if p.ends_with("/upload") => Reply::json(
+            200,
+            json!({"ticket": "bf47fb71-81ac-4625-887d-ef37e078038a"}),
+        ),
         p if p.contains("/ticket/") => Reply::json(200, enroll_example()),
         _ => Reply::json(404, json!({"status": 404, "message": "no such path"})),
     }
@@ -230,6 +244,11 @@ pub fn jpeg() -> Vec<u8> {
         "biometrics",
         "/paths/~1v1~1workflow~1enroll~1user~1{userId}~1upload/post/requestBody/content/application~1json/example/portraits/picture1",
     );
-    let b64 = uri.as_str().unwrap().trim_start_matches("data:image/jpeg;base64,");
-    base64::engine::general_purpose::STANDARD.decode(b64).unwrap()
+    let b64 = uri
+        .as_str()
+        .unwrap()
+        .trim_start_matches("data:image/jpeg;base64,");
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap()
 }
