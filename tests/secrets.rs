@@ -1,0 +1,144 @@
+//! Every secret is a sentinel; after successes and failures, with every crate tracing at
+//! TRACE, no sentinel appears in any Debug, Display, error or log output.
+
+mod support;
+
+use std::{
+    io::Write,
+    sync::{Arc, Mutex},
+};
+
+use preventor::{
+    compliance::types as cmp, BioPhotos, BiometricsClient, ComplianceClient, EndUserContext,
+    OAuthCredentials, Photo, Tenant, TransactionType,
+};
+use serde_json::json;
+use support::*;
+
+const API_KEY: &str = "SENTINEL-API-KEY";
+const CLIENT_SECRET: &str = "SENTINEL-CLIENT-SECRET";
+const PASSWORD: &str = "SENTINEL-PASSWORD";
+const API_SECRET: &str = "SENTINEL-API-SECRET";
+const ACCESS_TOKEN: &str = "SENTINEL-ACCESS-TOKEN";
+const REFRESH_TOKEN: &str = "SENTINEL-REFRESH-TOKEN";
+const BIO_TOKEN: &str = "SENTINEL-BIO-TOKEN";
+const DOC_NUMBER: &str = "SENTINEL-DOC-NUMBER";
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn no_secret_in_debug_display_errors_or_logs() {
+    let logs = Captured::default();
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // reqwest and hyper-util log through `log`: route it into the same capture.
+    tracing_log::LogTracer::init().unwrap();
+    log::set_max_level(log::LevelFilter::Trace);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut outputs: Vec<String> = Vec::new();
+    let photo_bytes = jpeg();
+    let photo_b64 = Photo::from_bytes(photo_bytes.clone()).unwrap().to_data_uri()[23..].to_string();
+
+    runtime.block_on(async {
+        let server = MockServer::start(|r, i| match (r.path.as_str(), i) {
+            ("/security/oauth/token", _) => Reply::json(
+                200,
+                json!({"access_token": ACCESS_TOKEN, "token_type": "bearer", "expires_in": 3600, "refresh_token": REFRESH_TOKEN}),
+            ),
+            ("/onboarding/customerMaintenance", 0) => Reply::json(401, json!({"error": "invalid_token"})),
+            ("/onboarding/registerMonetaryTransaction", _) => {
+                // A server that echoes secrets into its error body.
+                Reply::json(400, json!({"message": format!("bad token {ACCESS_TOKEN} {DOC_NUMBER}")}))
+            }
+            ("/v1/auth/token", _) => Reply::json(200, json!({"token": BIO_TOKEN})),
+            ("/v1/workflow/enroll/user", _) => Reply::json(401, json!({"message": BIO_TOKEN})),
+            _ => default_reply(r),
+        })
+        .await;
+        let tenant = Tenant::new(API_KEY, "tenant-1", "env-1", "banknu-1");
+        let credentials = OAuthCredentials::new("client-1", CLIENT_SECRET, "user", PASSWORD, "read");
+        outputs.push(format!("{tenant:?} {credentials:?}"));
+        let compliance = ComplianceClient::builder()
+            .base_url(&server.url)
+            .tenant(tenant.clone())
+            .credentials(credentials)
+            .http_options(fast_retries())
+            .build()
+            .unwrap();
+        outputs.push(format!("{compliance:?}"));
+
+        let mut customer = customer_example();
+        customer["iddocuments"][0]["doc_number"] = json!(DOC_NUMBER);
+        let customer: cmp::Customer = serde_json::from_value(customer).unwrap();
+        outputs.push(format!("{customer:?}"));
+        outputs.push(format!("{:?}", compliance.customer_onboarding(customer).await));
+        let update = serde_json::from_value(json!({"request_type": "U", "id": "c-1"})).unwrap();
+        outputs.push(format!("{:?}", compliance.customer_maintenance(update).await)); // 401, replay
+        let tx = serde_json::from_value(json!({"id": "t", "account_number": "a", "trans_amount": "1", "trans_currency": "USD"})).unwrap();
+        let err = compliance.register_monetary_transaction(tx).await.unwrap_err();
+        outputs.push(format!("{err} {err:?}"));
+        let api = match &err {
+            preventor::Error::Api(api) => api,
+            other => panic!("{other:?}"),
+        };
+        assert!(String::from_utf8_lossy(&api.body).contains(ACCESS_TOKEN), "the raw body stays available on purpose");
+
+        let bio = BiometricsClient::builder()
+            .base_url(&server.url)
+            .tenant(tenant)
+            .api_secret(API_SECRET)
+            .build()
+            .unwrap();
+        outputs.push(format!("{bio:?}"));
+        let session = bio.start_session(TransactionType::Onboarding, None).await.unwrap();
+        outputs.push(format!("{session:?}"));
+        let err = session.create_user().await.unwrap_err();
+        outputs.push(format!("{err} {err:?}"));
+        let photo = Photo::from_bytes(photo_bytes.clone()).unwrap();
+        let photos = BioPhotos { portrait: photo.clone(), second_portrait: None, document_front: photo, document_back: None };
+        outputs.push(format!("{photos:?}"));
+        outputs.push(format!("{:?}", session.upload("u-1", &photos).await));
+        let bad = compliance
+            .with_context(&EndUserContext::default().ip(format!("{PASSWORD}\n")))
+            .unwrap_err();
+        outputs.push(format!("{bad} {bad:?}"));
+    });
+
+    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("preventor.call"), "tracing was captured");
+    assert!(logs.contains("TRACE"), "TRACE level was captured");
+    assert!(logs.contains("reqwest::"), "reqwest's log records were captured");
+    outputs.push(logs);
+    let all = outputs.join("\n");
+    for secret in [
+        API_KEY, CLIENT_SECRET, PASSWORD, API_SECRET, ACCESS_TOKEN, REFRESH_TOKEN, BIO_TOKEN, DOC_NUMBER,
+        &photo_b64,
+    ] {
+        assert!(!all.contains(secret), "{secret} leaked:\n{}", excerpt(&all, secret));
+    }
+}
+
+fn excerpt(all: &str, needle: &str) -> String {
+    let at = all.find(needle).unwrap_or(0);
+    all[at.saturating_sub(300)..(at + 100).min(all.len())].to_string()
+}
