@@ -57,7 +57,10 @@ fn no_secret_in_debug_display_errors_or_logs() {
         .unwrap();
     let mut outputs: Vec<String> = Vec::new();
     let photo_bytes = jpeg();
-    let photo_b64 = Photo::from_bytes(photo_bytes.clone()).unwrap().to_data_uri()[23..].to_string();
+    let photo_b64 = Photo::from_bytes(photo_bytes.clone())
+        .unwrap()
+        .to_data_uri()[23..]
+        .to_string();
 
     runtime.block_on(async {
         let server = MockServer::start(|r, i| match (r.path.as_str(), i) {
@@ -127,14 +130,28 @@ fn no_secret_in_debug_display_errors_or_logs() {
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("preventor.call"), "tracing was captured");
     assert!(logs.contains("TRACE"), "TRACE level was captured");
-    assert!(logs.contains("reqwest::"), "reqwest's log records were captured");
+    assert!(
+        logs.contains("reqwest::"),
+        "reqwest's log records were captured"
+    );
     outputs.push(logs);
     let all = outputs.join("\n");
     for secret in [
-        API_KEY, CLIENT_SECRET, PASSWORD, API_SECRET, ACCESS_TOKEN, REFRESH_TOKEN, BIO_TOKEN, DOC_NUMBER,
+        API_KEY,
+        CLIENT_SECRET,
+        PASSWORD,
+        API_SECRET,
+        ACCESS_TOKEN,
+        REFRESH_TOKEN,
+        BIO_TOKEN,
+        DOC_NUMBER,
         &photo_b64,
     ] {
-        assert!(!all.contains(secret), "{secret} leaked:\n{}", excerpt(&all, secret));
+        assert!(
+            !all.contains(secret),
+            "{secret} leaked:\n{}",
+            excerpt(&all, secret)
+        );
     }
 }
 

@@ -42,19 +42,33 @@ pub fn check(path: &Path, port: u16, with_prism: bool) -> Vec<String> {
     checks.push(("openapi-spec-validator", c));
     // recommended-strict raises every rule to error, so Redocly's exit status covers warnings.
     let mut c = Command::new(node_bin("redocly"));
-    c.args(["lint", "--config", "redocly.yaml", "--max-problems", "100", file])
-        .current_dir(&dir);
+    c.args([
+        "lint",
+        "--config",
+        "redocly.yaml",
+        "--max-problems",
+        "100",
+        file,
+    ])
+    .current_dir(&dir);
     checks.push(("redocly lint", c));
     let mut c = Command::new(node_bin("spectral"));
-    c.args(["lint", "--ruleset", ".spectral.yaml", "--fail-severity=warn", file])
-        .current_dir(&dir);
+    c.args([
+        "lint",
+        "--ruleset",
+        ".spectral.yaml",
+        "--fail-severity=warn",
+        file,
+    ])
+    .current_dir(&dir);
     checks.push(("spectral lint", c));
     let mut c = Command::new(venv_bin("openapi-generator-cli"));
     c.args(["validate", "-i", file]);
     checks.push(("openapi-generator validate", c));
     if with_prism {
         let mut c = Command::new("node");
-        c.args(["prism-check.mjs", file, &port.to_string()]).current_dir(&dir);
+        c.args(["prism-check.mjs", file, &port.to_string()])
+            .current_dir(&dir);
         checks.push(("prism", c));
     }
     let mut failed = Vec::new();
@@ -75,12 +89,18 @@ pub fn check(path: &Path, port: u16, with_prism: bool) -> Vec<String> {
 /// Each broken copy must be caught by the check (names which tool caught it).
 fn self_test_broken_copies() -> Result<(), String> {
     let root = tools::root();
-    let compliance = fs::read_to_string(root.join("openapi/compliance.yaml")).map_err(|e| e.to_string())?;
-    let biometrics = fs::read_to_string(root.join("openapi/biometrics.yaml")).map_err(|e| e.to_string())?;
+    let compliance =
+        fs::read_to_string(root.join("openapi/compliance.yaml")).map_err(|e| e.to_string())?;
+    let biometrics =
+        fs::read_to_string(root.join("openapi/biometrics.yaml")).map_err(|e| e.to_string())?;
     let broken = [
         (
             "an example that violates its schema (a number where a Decimal string is required)",
-            compliance.replacen("trans_amount: '150803.247745453'", "trans_amount: 150803.247745453", 1),
+            compliance.replacen(
+                "trans_amount: '150803.247745453'",
+                "trans_amount: 150803.247745453",
+                1,
+            ),
             false,
         ),
         (
@@ -94,7 +114,11 @@ fn self_test_broken_copies() -> Result<(), String> {
         ),
         (
             "a required field the example request does not send",
-            compliance.replacen("required: [request_type, id, account_number]", "required: [request_type, id, account_number, bank_code]", 1),
+            compliance.replacen(
+                "required: [request_type, id, account_number]",
+                "required: [request_type, id, account_number, bank_code]",
+                1,
+            ),
             true,
         ),
     ];
@@ -102,9 +126,15 @@ fn self_test_broken_copies() -> Result<(), String> {
     fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
     let mut missed = Vec::new();
     for (i, (what, text, prism)) in broken.iter().enumerate() {
-        let original = if text.contains("Preventor Compliance API") { &compliance } else { &biometrics };
+        let original = if text.contains("Preventor Compliance API") {
+            &compliance
+        } else {
+            &biometrics
+        };
         if text == original {
-            return Err(format!("self-test: the mutation '{what}' no longer applies; update it"));
+            return Err(format!(
+                "self-test: the mutation '{what}' no longer applies; update it"
+            ));
         }
         let path = tmp.join(format!("broken-{i}.yaml"));
         fs::write(&path, text).map_err(|e| e.to_string())?;
@@ -119,6 +149,9 @@ fn self_test_broken_copies() -> Result<(), String> {
     if missed.is_empty() {
         Ok(())
     } else {
-        Err(format!("self-test: the check did not catch: {}", missed.join("; ")))
+        Err(format!(
+            "self-test: the check did not catch: {}",
+            missed.join("; ")
+        ))
     }
 }

@@ -40,7 +40,9 @@ pub fn ensure_installed() -> Result<(), String> {
     }
     if !venv_bin("openapi-spec-validator").exists() {
         eprintln!("installing PyPI tools (requirements.lock)...");
-        run(Command::new("python3").args(["-m", "venv", ".venv"]).current_dir(&dir))?;
+        run(Command::new("python3")
+            .args(["-m", "venv", ".venv"])
+            .current_dir(&dir))?;
         run(Command::new(venv_bin("pip"))
             .args(["install", "--quiet", "--no-deps", "-r", "requirements.lock"])
             .current_dir(&dir))?;
