@@ -1,0 +1,278 @@
+//! The biometrics API: process tokens, bio users, photo uploads, enroll results.
+
+use std::sync::Arc;
+
+use axum::{
+    body::Bytes,
+    extract::{Path, State},
+    http::HeaderMap,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use base64::Engine;
+use preventor::{biometrics::types, MAX_PHOTO_BYTES};
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use crate::{
+    identity::Identity,
+    reply::{bad_request, basic, bearer, check_tenant, error, json_body, not_found},
+    state::{AppState, BioProcess, Upload},
+};
+
+type S = State<Arc<AppState>>;
+
+pub(crate) fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/v1/auth/token", post(token))
+        .route("/v1/workflow/enroll/user", post(create_user))
+        .route("/v1/workflow/enroll/user/{user_id}/upload", post(upload))
+        .route(
+            "/v1/workflow/enroll/user/{user_id}/ticket/{ticket}",
+            get(enroll),
+        )
+}
+
+async fn token(State(state): S, headers: HeaderMap, body: Bytes) -> Response {
+    let c = &state.config.credentials;
+    if let Err(r) = check_tenant(&headers, c) {
+        return r;
+    }
+    match basic(&headers) {
+        Some((key, secret)) if key == c.api_key && secret == c.api_secret => {}
+        _ => return error(401, "UNAUTHORIZED", "API key or API secret is wrong"),
+    }
+    if let Err(r) = json_body::<types::BioTokenRequest>(&headers, &body) {
+        return r;
+    }
+    let token = format!("sbx-bio-{}", state.new_id());
+    let expires = Instant::now() + state.config.bio_token_lifetime;
+    state
+        .data()
+        .bio_tokens
+        .insert(token.clone(), BioProcess { expires });
+    Json(json!({"token": token})).into_response()
+}
+
+/// Tenant headers and a live process token; returns the token.
+fn process(state: &AppState, headers: &HeaderMap) -> Result<String, Response> {
+    check_tenant(headers, &state.config.credentials)?;
+    let token = bearer(headers).unwrap_or_default().to_string();
+    let live = state
+        .data()
+        .bio_tokens
+        .get(&token)
+        .is_some_and(|p| Instant::now() < p.expires);
+    if live {
+        Ok(token)
+    } else {
+        Err(error(
+            401,
+            "UNAUTHORIZED",
+            "process token missing, unknown or expired",
+        ))
+    }
+}
+
+async fn create_user(State(state): S, headers: HeaderMap) -> Response {
+    let token = match process(&state, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let user_id = state.new_id();
+    state.data().bio_users.insert(user_id.clone(), token);
+    let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    Json(json!({"userId": user_id, "create": created})).into_response()
+}
+
+/// The user exists and belongs to this process.
+fn owned_user(state: &AppState, token: &str, user_id: &str) -> Result<(), Response> {
+    match state.data().bio_users.get(user_id) {
+        Some(owner) if owner == token => Ok(()),
+        _ => Err(not_found(format!(
+            "bio user {user_id} does not exist in this process"
+        ))),
+    }
+}
+
+/// A JPEG data URI of at most 1 MB, or what is wrong with it.
+fn check_photo(field: &str, uri: &str) -> Result<(), String> {
+    let payload = uri
+        .strip_prefix("data:image/jpeg;base64,")
+        .or_else(|| uri.strip_prefix("data:image/jpg;base64,"))
+        .ok_or_else(|| format!("{field} is not a JPEG data URI (data:image/jpeg;base64,...)"))?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(payload)
+        .map_err(|_| format!("{field} is not valid base64"))?;
+    if bytes.len() > MAX_PHOTO_BYTES {
+        return Err(format!(
+            "{field} is {} bytes; at most {MAX_PHOTO_BYTES} (1 MB) allowed",
+            bytes.len()
+        ));
+    }
+    if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return Err(format!("{field} is not a JPEG image"));
+    }
+    Ok(())
+}
+
+async fn upload(
+    State(state): S,
+    Path(user_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let token = match process(&state, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    if let Err(r) = owned_user(&state, &token, &user_id) {
+        return r;
+    }
+    // Decode loosely first so that a bad photo gets a message naming it.
+    let raw: Value = match json_body(&headers, &body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let mut pictures = Vec::new();
+    for set in ["portraits", "documents"] {
+        for slot in ["picture1", "picture2"] {
+            if let Some(uri) = raw.get(set).and_then(|s| s.get(slot)) {
+                let field = format!("{set}.{slot}");
+                let Some(uri) = uri.as_str() else {
+                    return bad_request(format!("{field} must be a string"));
+                };
+                if let Err(problem) = check_photo(&field, uri) {
+                    return bad_request(problem);
+                }
+                pictures.push(uri.to_string());
+            }
+        }
+    }
+    let upload: types::BioUpload = match serde_json::from_value(raw) {
+        Ok(u) => u,
+        Err(_) => return bad_request("portraits.picture1 and documents.picture1 are required"),
+    };
+    let identity = Identity::from_pictures(pictures.iter().map(String::as_str));
+    let ticket = state.new_id();
+    state.data().uploads.insert(
+        ticket.clone(),
+        Upload {
+            user_id,
+            identity,
+            portrait: upload.portraits.picture1.expose().to_string(),
+        },
+    );
+    Json(json!({"ticket": ticket})).into_response()
+}
+
+async fn enroll(
+    State(state): S,
+    Path((user_id, ticket)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let token = match process(&state, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    if let Err(r) = owned_user(&state, &token, &user_id) {
+        return r;
+    }
+    let data = state.data();
+    match data.uploads.get(&ticket) {
+        Some(upload) if upload.user_id == user_id => {
+            Json(enroll_result(&upload.identity, &upload.portrait)).into_response()
+        }
+        _ => not_found(format!(
+            "ticket {ticket} does not exist for bio user {user_id}"
+        )),
+    }
+}
+
+fn field(name: &str, code: i32, mrz: Option<&str>, visual: Option<&str>) -> Value {
+    let mut f = json!({
+        "fieldType": name,
+        "fieldTypeCode": code,
+        "mrzBarcodeStatus": "disabled",
+        "mrzVisualStatus": if mrz.is_some() && visual.is_some() { "compared" } else { "disabled" },
+        "visualBarcodeStatus": "disabled",
+        "lexicalValidity": if mrz.is_some() { "valid" } else { "disabled" },
+    });
+    if let Some(v) = mrz {
+        f["mrzValue"] = json!(v);
+    }
+    if let Some(v) = visual {
+        f["visualValue"] = json!(v);
+    }
+    f
+}
+
+/// The enroll result in the page's shape (Regula field codes), for `identity`.
+pub fn enroll_result(identity: &Identity, portrait: &str) -> Value {
+    let i = identity;
+    let [l1, l2, l3] = i.mrz_lines();
+    let date = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
+    let full = format!("{} {} {}", i.surname, i.second_surname, i.given_names);
+    let sex = i.sex.to_string();
+    let digit = |s: &str| crate::identity::check_digit(s).to_string();
+    let fields = vec![
+        field("Document class code", 0, Some("I"), None),
+        field("Issuing state code", 1, Some(i.state), None),
+        field(
+            "Document #",
+            2,
+            Some(&i.document_number),
+            Some(&i.document_number),
+        ),
+        field("Date of expiry", 3, Some(&date(i.expiry)), None),
+        field("Date of issue", 4, None, Some(&date(i.issue))),
+        field("Date of birth", 5, Some(&date(i.birth)), None),
+        field("Personal number", 7, None, Some(&i.personal_number)),
+        field("Surname", 8, Some(&i.surname), Some(&i.surname)),
+        field("Given name", 9, Some(&i.given_names), Some(&i.given_names)),
+        field("Nationality", 11, Some("Peru"), None),
+        field("Sex", 12, Some(&sex), Some(&sex)),
+        field("Address (10250)", 17, None, Some(&i.address)),
+        field("Surname and given names", 25, Some(&full), Some(&full)),
+        field("Nationality code", 26, Some(i.state), None),
+        field("MRZ Type", 35, Some("ID-1"), None),
+        field("Issuing state", 38, Some("Peru"), None),
+        field("MRZ lines", 51, Some(&format!("{l1}^{l2}^{l3}")), None),
+        field(
+            "Check digit for document number",
+            80,
+            Some(&digit(&l1[5..14])),
+            None,
+        ),
+        field(
+            "Check digit for date of birth",
+            81,
+            Some(&digit(&l2[0..6])),
+            None,
+        ),
+        field(
+            "Check digit for date of expiry",
+            82,
+            Some(&digit(&l2[8..14])),
+            None,
+        ),
+        field("Final check digit", 84, Some(&l2[29..30]), None),
+        field("Second surname", 145, None, Some(&i.second_surname)),
+    ];
+    json!({
+        "photoVerify": true,
+        "liveness": true,
+        "enroll": true,
+        "documentReader": {
+            "generalInfo": {
+                "documentName": "Peru - Id Card (sandbox)",
+                "countryName": "Peru",
+                "hasMrz": true, "hasBarcode": false, "hasVisual": true,
+                "hasMrzVisual": true, "hasMrzBarcode": false, "hasVisualBarcode": false
+            },
+            "fields": fields,
+            "graphics": {"imageType": "Portrait", "image": portrait, "format": ".jpg"}
+        }
+    })
+}

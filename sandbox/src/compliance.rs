@@ -1,0 +1,339 @@
+//! The compliance API: RFC 6749 tokens, accounts, customers, transactions.
+
+use std::{collections::HashMap, sync::Arc};
+
+use axum::{
+    body::Bytes,
+    extract::{Multipart, State},
+    http::{header, HeaderMap},
+    response::{IntoResponse, Response},
+    routing::post,
+    Json, Router,
+};
+use preventor::compliance::types;
+use serde_json::{json, Map, Value};
+use tokio::time::Instant;
+
+use crate::{
+    reply::{bad_request, basic, bearer, check_tenant, json_body, not_found, oauth_error},
+    state::AppState,
+};
+
+type S = State<Arc<AppState>>;
+
+pub(crate) fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/security/oauth/token", post(token))
+        .route("/onboarding/accountOnboarding", post(account))
+        .route("/onboarding/customerOnboarding", post(customer))
+        .route("/onboarding/customerMaintenance", post(customer))
+        .route("/onboarding/getCustomer", post(get_customer))
+        .route("/onboarding/registerMonetaryTransaction", post(transaction))
+}
+
+async fn token(State(state): S, headers: HeaderMap, body: Bytes) -> Response {
+    let c = &state.config.credentials;
+    if let Err(r) = check_tenant(&headers, c) {
+        return r;
+    }
+    match basic(&headers) {
+        Some((id, secret)) if id == c.client_id && secret == c.client_secret => {}
+        _ => return oauth_error(401, "invalid_client", "client authentication failed"),
+    }
+    let form_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !form_type {
+        return oauth_error(
+            400,
+            "invalid_request",
+            "Content-Type must be application/x-www-form-urlencoded",
+        );
+    }
+    let form: HashMap<String, String> = url_form(&body);
+    let mut data = state.data();
+    match form.get("grant_type").map(String::as_str) {
+        Some("password") => {
+            if form.get("username") != Some(&c.username)
+                || form.get("password") != Some(&c.password)
+            {
+                return oauth_error(400, "invalid_grant", "bad username or password");
+            }
+        }
+        Some("refresh_token") => {
+            let known = form
+                .get("refresh_token")
+                .is_some_and(|t| data.refresh_tokens.remove(t).is_some());
+            if !known {
+                return oauth_error(400, "invalid_grant", "unknown or used refresh token");
+            }
+        }
+        Some(_) => {
+            return oauth_error(
+                400,
+                "unsupported_grant_type",
+                "use password or refresh_token",
+            )
+        }
+        None => return oauth_error(400, "invalid_request", "grant_type is required"),
+    }
+    let access = format!("sbx-at-{}", state.new_id());
+    let refresh = format!("sbx-rt-{}", state.new_id());
+    let lifetime = state.config.token_lifetime;
+    data.access_tokens
+        .insert(access.clone(), Instant::now() + lifetime);
+    data.refresh_tokens.insert(refresh.clone(), ());
+    Json(json!({
+        "access_token": access,
+        "token_type": "bearer",
+        "expires_in": lifetime.as_secs(),
+        "refresh_token": refresh,
+        "scope": form.get("scope").cloned().unwrap_or_else(|| "read".into()),
+        "jti": state.new_id(),
+    }))
+    .into_response()
+}
+
+fn url_form(body: &[u8]) -> HashMap<String, String> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+/// Tenant headers and a live access token.
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+    check_tenant(headers, &state.config.credentials)?;
+    let live = bearer(headers).is_some_and(|t| {
+        state
+            .data()
+            .access_tokens
+            .get(t)
+            .is_some_and(|expiry| Instant::now() < *expiry)
+    });
+    if live {
+        Ok(())
+    } else {
+        Err(oauth_error(
+            401,
+            "invalid_token",
+            "access token missing, unknown or expired",
+        ))
+    }
+}
+
+fn ack(message: &str, id: &str) -> Response {
+    Json(json!({"status": "200", "code": "OK", "message": message, "id": id})).into_response()
+}
+
+async fn account(State(state): S, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = authorize(&state, &headers) {
+        return r;
+    }
+    let account: types::Account = match json_body(&headers, &body) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let id = account.id.to_string();
+    let value = serde_json::to_value(&account).unwrap_or_default();
+    let mut data = state.data();
+    match apply(
+        &mut data.accounts,
+        "account",
+        &id,
+        account.request_type,
+        value,
+    ) {
+        Ok(message) => ack(&message, &id),
+        Err(r) => r,
+    }
+}
+
+async fn customer(State(state): S, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = authorize(&state, &headers) {
+        return r;
+    }
+    let customer: types::Customer = match json_body(&headers, &body) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let id = customer.id.to_string();
+    let value = serde_json::to_value(&customer).unwrap_or_default();
+    let mut data = state.data();
+    match apply(
+        &mut data.customers,
+        "customer",
+        &id,
+        customer.request_type,
+        value,
+    ) {
+        Ok(message) => ack(&message, &id),
+        Err(r) => r,
+    }
+}
+
+/// `request_type` semantics: A adds (400 if the id exists), U merges (404 if unknown),
+/// D deletes (404 if unknown). Nested lists follow their items' own `request_type`.
+fn apply(
+    table: &mut HashMap<String, Value>,
+    kind: &str,
+    id: &str,
+    request_type: types::RequestType,
+    value: Value,
+) -> Result<String, Response> {
+    match request_type {
+        types::RequestType::A => {
+            if table.contains_key(id) {
+                return Err(bad_request(format!(
+                    "{kind} {id} already exists; use request_type U to update it"
+                )));
+            }
+            let mut value = value;
+            for list in value
+                .as_object_mut()
+                .into_iter()
+                .flat_map(|o| o.values_mut())
+            {
+                if let Value::Array(items) = list {
+                    let mut seen = std::collections::HashSet::new();
+                    for item in items.iter() {
+                        if item.get("request_type") != Some(&json!("A")) {
+                            return Err(bad_request(format!(
+                                "{kind} {id}: items of a new {kind} must have request_type A"
+                            )));
+                        }
+                        if !seen.insert(item.get("id").cloned()) {
+                            return Err(bad_request(format!(
+                                "{kind} {id}: duplicate item id {}",
+                                item["id"]
+                            )));
+                        }
+                    }
+                }
+            }
+            table.insert(id.to_string(), value);
+            Ok(format!("{kind} created"))
+        }
+        types::RequestType::U => {
+            let stored = table
+                .get_mut(id)
+                .ok_or_else(|| not_found(format!("{kind} {id} does not exist")))?;
+            let mut merged = stored.clone();
+            merge(&mut merged, value, kind, id)?;
+            *stored = merged;
+            Ok(format!("{kind} updated"))
+        }
+        types::RequestType::D => {
+            table
+                .remove(id)
+                .ok_or_else(|| not_found(format!("{kind} {id} does not exist")))?;
+            Ok(format!("{kind} deleted"))
+        }
+    }
+}
+
+fn merge(stored: &mut Value, update: Value, kind: &str, id: &str) -> Result<(), Response> {
+    let (Some(stored), Value::Object(update)) = (stored.as_object_mut(), update) else {
+        return Ok(());
+    };
+    for (field, value) in update {
+        if field == "request_type" || field == "id" {
+            continue;
+        }
+        match value {
+            Value::Array(items) => {
+                let list = stored.entry(field.clone()).or_insert_with(|| json!([]));
+                merge_items(list, items, &format!("{kind} {id} {field}"))?;
+            }
+            other => {
+                stored.insert(field, other);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn merge_items(list: &mut Value, items: Vec<Value>, what: &str) -> Result<(), Response> {
+    let Value::Array(list) = list else {
+        return Ok(());
+    };
+    for item in items {
+        let item_id = item.get("id").cloned().unwrap_or(Value::Null);
+        let position = list.iter().position(|i| i.get("id") == Some(&item_id));
+        match (item.get("request_type").and_then(Value::as_str), position) {
+            (Some("A"), None) => list.push(item),
+            (Some("A"), Some(_)) => {
+                return Err(bad_request(format!(
+                    "{what}: item {item_id} already exists"
+                )))
+            }
+            (Some("U"), Some(p)) => {
+                if let (Some(target), Value::Object(fields)) = (list[p].as_object_mut(), item) {
+                    for (k, v) in fields {
+                        target.insert(k, v);
+                    }
+                }
+            }
+            (Some("D"), Some(p)) => {
+                list.remove(p);
+            }
+            (_, None) => return Err(not_found(format!("{what}: item {item_id} does not exist"))),
+            _ => {
+                return Err(bad_request(format!(
+                    "{what}: item {item_id} has no valid request_type"
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn get_customer(
+    State(state): S,
+    headers: HeaderMap,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Response {
+    if let Err(r) = authorize(&state, &headers) {
+        return r;
+    }
+    let Ok(mut multipart) = multipart else {
+        return bad_request("body must be multipart/form-data with a cifCod part");
+    };
+    let mut cif = None;
+    while let Ok(Some(field)) = multipart.next_field().await {
+        if field.name() == Some("cifCod") {
+            cif = field.text().await.ok();
+        }
+    }
+    let Some(cif) = cif.filter(|c| types::Id::try_from(c.as_str()).is_ok()) else {
+        return bad_request("cifCod is required (1 to 128 characters)");
+    };
+    match state.data().customers.get(&cif) {
+        Some(customer) => Json(customer.clone()).into_response(),
+        None => not_found(format!("customer {cif} does not exist")),
+    }
+}
+
+async fn transaction(State(state): S, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = authorize(&state, &headers) {
+        return r;
+    }
+    let tx: types::MonetaryTransaction = match json_body(&headers, &body) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let id = tx.id.to_string();
+    let account = tx.account_number.to_string();
+    let mut data = state.data();
+    let known = data
+        .accounts
+        .values()
+        .any(|a| a.get("account_number").and_then(Value::as_str) == Some(account.as_str()));
+    if !known {
+        return not_found(format!("account {account} does not exist"));
+    }
+    if data.transactions.contains_key(&id) {
+        return bad_request(format!("transaction {id} already registered"));
+    }
+    let value = serde_json::to_value(&tx).unwrap_or(Value::Object(Map::new()));
+    data.transactions.insert(id.clone(), value);
+    ack("transaction registered", &id)
+}

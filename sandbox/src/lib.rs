@@ -1,0 +1,164 @@
+//! A stateful local stand-in for Preventor's compliance and biometrics APIs.
+//!
+//! Both APIs are served from one base URL (their paths do not overlap). Request bodies are
+//! validated with the `preventor` crate's types generated from the OpenAPI documents, so the
+//! sandbox refuses what the documents refuse. Use it in-process:
+//!
+//! ```no_run
+//! # async fn f() -> std::io::Result<()> {
+//! let sandbox = preventor_sandbox::Sandbox::start(Default::default()).await?;
+//! println!("{}", sandbox.url());
+//! sandbox.faults().fail_next("registerMonetaryTransaction", 1, 503, Some(1));
+//! # Ok(()) }
+//! ```
+//!
+//! or as a binary: `cargo run -p preventor-sandbox -- --port 8080` (run-time knobs are then
+//! under `POST /__sandbox/...`, see [`admin`]).
+
+pub mod admin;
+mod biometrics;
+mod compliance;
+pub mod faults;
+pub mod identity;
+mod reply;
+mod server;
+mod state;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+pub use faults::Faults;
+pub use identity::Identity;
+use state::AppState;
+
+/// Credentials the sandbox accepts (any other value is refused like Preventor would).
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    /// `x-api-key`, also the user of the biometrics token call.
+    pub api_key: String,
+    /// `x-tenant`.
+    pub tenant: String,
+    /// `x-env`.
+    pub env: String,
+    /// `x-banknu`.
+    pub banknu: String,
+    /// OAuth client id.
+    pub client_id: String,
+    /// OAuth client secret.
+    pub client_secret: String,
+    /// Username of the password grant.
+    pub username: String,
+    /// Password of the password grant.
+    pub password: String,
+    /// Biometrics API secret.
+    pub api_secret: String,
+}
+
+impl Default for Credentials {
+    fn default() -> Self {
+        Credentials {
+            api_key: "sandbox-api-key".into(),
+            tenant: "sandbox".into(),
+            env: "test".into(),
+            banknu: "1".into(),
+            client_id: "sandbox-client".into(),
+            client_secret: "sandbox-client-secret".into(),
+            username: "user@example.com".into(),
+            password: "sandbox-password".into(),
+            api_secret: "sandbox-api-secret".into(),
+        }
+    }
+}
+
+/// How the sandbox starts.
+#[derive(Clone, Debug)]
+pub struct SandboxConfig {
+    /// Accepted credentials.
+    pub credentials: Credentials,
+    /// Lifetime of compliance access tokens (short lifetimes exercise refresh).
+    pub token_lifetime: Duration,
+    /// Lifetime of biometrics process tokens.
+    pub bio_token_lifetime: Duration,
+    /// Latency added to every response.
+    pub latency: Duration,
+    /// Address to listen on; port 0 picks a free port.
+    pub addr: SocketAddr,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            credentials: Credentials::default(),
+            token_lifetime: Duration::from_secs(3600),
+            bio_token_lifetime: Duration::from_secs(900),
+            latency: Duration::ZERO,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        }
+    }
+}
+
+/// A running sandbox. Dropping it stops the server.
+pub struct Sandbox {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Sandbox {
+    /// Starts the sandbox on `config.addr` and returns once it accepts connections.
+    pub async fn start(config: SandboxConfig) -> std::io::Result<Sandbox> {
+        let listener = tokio::net::TcpListener::bind(config.addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(AppState::new(config));
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        tokio::spawn(server::serve(listener, state.clone(), stopped));
+        Ok(Sandbox {
+            addr,
+            state,
+            stop: Some(stop),
+        })
+    }
+
+    /// Base URL of both APIs, e.g. `http://127.0.0.1:40123`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The fault knobs, settable at any time.
+    pub fn faults(&self) -> &Faults {
+        &self.state.faults
+    }
+
+    /// Expires every compliance and biometrics token now.
+    pub fn expire_tokens(&self) {
+        self.state.expire_tokens();
+    }
+
+    /// The accepted credentials.
+    pub fn credentials(&self) -> &Credentials {
+        &self.state.config.credentials
+    }
+
+    /// How many requests reached operation `operation_id` (before fault injection).
+    pub fn calls(&self, operation_id: &str) -> usize {
+        self.state.faults.calls(operation_id)
+    }
+
+    /// Waits until the server stops (for the binary).
+    pub async fn wait(mut self) {
+        let _keep = self.stop.take();
+        std::future::pending::<()>().await
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Error bodies (the documents' `ErrorBody`) and the header checks shared by both APIs.
+
+use axum::{
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use base64::Engine;
+use serde_json::json;
+
+use crate::Credentials;
+
+/// `{status, code, message}` with `status`.
+pub(crate) fn error(status: u16, code: &str, message: &str) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        Json(json!({"status": status.as_u16(), "code": code, "message": message})),
+    )
+        .into_response()
+}
+
+pub(crate) fn bad_request(message: impl AsRef<str>) -> Response {
+    error(400, "BAD_REQUEST", message.as_ref())
+}
+
+pub(crate) fn not_found(message: impl AsRef<str>) -> Response {
+    error(404, "NOT_FOUND", message.as_ref())
+}
+
+/// RFC 6749 §5.2 error.
+pub(crate) fn oauth_error(status: u16, error: &str, description: &str) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    (
+        status,
+        Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response()
+}
+
+/// Tenant headers: missing or wrong tenant/env/banknu, or a missing API key, is 403 ("The
+/// request don't have correct headers"); a wrong API key is 401 ("Your API key is wrong").
+/// Messages name the header, never its value.
+pub(crate) fn check_tenant(headers: &HeaderMap, expected: &Credentials) -> Result<(), Response> {
+    for (name, want) in [
+        ("x-tenant", &expected.tenant),
+        ("x-env", &expected.env),
+        ("x-banknu", &expected.banknu),
+    ] {
+        match headers.get(name).and_then(|v| v.to_str().ok()) {
+            None => return Err(error(403, "FORBIDDEN", &format!("missing {name} header"))),
+            Some(v) if v != want => {
+                return Err(error(403, "FORBIDDEN", &format!("unknown {name}")))
+            }
+            Some(_) => {}
+        }
+    }
+    match headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        None => Err(error(403, "FORBIDDEN", "missing x-api-key header")),
+        Some(v) if v != expected.api_key => Err(error(401, "UNAUTHORIZED", "API key is wrong")),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The (user, secret) of a Basic `Authorization`.
+pub(crate) fn basic(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, secret) = text.split_once(':')?;
+    Some((user.to_string(), secret.to_string()))
+}
+
+/// The token of a Bearer `Authorization`.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
+
+/// A JSON body decoded into a generated type, or the 400 the documents call for.
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, Response> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        return Err(bad_request("Content-Type must be application/json"));
+    }
+    serde_json::from_slice(body).map_err(|e| bad_request(format!("request body: {}", describe(&e))))
+}
+
+/// serde's message with quoted values removed (they could be personal data).
+fn describe(e: &serde_json::Error) -> String {
+    let mut out = String::new();
+    let mut quoted = false;
+    for c in e.to_string().chars() {
+        if c == '"' {
+            quoted = !quoted;
+            if quoted {
+                out.push_str("\"…\"");
+            }
+        } else if !quoted {
+            out.push(c);
+        }
+    }
+    out
+}
