@@ -65,6 +65,12 @@ pub enum Error {
         /// What did not match (values redacted).
         reason: String,
     },
+    /// The server's answer says the subject did not pass (liveness, photo match, MRZ).
+    #[error("rejected: {reason}")]
+    Rejected {
+        /// What did not pass.
+        reason: String,
+    },
     /// A step of the biometric onboarding flow failed.
     #[error("onboarding step '{step}' failed: {source}")]
     Onboarding {

@@ -215,7 +215,7 @@ pub fn enroll_result(identity: &Identity, portrait: &str) -> Value {
     let date = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
     let full = format!("{} {} {}", i.surname, i.second_surname, i.given_names);
     let sex = i.sex.to_string();
-    let digit = |s: &str| crate::identity::check_digit(s).to_string();
+    let digit = |s: &str| preventor::onboarding::mrz::check_digit(s).to_string();
     let fields = vec![
         field("Document class code", 0, Some("I"), None),
         field("Issuing state code", 1, Some(i.state), None),

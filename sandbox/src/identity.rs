@@ -1,9 +1,10 @@
 //! The identity the sandbox's document reader "reads" from an upload: derived from a SHA-256
 //! of the uploaded pictures, so the same upload always gives the same fields (tests can
 //! predict them with [`Identity::from_pictures`]), with a TD1 MRZ whose ICAO 9303 check digits
-//! are valid.
+//! are valid (computed with the SDK's own `check_digit`, checked by its `MrzReport`).
 
 use chrono::NaiveDate;
+use preventor::onboarding::mrz::check_digit;
 use sha2::{Digest, Sha256};
 
 const SURNAMES: [&str; 8] = [
@@ -137,23 +138,6 @@ fn pad(s: &str, len: usize) -> String {
     out
 }
 
-/// ICAO 9303 check digit: 0-9 as is, A-Z as 10-35, `<` as 0; weights 7, 3, 1.
-pub fn check_digit(s: &str) -> u8 {
-    let sum: u32 = s
-        .bytes()
-        .zip([7u32, 3, 1].iter().cycle())
-        .map(|(c, w)| {
-            let v = match c {
-                b'0'..=b'9' => (c - b'0') as u32,
-                b'A'..=b'Z' => (c - b'A') as u32 + 10,
-                _ => 0,
-            };
-            v * w
-        })
-        .sum();
-    (sum % 10) as u8
-}
-
 use chrono::Datelike;
 
 #[cfg(test)]
@@ -169,8 +153,9 @@ mod tests {
         assert_eq!((l1.len(), l2.len(), l3.len()), (30, 30, 30));
         assert_eq!(check_digit(&l1[5..14]), l1.as_bytes()[14] - b'0');
         assert_eq!(check_digit(&l2[0..6]), l2.as_bytes()[6] - b'0');
-        // ICAO 9303 part 3 example: "520727" -> 3.
-        assert_eq!(check_digit("520727"), 3);
-        assert_eq!(check_digit("L898902C3"), 6);
+        let report = preventor::onboarding::MrzReport::check(
+            &[l1.clone(), l2.clone(), l3.clone()].join("^"),
+        );
+        assert!(report.is_valid(), "{report:?}");
     }
 }

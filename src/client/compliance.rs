@@ -127,6 +127,11 @@ impl ComplianceClient {
         (state, client)
     }
 
+    /// Obtains the access token now (it is otherwise fetched by the first call that needs it).
+    pub async fn authenticate(&self) -> Result<()> {
+        self.tokens.bearer().await.map(|_| ())
+    }
+
     /// The generated client, with this client's auth, headers, retries and tracing, for calls
     /// the methods here do not cover. Its errors are progenitor's, not [`Error`].
     pub fn generated(&self) -> compliance::Client {

@@ -1,6 +1,173 @@
-//! The page's "Onboarding based on Biometrics" flow.
+//! The page's "Onboarding based on Biometrics" flow, in one call: [`onboard`].
+//!
+//! biometrics token -> create bio user -> upload portraits and documents -> enroll ->
+//! compliance token -> create the customer from what the enroll result read (see
+//! [`mapping`](self#mapping) below). Each failure is [`Error::Onboarding`] naming its [`Step`].
+//! The customer is created by the last step only, in one call: a failure before it creates
+//! nothing. A failure of that last call with `not_sent: false` may have created the customer
+//! (it is never retried): look it up with [`ComplianceClient::get_customer`].
+//!
+//! # Mapping
+#![doc = include_str!("mapping.md")]
+
+mod mapping;
+pub mod mrz;
 
 use std::fmt;
+
+use crate::{
+    biometrics::types::EnrollResult,
+    compliance::types::{Acknowledgement, Customer},
+    BioPhotos, BiometricsClient, ComplianceClient, DocumentType, EndUserContext, Error, Result,
+    TransactionType,
+};
+pub use mrz::MrzReport;
+
+/// What to onboard.
+#[derive(Clone, Debug)]
+pub struct OnboardingRequest {
+    /// Id of the customer to create.
+    pub customer_id: String,
+    /// The document photographed (sent with the biometrics token request).
+    pub document_type: DocumentType,
+    /// Preventor's code for that document in the customer's `iddocuments[].doc_type`.
+    pub doc_type_code: i32,
+    /// The pictures to upload.
+    pub photos: BioPhotos,
+    /// The end user (IP, language, ...), for both APIs.
+    pub context: EndUserContext,
+    /// Refuse to create the customer when the MRZ check digits do not hold.
+    pub require_valid_mrz: bool,
+}
+
+/// What the document reader read that the page's customer has no field for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadIdentity {
+    /// Nationality code (field code 26).
+    pub nationality: Option<String>,
+    /// Date of birth (field code 5).
+    pub birth_date: Option<chrono::NaiveDate>,
+    /// Sex (field code 12).
+    pub sex: Option<String>,
+}
+
+/// The outcome of a successful onboarding.
+#[derive(Clone, Debug)]
+pub struct Onboarded {
+    /// The bio user created.
+    pub user_id: String,
+    /// The upload ticket.
+    pub ticket: String,
+    /// The enroll result, as returned.
+    pub enroll: EnrollResult,
+    /// What the MRZ check digits say, when the reader returned MRZ lines.
+    pub mrz: Option<MrzReport>,
+    /// Read values the customer has no field for.
+    pub identity: ReadIdentity,
+    /// The customer created.
+    pub customer: Customer,
+    /// The compliance API's acknowledgement.
+    pub acknowledgement: Acknowledgement,
+}
+
+/// Runs the flow. `progress` is told when each step starts.
+pub async fn onboard(
+    biometrics: &BiometricsClient,
+    compliance: &ComplianceClient,
+    request: OnboardingRequest,
+    mut progress: impl FnMut(Step),
+) -> Result<Onboarded> {
+    let at = |step: Step| {
+        move |e: Error| Error::Onboarding {
+            step,
+            source: Box::new(e),
+        }
+    };
+    request.context.validate()?;
+
+    progress(Step::BiometricsToken);
+    let session = biometrics
+        .start_session_with(
+            TransactionType::Onboarding,
+            Some(request.document_type),
+            &request.context,
+        )
+        .await
+        .map_err(at(Step::BiometricsToken))?;
+
+    progress(Step::CreateBioUser);
+    let user = session
+        .create_user()
+        .await
+        .map_err(at(Step::CreateBioUser))?;
+
+    progress(Step::Upload);
+    let ticket = session
+        .upload(&user.user_id, &request.photos)
+        .await
+        .map_err(at(Step::Upload))?
+        .ticket;
+
+    progress(Step::Enroll);
+    let enroll = session
+        .enroll(&user.user_id, &ticket)
+        .await
+        .map_err(at(Step::Enroll))?;
+    let failed: Vec<&str> = [
+        ("photoVerify", enroll.photo_verify),
+        ("liveness", enroll.liveness),
+        ("enroll", enroll.enroll),
+    ]
+    .into_iter()
+    .filter(|(_, passed)| *passed != Some(true))
+    .map(|(name, _)| name)
+    .collect();
+    if !failed.is_empty() {
+        return Err(at(Step::Enroll)(Error::Rejected {
+            reason: format!("biometric checks not passed: {}", failed.join(", ")),
+        }));
+    }
+
+    progress(Step::MapCustomer);
+    let mrz = mapping::Fields::of(&enroll)
+        .mrz()
+        .map(|m| MrzReport::check(&m));
+    if request.require_valid_mrz && !mrz.as_ref().is_some_and(MrzReport::is_valid) {
+        return Err(at(Step::MapCustomer)(Error::Rejected {
+            reason: format!("MRZ check digits do not hold: {mrz:?}"),
+        }));
+    }
+    let (customer, identity) = mapping::customer(
+        &enroll,
+        &request.customer_id,
+        &ticket,
+        request.doc_type_code,
+    )
+    .map_err(at(Step::MapCustomer))?;
+
+    progress(Step::ComplianceToken);
+    let compliance = compliance.with_context(&request.context)?;
+    compliance
+        .authenticate()
+        .await
+        .map_err(at(Step::ComplianceToken))?;
+
+    progress(Step::CreateCustomer);
+    let acknowledgement = compliance
+        .customer_onboarding(customer.clone())
+        .await
+        .map_err(at(Step::CreateCustomer))?;
+
+    Ok(Onboarded {
+        user_id: user.user_id,
+        ticket,
+        enroll,
+        mrz,
+        identity,
+        customer,
+        acknowledgement,
+    })
+}
 
 /// A step of the biometric onboarding flow, as named in [`crate::Error::Onboarding`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,191 @@
+//! The customer created from what the document reader read (the table is in `mapping.md`).
+use chrono::NaiveDate;
+
+use crate::{
+    biometrics::types::{DocumentField, EnrollResult},
+    compliance::types as cmp,
+    Error, Result,
+};
+
+use super::ReadIdentity;
+
+/// Regula text field type codes used here.
+mod code {
+    pub const ISSUING_STATE: i32 = 1;
+    pub const DOCUMENT_NUMBER: i32 = 2;
+    pub const EXPIRY: i32 = 3;
+    pub const ISSUE: i32 = 4;
+    pub const BIRTH: i32 = 5;
+    pub const PERSONAL_NUMBER: i32 = 7;
+    pub const SURNAME: i32 = 8;
+    pub const GIVEN_NAMES: i32 = 9;
+    pub const SEX: i32 = 12;
+    pub const ADDRESS: i32 = 17;
+    pub const FULL_NAME: i32 = 25;
+    pub const NATIONALITY_CODE: i32 = 26;
+    pub const MRZ_LINES: i32 = 51;
+    pub const SECOND_SURNAME: i32 = 145;
+    pub const ADDRESS_COUNTRY: i32 = 256;
+}
+
+/// Which source to read first.
+#[derive(Clone, Copy)]
+enum Prefer {
+    Visual,
+    Mrz,
+}
+
+/// The fields the document reader returned, by code.
+pub(crate) struct Fields<'a>(&'a [DocumentField]);
+
+impl<'a> Fields<'a> {
+    pub(crate) fn of(result: &'a EnrollResult) -> Self {
+        Fields(
+            result
+                .document_reader
+                .as_ref()
+                .map(|d| d.fields.as_slice())
+                .unwrap_or_default(),
+        )
+    }
+
+    fn get(&self, code: i32, prefer: Prefer) -> Option<String> {
+        let mut candidates: Vec<&DocumentField> = self
+            .0
+            .iter()
+            .filter(|f| f.field_type_code == code)
+            .collect();
+        candidates.sort_by_key(|f| f.field_type.contains('('));
+        candidates.into_iter().find_map(|f| {
+            let ordered = match prefer {
+                Prefer::Visual => [&f.visual_value, &f.mrz_value, &f.barcode_value],
+                Prefer::Mrz => [&f.mrz_value, &f.visual_value, &f.barcode_value],
+            };
+            ordered
+                .into_iter()
+                .flatten()
+                .map(|v| v.trim())
+                .find(|v| !v.is_empty())
+                .map(str::to_owned)
+        })
+    }
+
+    fn required(&self, code: i32, prefer: Prefer, what: &str) -> Result<String> {
+        self.get(code, prefer)
+            .ok_or_else(|| Error::InvalidResponse {
+                operation: "bioEnroll",
+                reason: format!("the document reader returned no {what} (field code {code})"),
+            })
+    }
+
+    fn date(&self, code: i32, what: &str) -> Result<Option<NaiveDate>> {
+        self.get(code, Prefer::Mrz)
+            .map(|v| {
+                NaiveDate::parse_from_str(&v, "%Y-%m-%d").map_err(|_| Error::InvalidResponse {
+                    operation: "bioEnroll",
+                    reason: format!("{what} (field code {code}) is not a YYYY-MM-DD date"),
+                })
+            })
+            .transpose()
+    }
+
+    pub(crate) fn mrz(&self) -> Option<String> {
+        self.get(code::MRZ_LINES, Prefer::Mrz)
+    }
+}
+
+/// The customer to create, and what was read that the customer has no field for.
+pub(crate) fn customer(
+    result: &EnrollResult,
+    customer_id: &str,
+    ticket: &str,
+    doc_type_code: i32,
+) -> Result<(cmp::Customer, ReadIdentity)> {
+    let f = Fields::of(result);
+    let surname = f.required(code::SURNAME, Prefer::Visual, "surname")?;
+    let given = f.required(code::GIVEN_NAMES, Prefer::Visual, "given names")?;
+    let number = match f.get(code::PERSONAL_NUMBER, Prefer::Mrz) {
+        Some(n) => n,
+        None => f.required(code::DOCUMENT_NUMBER, Prefer::Mrz, "document number")?,
+    };
+    let mut words = given.split_whitespace();
+    let first = words.next().unwrap_or_default().to_string();
+    let middle = words.collect::<Vec<_>>().join(" ");
+    let last = match f.get(code::SECOND_SURNAME, Prefer::Visual) {
+        Some(second) if second != surname => format!("{surname} {second}"),
+        _ => surname,
+    };
+    let full = f.get(code::FULL_NAME, Prefer::Visual).unwrap_or_else(|| {
+        [first.as_str(), middle.as_str(), last.as_str()]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    let issuing_state = f.get(code::ISSUING_STATE, Prefer::Mrz);
+    let issued = f.date(code::ISSUE, "date of issue")?;
+    let expiry = f.date(code::EXPIRY, "date of expiry")?;
+    let birth = f.date(code::BIRTH, "date of birth")?;
+
+    let document = cmp::IdDocument::builder()
+        .id(1)
+        .request_type(cmp::RequestType::A)
+        .doc_type(Some(doc_type_code))
+        .doc_number(Some(crate::redacted::DocumentNumber::new(number)?))
+        .doc_issued_country(issuing_state.as_deref().map(text).transpose()?)
+        .doc_issued_date(issued)
+        .doc_expiration_date(expiry)
+        .doc_primary_flag(Some(text("P")?))
+        .transaction_id(Some(text(ticket)?));
+    let mut customer = cmp::Customer::builder()
+        .request_type(cmp::RequestType::A)
+        .id(customer_id)
+        .type_of_person(Some(text("P")?))
+        .cust_api_ref_id(Some(text(ticket)?))
+        .first_name(Some(text(&first)?))
+        .middle_name((!middle.is_empty()).then(|| text(&middle)).transpose()?)
+        .last_name(Some(text(&last)?))
+        .full_name(Some(text(&full)?))
+        .iddocuments(vec![built(document)?]);
+    if let Some(line) = f.get(code::ADDRESS, Prefer::Visual) {
+        let country = f
+            .get(code::ADDRESS_COUNTRY, Prefer::Visual)
+            .or(issuing_state);
+        let address = cmp::Address::builder()
+            .id(1)
+            .request_type(cmp::RequestType::A)
+            .address_line1(Some(text(&line)?))
+            .address_country(country.as_deref().map(text).transpose()?)
+            .address_primary_flag(Some(text("P")?))
+            .transaction_id(Some(text(ticket)?));
+        customer = customer.addresses(vec![built(address)?]);
+    }
+    let customer: cmp::Customer = built(customer)?;
+    let identity = ReadIdentity {
+        nationality: f.get(code::NATIONALITY_CODE, Prefer::Mrz),
+        birth_date: birth,
+        sex: f.get(code::SEX, Prefer::Mrz),
+    };
+    Ok((customer, identity))
+}
+
+/// A generated string type from a read value; the schema's bounds apply.
+fn text<'a, T>(value: &'a str) -> Result<T>
+where
+    T: TryFrom<&'a str>,
+    T::Error: std::fmt::Display,
+{
+    T::try_from(value).map_err(|e| Error::invalid_input("onboarding customer", e.to_string()))
+}
+
+/// A generated type from its builder.
+fn built<B, T>(builder: B) -> Result<T>
+where
+    B: TryInto<T>,
+    B::Error: std::fmt::Display,
+{
+    builder
+        .try_into()
+        .map_err(|e| Error::invalid_input("onboarding customer", e.to_string()))
+}
