@@ -205,6 +205,16 @@ impl BioSession {
             portraits: set(&photos.portrait, &photos.second_portrait),
             documents: set(&photos.document_front, &photos.document_back),
         };
+        self.upload_body(user_id, body).await
+    }
+
+    /// `uploadBioFiles` with a ready body, for callers that already hold JPEG data URIs (from a
+    /// capture SDK, say). Never retried once sent.
+    pub async fn upload_body(
+        &self,
+        user_id: &str,
+        body: types::BioUpload,
+    ) -> Result<types::UploadTicket> {
         let (state, client) = self.call();
         let result = client
             .upload_bio_files()

@@ -1,0 +1,378 @@
+//! End to end against the in-process sandbox: the flow, every operation, token expiry mid-flow,
+//! 401 replay, the fault knobs, bad photos.
+
+use base64::Engine;
+use preventor::{
+    biometrics::types as bio,
+    compliance::types as cmp,
+    onboarding::{onboard, OnboardingRequest, Step},
+    redacted::PhotoDataUri,
+    BioPhotos, BiometricsClient, ComplianceClient, DocumentType, EndUserContext, Error,
+    OAuthCredentials, Photo, Tenant, TransactionType,
+};
+use preventor_sandbox::{Identity, Sandbox, SandboxConfig};
+use serde_json::json;
+
+fn sample(name: &str) -> Photo {
+    Photo::from_file(format!(
+        "{}/examples/photos/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+fn photos() -> BioPhotos {
+    BioPhotos {
+        portrait: sample("portrait.jpg"),
+        second_portrait: None,
+        document_front: sample("document-front.jpg"),
+        document_back: Some(sample("document-back.jpg")),
+    }
+}
+
+fn clients(sandbox: &Sandbox) -> (BiometricsClient, ComplianceClient) {
+    let c = sandbox.credentials().clone();
+    let tenant = Tenant::new(&c.api_key, &c.tenant, &c.env, &c.banknu);
+    let options = preventor::HttpOptions {
+        retry: preventor::RetryPolicy {
+            base_delay: std::time::Duration::from_millis(10),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let biometrics = BiometricsClient::builder()
+        .base_url(sandbox.url())
+        .tenant(tenant.clone())
+        .api_secret(&c.api_secret)
+        .http_options(options.clone())
+        .build()
+        .unwrap();
+    let compliance = ComplianceClient::builder()
+        .base_url(sandbox.url())
+        .tenant(tenant)
+        .credentials(OAuthCredentials::new(
+            &c.client_id,
+            &c.client_secret,
+            &c.username,
+            &c.password,
+            "read",
+        ))
+        .http_options(options)
+        .build()
+        .unwrap();
+    (biometrics, compliance)
+}
+
+fn request(customer_id: &str) -> OnboardingRequest {
+    OnboardingRequest {
+        customer_id: customer_id.into(),
+        document_type: DocumentType::IdCard,
+        doc_type_code: 6,
+        photos: photos(),
+        context: EndUserContext::default().ip("203.0.113.7").lang("es"),
+        require_valid_mrz: true,
+    }
+}
+
+#[tokio::test]
+async fn the_flow_creates_the_customer_the_document_reader_read() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let (biometrics, compliance) = clients(&sandbox);
+    let mut steps = Vec::new();
+    let done = onboard(&biometrics, &compliance, request("cu-1"), |s| steps.push(s))
+        .await
+        .unwrap();
+    assert_eq!(
+        steps,
+        [
+            Step::BiometricsToken,
+            Step::CreateBioUser,
+            Step::Upload,
+            Step::Enroll,
+            Step::MapCustomer,
+            Step::ComplianceToken,
+            Step::CreateCustomer
+        ]
+    );
+
+    // The sandbox's reader is deterministic per upload: predict what it read.
+    let p = photos();
+    let uris = [
+        p.portrait.to_data_uri(),
+        p.document_front.to_data_uri(),
+        p.document_back.unwrap().to_data_uri(),
+    ];
+    let id = Identity::from_pictures(uris.iter().map(String::as_str));
+    let (first, middle) = id.given_names.split_once(' ').unwrap();
+    let c = &done.customer;
+    assert_eq!(c.first_name.as_ref().unwrap().to_string(), first);
+    assert_eq!(c.middle_name.as_ref().unwrap().to_string(), middle);
+    assert_eq!(
+        c.last_name.as_ref().unwrap().to_string(),
+        format!("{} {}", id.surname, id.second_surname)
+    );
+    assert_eq!(c.cust_api_ref_id.as_ref().unwrap().to_string(), done.ticket);
+    let doc = &c.iddocuments[0];
+    assert_eq!(
+        doc.doc_number.as_ref().unwrap().expose(),
+        id.personal_number,
+        "code 7 wins over code 2"
+    );
+    assert_eq!(doc.doc_type, Some(6));
+    assert_eq!(doc.doc_issued_country.as_ref().unwrap().to_string(), "PER");
+    assert_eq!(doc.doc_issued_date, Some(id.issue));
+    assert_eq!(doc.doc_expiration_date, Some(id.expiry));
+    assert_eq!(
+        c.addresses[0].address_line1.as_ref().unwrap().to_string(),
+        id.address
+    );
+    assert_eq!(done.identity.birth_date, Some(id.birth));
+    assert_eq!(done.identity.nationality.as_deref(), Some("PER"));
+    assert!(done.mrz.as_ref().unwrap().is_valid());
+
+    let stored = compliance.get_customer("cu-1").await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&stored).unwrap(),
+        serde_json::to_value(c).unwrap()
+    );
+}
+
+#[tokio::test]
+async fn every_compliance_operation_keeps_state_with_a_u_d_semantics() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let (_, compliance) = clients(&sandbox);
+    let account: cmp::Account = serde_json::from_value(json!({
+        "request_type": "A", "id": "acc-1", "account_number": "PVTACC1", "account_balance": "20.00"
+    }))
+    .unwrap();
+    compliance
+        .account_onboarding(account.clone())
+        .await
+        .unwrap();
+    let again = compliance.account_onboarding(account).await.unwrap_err();
+    assert_eq!(again.status().map(|s| s.as_u16()), Some(400));
+    let Error::Api(api) = &again else {
+        panic!("{again:?}")
+    };
+    assert_eq!(
+        api.details.as_ref().unwrap().message.as_deref(),
+        Some("account acc-1 already exists; use request_type U to update it")
+    );
+
+    let tx = |id: &str, account: &str| -> cmp::MonetaryTransaction {
+        serde_json::from_value(json!({"id": id, "account_number": account, "trans_amount": "150803.247745453", "trans_currency": "USD"})).unwrap()
+    };
+    compliance
+        .register_monetary_transaction(tx("t-1", "PVTACC1"))
+        .await
+        .unwrap();
+    let unknown = compliance
+        .register_monetary_transaction(tx("t-2", "NOPE"))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.status().map(|s| s.as_u16()), Some(404));
+
+    let customer: cmp::Customer = serde_json::from_value(json!({
+        "request_type": "A", "id": "cu-2", "first_name": "JOHN",
+        "phones": [{"id": 1, "request_type": "A", "phone_number": "903923421"}]
+    }))
+    .unwrap();
+    compliance.customer_onboarding(customer).await.unwrap();
+    let update: cmp::Customer = serde_json::from_value(json!({
+        "request_type": "U", "id": "cu-2", "first_name": "JONATHAN",
+        "phones": [{"id": 1, "request_type": "D"}, {"id": 2, "request_type": "A", "phone_number": "5550100"}]
+    }))
+    .unwrap();
+    compliance.customer_maintenance(update).await.unwrap();
+    let stored = compliance.get_customer("cu-2").await.unwrap();
+    assert_eq!(stored.first_name.unwrap().to_string(), "JONATHAN");
+    assert_eq!(stored.phones.len(), 1);
+    assert_eq!(
+        stored.phones[0].phone_number.as_ref().unwrap().to_string(),
+        "5550100"
+    );
+
+    let missing: cmp::Customer =
+        serde_json::from_value(json!({"request_type": "U", "id": "cu-404"})).unwrap();
+    let err = compliance.customer_maintenance(missing).await.unwrap_err();
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(404));
+    let delete: cmp::Customer =
+        serde_json::from_value(json!({"request_type": "D", "id": "cu-2"})).unwrap();
+    compliance.customer_maintenance(delete).await.unwrap();
+    assert_eq!(
+        compliance
+            .get_customer("cu-2")
+            .await
+            .unwrap_err()
+            .status()
+            .map(|s| s.as_u16()),
+        Some(404)
+    );
+}
+
+#[tokio::test]
+async fn token_expiry_mid_flow_is_survived_by_one_refresh_and_replay() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let (biometrics, compliance) = clients(&sandbox);
+    compliance.authenticate().await.unwrap(); // a cached token the sandbox will expire
+    let done = onboard(&biometrics, &compliance, request("cu-3"), |step| {
+        if step == Step::MapCustomer {
+            sandbox.expire_tokens();
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(done.customer.id.to_string(), "cu-3");
+    assert_eq!(sandbox.calls("oauthToken"), 2, "one refresh");
+    assert_eq!(
+        sandbox.calls("customerOnboarding"),
+        2,
+        "one replay after the 401"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_step_names_itself_and_creates_no_customer() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let (biometrics, compliance) = clients(&sandbox);
+    // The process token expires between create user and upload.
+    let err = onboard(&biometrics, &compliance, request("cu-4"), |step| {
+        if step == Step::Upload {
+            sandbox.expire_tokens();
+        }
+    })
+    .await
+    .unwrap_err();
+    match &err {
+        Error::Onboarding {
+            step: Step::Upload,
+            source,
+        } => assert!(matches!(**source, Error::Auth { .. }), "{source:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(err.to_string(), "onboarding step 'upload' failed: uploadBioFiles: authentication failed: credentials or token refused (UNAUTHORIZED)");
+    assert_eq!(sandbox.calls("customerOnboarding"), 0);
+    assert_eq!(
+        compliance
+            .get_customer("cu-4")
+            .await
+            .unwrap_err()
+            .status()
+            .map(|s| s.as_u16()),
+        Some(404)
+    );
+}
+
+#[tokio::test]
+async fn fault_knobs_429_503_and_dropped_connections() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let (biometrics, compliance) = clients(&sandbox);
+    sandbox.faults().fail_next("oauthToken", 1, 429, Some(1));
+    sandbox.faults().drop_next("bioEnroll", 1);
+    onboard(&biometrics, &compliance, request("cu-5"), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        sandbox.calls("oauthToken"),
+        2,
+        "429 on the token call is retried"
+    );
+    assert_eq!(
+        sandbox.calls("bioEnroll"),
+        2,
+        "a read whose connection dropped is retried"
+    );
+
+    sandbox
+        .faults()
+        .fail_next("customerOnboarding", 1, 503, Some(0));
+    let err = onboard(&biometrics, &compliance, request("cu-6"), |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Onboarding {
+                step: Step::CreateCustomer,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(503));
+    assert_eq!(
+        sandbox.calls("customerOnboarding"),
+        2,
+        "cu-5 once, cu-6 once: no retry of a write"
+    );
+    assert!(compliance.get_customer("cu-6").await.is_err());
+
+    sandbox.faults().drop_next("createBioUser", 1);
+    let session = biometrics
+        .start_session(TransactionType::Onboarding, None)
+        .await
+        .unwrap();
+    let before = sandbox.calls("createBioUser");
+    let err = session.create_user().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Transport {
+                not_sent: false,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        sandbox.calls("createBioUser"),
+        before + 1,
+        "a write is not resent after a drop"
+    );
+}
+
+#[tokio::test]
+async fn bad_photos_are_refused() {
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    assert!(Photo::from_bytes(png.clone())
+        .unwrap_err()
+        .to_string()
+        .contains("not a JPEG"));
+    let mut big = sample("portrait.jpg").as_bytes().to_vec();
+    big.resize(preventor::MAX_PHOTO_BYTES + 1, 0);
+    assert!(Photo::from_bytes(big).is_err());
+
+    // A PNG disguised as a JPEG data URI gets past the client's syntax check; the sandbox
+    // refuses it as the API would, naming the picture.
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let (biometrics, _) = clients(&sandbox);
+    let session = biometrics
+        .start_session(TransactionType::Onboarding, None)
+        .await
+        .unwrap();
+    let user = session.create_user().await.unwrap();
+    let disguised = format!(
+        "data:image/jpeg;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(&png)
+    );
+    let good = PhotoDataUri::from(&sample("portrait.jpg"));
+    let body = bio::BioUpload {
+        portraits: bio::PictureSet {
+            picture1: PhotoDataUri::try_from(disguised).unwrap(),
+            picture2: None,
+        },
+        documents: bio::PictureSet {
+            picture1: good,
+            picture2: None,
+        },
+    };
+    let err = session.upload_body(&user.user_id, body).await.unwrap_err();
+    let Error::Api(api) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(api.status.as_u16(), 400);
+    assert_eq!(
+        api.details.as_ref().unwrap().message.as_deref(),
+        Some("portraits.picture1 is not a JPEG image")
+    );
+}
