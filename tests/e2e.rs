@@ -1,5 +1,9 @@
 //! End to end against the in-process sandbox: the flow, every operation, token expiry mid-flow,
 //! 401 replay, the fault knobs, bad photos.
+//!
+//! With `PREVENTOR_E2E_PRISM` naming a Prism binary, every test runs through
+//! `prism proxy --errors` (one per document) in front of the sandbox: a request the crate sends
+//! or a response the sandbox gives that violates a document fails the test (422 / 500).
 
 use base64::Engine;
 use preventor::{
@@ -30,8 +34,87 @@ fn photos() -> BioPhotos {
     }
 }
 
-fn clients(sandbox: &Sandbox) -> (BiometricsClient, ComplianceClient) {
-    let c = sandbox.credentials().clone();
+/// The sandbox, and the URLs the clients use (Prism proxies when `PREVENTOR_E2E_PRISM` is set).
+struct Env {
+    sandbox: Sandbox,
+    compliance_url: String,
+    biometrics_url: String,
+    _proxies: Vec<Proxy>,
+}
+
+struct Proxy(std::process::Child);
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Env {
+    async fn start() -> Env {
+        let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+        let Ok(prism) = std::env::var("PREVENTOR_E2E_PRISM") else {
+            return Env {
+                compliance_url: sandbox.url(),
+                biometrics_url: sandbox.url(),
+                sandbox,
+                _proxies: vec![],
+            };
+        };
+        let mut proxies = Vec::new();
+        let mut urls = Vec::new();
+        for document in ["compliance", "biometrics"] {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let spec = format!("{}/openapi/{document}.yaml", env!("CARGO_MANIFEST_DIR"));
+            let child = std::process::Command::new(&prism)
+                .args([
+                    "proxy",
+                    "--errors",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &port.to_string(),
+                    &spec,
+                    &sandbox.url(),
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("PREVENTOR_E2E_PRISM runs");
+            proxies.push(Proxy(child));
+            urls.push(format!("http://127.0.0.1:{port}"));
+        }
+        for url in &urls {
+            let addr = url.trim_start_matches("http://").to_string();
+            let started = std::time::Instant::now();
+            while tokio::net::TcpStream::connect(&addr).await.is_err() {
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(60),
+                    "prism did not start"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+        Env {
+            sandbox,
+            biometrics_url: urls.pop().unwrap(),
+            compliance_url: urls.pop().unwrap(),
+            _proxies: proxies,
+        }
+    }
+
+    fn proxied(&self) -> bool {
+        !self._proxies.is_empty()
+    }
+}
+
+fn clients(env: &Env) -> (BiometricsClient, ComplianceClient) {
+    let c = env.sandbox.credentials().clone();
     let tenant = Tenant::new(&c.api_key, &c.tenant, &c.env, &c.banknu);
     let options = preventor::HttpOptions {
         retry: preventor::RetryPolicy {
@@ -41,14 +124,14 @@ fn clients(sandbox: &Sandbox) -> (BiometricsClient, ComplianceClient) {
         ..Default::default()
     };
     let biometrics = BiometricsClient::builder()
-        .base_url(sandbox.url())
+        .base_url(&env.biometrics_url)
         .tenant(tenant.clone())
         .api_secret(&c.api_secret)
         .http_options(options.clone())
         .build()
         .unwrap();
     let compliance = ComplianceClient::builder()
-        .base_url(sandbox.url())
+        .base_url(&env.compliance_url)
         .tenant(tenant)
         .credentials(OAuthCredentials::new(
             &c.client_id,
@@ -76,8 +159,8 @@ fn request(customer_id: &str) -> OnboardingRequest {
 
 #[tokio::test]
 async fn the_flow_creates_the_customer_the_document_reader_read() {
-    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let (biometrics, compliance) = clients(&sandbox);
+    let env = Env::start().await;
+    let (biometrics, compliance) = clients(&env);
     let mut steps = Vec::new();
     let done = onboard(&biometrics, &compliance, request("cu-1"), |s| steps.push(s))
         .await
@@ -139,8 +222,8 @@ async fn the_flow_creates_the_customer_the_document_reader_read() {
 
 #[tokio::test]
 async fn every_compliance_operation_keeps_state_with_a_u_d_semantics() {
-    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let (_, compliance) = clients(&sandbox);
+    let env = Env::start().await;
+    let (_, compliance) = clients(&env);
     let account: cmp::Account = serde_json::from_value(json!({
         "request_type": "A", "id": "acc-1", "account_number": "PVTACC1", "account_balance": "20.00"
     }))
@@ -212,8 +295,9 @@ async fn every_compliance_operation_keeps_state_with_a_u_d_semantics() {
 
 #[tokio::test]
 async fn token_expiry_mid_flow_is_survived_by_one_refresh_and_replay() {
-    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let (biometrics, compliance) = clients(&sandbox);
+    let env = Env::start().await;
+    let sandbox = &env.sandbox;
+    let (biometrics, compliance) = clients(&env);
     compliance.authenticate().await.unwrap(); // a cached token the sandbox will expire
     let done = onboard(&biometrics, &compliance, request("cu-3"), |step| {
         if step == Step::MapCustomer {
@@ -233,8 +317,9 @@ async fn token_expiry_mid_flow_is_survived_by_one_refresh_and_replay() {
 
 #[tokio::test]
 async fn a_failed_step_names_itself_and_creates_no_customer() {
-    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let (biometrics, compliance) = clients(&sandbox);
+    let env = Env::start().await;
+    let sandbox = &env.sandbox;
+    let (biometrics, compliance) = clients(&env);
     // The process token expires between create user and upload.
     let err = onboard(&biometrics, &compliance, request("cu-4"), |step| {
         if step == Step::Upload {
@@ -265,8 +350,9 @@ async fn a_failed_step_names_itself_and_creates_no_customer() {
 
 #[tokio::test]
 async fn fault_knobs_429_503_and_dropped_connections() {
-    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let (biometrics, compliance) = clients(&sandbox);
+    let env = Env::start().await;
+    let sandbox = &env.sandbox;
+    let (biometrics, compliance) = clients(&env);
     sandbox.faults().fail_next("oauthToken", 1, 429, Some(1));
     sandbox.faults().drop_next("bioEnroll", 1);
     onboard(&biometrics, &compliance, request("cu-5"), |_| {})
@@ -314,16 +400,21 @@ async fn fault_knobs_429_503_and_dropped_connections() {
         .unwrap();
     let before = sandbox.calls("createBioUser");
     let err = session.create_user().await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Transport {
-                not_sent: false,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    if env.proxied() {
+        // Prism answers a dropped upstream connection with a 500.
+        assert_eq!(err.status().map(|s| s.as_u16()), Some(500), "{err:?}");
+    } else {
+        assert!(
+            matches!(
+                err,
+                Error::Transport {
+                    not_sent: false,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
     assert_eq!(
         sandbox.calls("createBioUser"),
         before + 1,
@@ -344,8 +435,8 @@ async fn bad_photos_are_refused() {
 
     // A PNG disguised as a JPEG data URI gets past the client's syntax check; the sandbox
     // refuses it as the API would, naming the picture.
-    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let (biometrics, _) = clients(&sandbox);
+    let env = Env::start().await;
+    let (biometrics, _) = clients(&env);
     let session = biometrics
         .start_session(TransactionType::Onboarding, None)
         .await

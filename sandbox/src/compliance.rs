@@ -298,9 +298,15 @@ async fn get_customer(
         return bad_request("body must be multipart/form-data with a cifCod part");
     };
     let mut cif = None;
-    while let Ok(Some(field)) = multipart.next_field().await {
-        if field.name() == Some("cifCod") {
-            cif = field.text().await.ok();
+    loop {
+        match multipart.next_field().await {
+            Ok(None) => break,
+            Ok(Some(field)) if field.name() == Some("cifCod") && cif.is_none() => {
+                cif = field.text().await.ok();
+            }
+            Ok(Some(_)) | Err(_) => {
+                return bad_request("the form must have exactly one part, cifCod");
+            }
         }
     }
     let Some(cif) = cif.filter(|c| types::Id::try_from(c.as_str()).is_ok()) else {

@@ -114,3 +114,27 @@ fn describe(e: &serde_json::Error) -> String {
     }
     out
 }
+
+/// The end-user context headers of the documents and their `maxLength`.
+const CONTEXT_HEADERS: [(&str, usize); 6] = [
+    ("x-lang", 35),
+    ("x-tzone", 64),
+    ("user-agent", 512),
+    ("x-user-agent", 512),
+    ("x-real-ip", 45),
+    ("x-ip", 45),
+];
+
+/// The context headers respect the documents' bounds, or the 400 they call for.
+pub(crate) fn check_context(headers: &HeaderMap) -> Result<(), Response> {
+    for (name, max) in CONTEXT_HEADERS {
+        for value in headers.get_all(name) {
+            if value.len() > max {
+                return Err(bad_request(format!(
+                    "header {name} is longer than {max} characters"
+                )));
+            }
+        }
+    }
+    Ok(())
+}

@@ -66,11 +66,14 @@ pub(crate) async fn serve(
     }
 }
 
-/// Latency and queued faults, per operation.
+/// Context header bounds, then latency and queued faults, per operation.
 async fn faults(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let Some(operation) = crate::state::operation_of(request.method(), request.uri().path()) else {
         return next.run(request).await;
     };
+    if let Err(response) = reply::check_context(request.headers()) {
+        return response;
+    }
     let (latency, fault) = state.faults.on_call(operation);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;

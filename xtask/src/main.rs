@@ -1,5 +1,6 @@
 //! Spec work for the preventor repository. `cargo xtask --help` lists the commands.
 
+mod sandbox_check;
 mod spec_check;
 mod tools;
 
@@ -12,12 +13,15 @@ Commands:
                             openapi-generator validate, and Prism (every example request accepted,
                             broken requests rejected). Installs the pinned tools in tools/spec/
                             when missing. --self-test also proves broken copies are caught.
+  sandbox-check             Start the sandbox binary and run schemathesis on both documents
+                            against it (examples + fuzzing, positive and negative, all checks).
 ";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("spec-check") => spec_check::run(args.iter().any(|a| a == "--self-test")),
+        Some("sandbox-check") => sandbox_check::run(),
         Some("-h" | "--help" | "help") | None => {
             print!("{HELP}");
             Ok(())
