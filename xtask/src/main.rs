@@ -1,5 +1,6 @@
 //! Spec work for the preventor repository. `cargo xtask --help` lists the commands.
 
+mod diff;
 mod sandbox_check;
 mod spec_check;
 mod tools;
@@ -13,6 +14,9 @@ Commands:
                             openapi-generator validate, and Prism (every example request accepted,
                             broken requests rejected). Installs the pinned tools in tools/spec/
                             when missing. --self-test also proves broken copies are caught.
+  diff <git-ref>            Compare the documents at <git-ref> with the working tree; each change is
+                            breaking or compatible. Exits 1 on a breaking change unless the major
+                            part of info.version was raised.
   sandbox-check             Start the sandbox binary and run schemathesis on both documents
                             against it (examples + fuzzing, positive and negative, all checks).
 ";
@@ -22,6 +26,10 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("spec-check") => spec_check::run(args.iter().any(|a| a == "--self-test")),
         Some("sandbox-check") => sandbox_check::run(),
+        Some("diff") => match args.get(1) {
+            Some(reference) => diff::run(reference),
+            None => Err(format!("diff needs a git ref\n\n{HELP}")),
+        },
         Some("-h" | "--help" | "help") | None => {
             print!("{HELP}");
             Ok(())
