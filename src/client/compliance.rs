@@ -194,7 +194,7 @@ impl ComplianceClient {
     /// generate multipart bodies).
     pub async fn get_customer(&self, cif_cod: &str) -> Result<types::Customer> {
         let form = types::GetCustomerForm {
-            cif_cod: types::Id::try_from(cif_cod)
+            cif_cod: types::GetCustomerFormCifCod::try_from(cif_cod)
                 .map_err(|e| Error::invalid_input("getCustomer.cifCod", e.to_string()))?,
         };
         let (state, client) = self.call();

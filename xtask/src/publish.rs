@@ -1,0 +1,358 @@
+//! `cargo xtask publish --out DIR`: a versioned bundle of the documents for other teams, in
+//! `DIR/preventor-openapi-<version>/`:
+//!
+//! | path | what |
+//! |---|---|
+//! | `openapi/{compliance,biometrics}.{yaml,json}` | the documents |
+//! | `docs/{compliance,biometrics}.html` | HTML references that render offline (Redocly, inline bundle) |
+//! | `CHANGELOG.md` | `diff` against the previous `spec-v*` tag, when there is one |
+//! | `clients/typescript-types/*.ts` | openapi-typescript types, checked with `tsc --strict` |
+//! | `clients/python/preventor_*` | openapi-python-client packages |
+//! | `clients/typescript-fetch/*` | openapi-generator `typescript-fetch` clients |
+//! | `manifest.json`, `SHA256SUMS` | versions, and the size and SHA-256 of every file |
+//!
+//! Everything is generated from the published YAML files, not from `openapi/` directly.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+    time::Instant,
+};
+
+use sha2::{Digest, Sha256};
+
+use crate::{
+    diff::{self, Kind},
+    spec_check::DOCUMENTS,
+    tools::{self, node_bin, venv_bin},
+};
+
+/// The one version of the documents (both `info.version`s must agree).
+pub fn version() -> Result<String, String> {
+    let mut versions = Vec::new();
+    for name in DOCUMENTS {
+        let text = fs::read_to_string(tools::root().join(format!("openapi/{name}.yaml")))
+            .map_err(|e| e.to_string())?;
+        versions.push(diff::parse(&text)?.info.version);
+    }
+    versions.dedup();
+    match versions.as_slice() {
+        [one] => Ok(one.clone()),
+        _ => Err(format!(
+            "the documents disagree on info.version: {versions:?}"
+        )),
+    }
+}
+
+/// The `preventor` crate's version, from the root `Cargo.toml`.
+pub fn crate_version() -> Result<String, String> {
+    let text = fs::read_to_string(tools::root().join("Cargo.toml")).map_err(|e| e.to_string())?;
+    let package = text
+        .split("[package]")
+        .nth(1)
+        .ok_or("Cargo.toml has no [package]")?;
+    package
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("version = "))
+        .map(|v| v.trim_matches('"').to_string())
+        .ok_or_else(|| "Cargo.toml [package] has no version".to_string())
+}
+
+/// Builds the bundle; returns its directory.
+pub fn run(out: &Path) -> Result<PathBuf, String> {
+    tools::ensure_installed()?;
+    let started = Instant::now();
+    let version = version()?;
+    if crate_version()? != version {
+        return Err(format!(
+            "crate version {} differs from info.version {version}",
+            crate_version()?
+        ));
+    }
+    let bundle = out.join(format!("preventor-openapi-{version}"));
+    if bundle.exists() {
+        fs::remove_dir_all(&bundle)
+            .map_err(|e| format!("cannot replace {}: {e}", bundle.display()))?;
+    }
+    for dir in [
+        "openapi",
+        "docs",
+        "clients/typescript-types",
+        "clients/python",
+        "clients/typescript-fetch",
+    ] {
+        fs::create_dir_all(bundle.join(dir)).map_err(|e| e.to_string())?;
+    }
+    for name in DOCUMENTS {
+        let text = fs::read_to_string(tools::root().join(format!("openapi/{name}.yaml")))
+            .map_err(|e| e.to_string())?;
+        let yaml_path = bundle.join(format!("openapi/{name}.yaml"));
+        fs::write(&yaml_path, &text).map_err(|e| e.to_string())?;
+        let value: serde_json::Value = serde_yaml::from_str(&text).map_err(|e| e.to_string())?;
+        let json = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())? + "\n";
+        fs::write(bundle.join(format!("openapi/{name}.json")), json).map_err(|e| e.to_string())?;
+        generate(name, &yaml_path, &bundle)?;
+    }
+    fs::write(bundle.join("CHANGELOG.md"), changelog(&version)?).map_err(|e| e.to_string())?;
+    write_manifest(&bundle, &version)?;
+    let files = files(&bundle)?;
+    let bytes: u64 = files.iter().map(|(_, b, _)| b).sum();
+    println!(
+        "{}: {} files, {} bytes, built in {:.1} s",
+        bundle.display(),
+        files.len(),
+        bytes,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(bundle)
+}
+
+/// HTML reference, TypeScript types (checked with tsc), Python and TypeScript fetch clients.
+fn generate(name: &str, yaml: &Path, bundle: &Path) -> Result<(), String> {
+    let dir = tools::dir();
+    let yaml = yaml.to_str().ok_or("non-UTF-8 path")?;
+    let run = |what: &str, cmd: &mut Command| -> Result<(), String> {
+        let (ok, output) = tools::output(cmd)?;
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("{what} for {name} failed:\n{output}"))
+        }
+    };
+    run(
+        "redocly build-docs",
+        Command::new(node_bin("redocly"))
+            .args(["build-docs", yaml, "--inlineBundle", "-o"])
+            .arg(bundle.join(format!("docs/{name}.html")))
+            .current_dir(&dir),
+    )?;
+    let types = bundle.join(format!("clients/typescript-types/{name}.ts"));
+    run(
+        "openapi-typescript",
+        Command::new(node_bin("openapi-typescript"))
+            .arg(yaml)
+            .arg("-o")
+            .arg(&types),
+    )?;
+    run(
+        "tsc --strict (types)",
+        Command::new(node_bin("tsc"))
+            .args([
+                "--noEmit",
+                "--strict",
+                "--target",
+                "es2020",
+                "--skipLibCheck",
+            ])
+            .arg(&types),
+    )?;
+    let path = format!(
+        "{}:{}",
+        venv_bin("").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    run(
+        "openapi-python-client",
+        Command::new(venv_bin("openapi-python-client"))
+            .args([
+                "generate",
+                "--path",
+                yaml,
+                "--meta",
+                "none",
+                "--overwrite",
+                "--fail-on-warning",
+                "--output-path",
+            ])
+            .arg(bundle.join(format!("clients/python/preventor_{name}")))
+            .env("PATH", path),
+    )?;
+    run(
+        "openapi-generator typescript-fetch",
+        Command::new(venv_bin("openapi-generator-cli"))
+            .args(["generate", "-g", "typescript-fetch", "-i", yaml, "-o"])
+            .arg(bundle.join(format!("clients/typescript-fetch/{name}"))),
+    )?;
+    Ok(())
+}
+
+/// The changes since the newest `spec-v*` tag other than this version's own.
+fn changelog(version: &str) -> Result<String, String> {
+    let tags = Command::new("git")
+        .args(["tag", "--list", "spec-v*", "--sort=-v:refname"])
+        .current_dir(tools::root())
+        .output()
+        .map_err(|e| e.to_string())?;
+    let own = format!("spec-v{version}");
+    let previous = String::from_utf8_lossy(&tags.stdout)
+        .lines()
+        .map(str::trim)
+        .find(|t| !t.is_empty() && *t != own)
+        .map(str::to_owned);
+    let mut text = format!("# Changelog\n\n## {version}\n\n");
+    match previous {
+        None => {
+            text.push_str("First published version: no earlier `spec-v*` tag to compare with.\n")
+        }
+        Some(tag) => {
+            text.push_str(&format!("Changes since `{tag}`:\n\n"));
+            for (name, changes, _) in diff::since(&tag)? {
+                text.push_str(&format!("### {name}.yaml\n\n"));
+                if changes.is_empty() {
+                    text.push_str("No change.\n\n");
+                }
+                for c in changes {
+                    let tag = if c.kind == Kind::Breaking {
+                        "**breaking**"
+                    } else {
+                        "compatible"
+                    };
+                    text.push_str(&format!("- {tag}: {}\n", c.what));
+                }
+                text.push('\n');
+            }
+        }
+    }
+    Ok(text)
+}
+
+/// Every file under `dir` as (relative path, size, SHA-256 hex), sorted.
+fn files(dir: &Path) -> Result<Vec<(String, u64, String)>, String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).map_err(|e| e.to_string())? {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = fs::read(&path).map_err(|e| e.to_string())?;
+                let rel = path
+                    .strip_prefix(dir)
+                    .map_err(|e| e.to_string())?
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.push((rel, bytes.len() as u64, hex(&Sha256::digest(&bytes))));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn write_manifest(bundle: &Path, version: &str) -> Result<(), String> {
+    let files = files(bundle)?;
+    let sums: String = files
+        .iter()
+        .map(|(p, _, h)| format!("{h}  {p}\n"))
+        .collect();
+    fs::write(bundle.join("SHA256SUMS"), sums).map_err(|e| e.to_string())?;
+    let manifest = serde_json::json!({
+        "name": "preventor-openapi",
+        "version": version,
+        "crate_version": crate_version()?,
+        "documents": DOCUMENTS.iter().map(|n| serde_json::json!({
+            "name": n, "yaml": format!("openapi/{n}.yaml"), "json": format!("openapi/{n}.json"),
+            "html": format!("docs/{n}.html"),
+        })).collect::<Vec<_>>(),
+        "tools": {
+            "redocly": "2.77.0", "openapi-typescript": "7.13.0", "typescript": "5.9.3",
+            "openapi-python-client": "0.29.1", "openapi-generator": "7.26.0",
+        },
+        "files": files.iter().map(|(p, b, h)| serde_json::json!({"path": p, "bytes": b, "sha256": h})).collect::<Vec<_>>(),
+    });
+    let text = serde_json::to_string_pretty(&manifest).map_err(|e| e.to_string())? + "\n";
+    fs::write(bundle.join("manifest.json"), text).map_err(|e| e.to_string())
+}
+
+/// `cargo xtask smoke <bundle>`: the published clients against the sandbox binary.
+pub fn smoke(bundle: &Path) -> Result<(), String> {
+    tools::ensure_installed()?;
+    let (_sandbox, url) = crate::sandbox_check::start_sandbox()?;
+    let smoke = tools::dir().join("smoke");
+    let tmp = std::env::temp_dir().join(format!("preventor-smoke-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+
+    // Python client.
+    tools::run(
+        Command::new(venv_bin("python"))
+            .arg(smoke.join("smoke.py"))
+            .arg(bundle.join("clients/python"))
+            .arg(&url),
+    )?;
+
+    // TypeScript fetch client: compiled with tsc --strict, run with Node.
+    let ts = tmp.join("fetch");
+    copy_dir(
+        &bundle.join("clients/typescript-fetch/compliance"),
+        &ts.join("compliance"),
+    )?;
+    fs::copy(smoke.join("smoke.ts"), ts.join("smoke.ts")).map_err(|e| e.to_string())?;
+    tools::run(
+        Command::new(node_bin("tsc"))
+            .args([
+                "--strict",
+                "--target",
+                "es2020",
+                "--module",
+                "commonjs",
+                "--lib",
+                "es2020,dom",
+                "--skipLibCheck",
+                "--outDir",
+                "out",
+                "smoke.ts",
+            ])
+            .current_dir(&ts),
+    )?;
+    tools::run(
+        Command::new("node")
+            .arg("out/smoke.js")
+            .arg(&url)
+            .current_dir(&ts),
+    )?;
+
+    // TypeScript types: a customer request built against them type-checks.
+    let types = tmp.join("types");
+    fs::create_dir_all(&types).map_err(|e| e.to_string())?;
+    fs::copy(
+        bundle.join("clients/typescript-types/compliance.ts"),
+        types.join("compliance.ts"),
+    )
+    .map_err(|e| e.to_string())?;
+    fs::copy(smoke.join("types-usage.ts"), types.join("types-usage.ts"))
+        .map_err(|e| e.to_string())?;
+    tools::run(
+        Command::new(node_bin("tsc"))
+            .args([
+                "--noEmit",
+                "--strict",
+                "--target",
+                "es2020",
+                "types-usage.ts",
+            ])
+            .current_dir(&types),
+    )?;
+    println!("typescript types: a customer request type-checks: ok");
+    let _ = fs::remove_dir_all(&tmp);
+    Ok(())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
+    fs::create_dir_all(to).map_err(|e| e.to_string())?;
+    for entry in fs::read_dir(from).map_err(|e| e.to_string())? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            fs::copy(entry.path(), &target).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
