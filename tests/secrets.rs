@@ -3,11 +3,6 @@
 
 mod support;
 
-use std::{
-    io::Write,
-    sync::{Arc, Mutex},
-};
-
 use preventor::{
     compliance::types as cmp, BioPhotos, BiometricsClient, ComplianceClient, EndUserContext,
     OAuthCredentials, Photo, Tenant, TransactionType,
@@ -23,19 +18,6 @@ const ACCESS_TOKEN: &str = "SENTINEL-ACCESS-TOKEN";
 const REFRESH_TOKEN: &str = "SENTINEL-REFRESH-TOKEN";
 const BIO_TOKEN: &str = "SENTINEL-BIO-TOKEN";
 const DOC_NUMBER: &str = "SENTINEL-DOC-NUMBER";
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[test]
 fn no_secret_in_debug_display_errors_or_logs() {
@@ -127,7 +109,7 @@ fn no_secret_in_debug_display_errors_or_logs() {
         outputs.push(format!("{bad} {bad:?}"));
     });
 
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     assert!(logs.contains("preventor.call"), "tracing was captured");
     assert!(logs.contains("TRACE"), "TRACE level was captured");
     assert!(

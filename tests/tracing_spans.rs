@@ -2,24 +2,9 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
-
 use serde_json::json;
 use support::*;
 use tracing_subscriber::fmt::format::FmtSpan;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[test]
 fn each_call_is_one_span_with_operation_method_path_status_attempt_and_duration() {
@@ -44,7 +29,7 @@ fn each_call_is_one_span_with_operation_method_path_status_attempt_and_duration(
         .await;
         compliance(&server).get_customer("c-1").await.unwrap();
     });
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     let closes: Vec<&str> = logs.lines().filter(|l| l.contains("close")).collect();
     assert_eq!(closes.len(), 2, "{logs}");
     let token = closes

@@ -1,5 +1,6 @@
 //! Spec work for the preventor repository. `cargo xtask --help` lists the commands.
 
+mod build_times;
 mod diff;
 mod publish;
 mod sandbox_check;
@@ -26,6 +27,8 @@ Commands:
                             references, changelog since the previous spec-v* tag, TypeScript types,
                             Python client, TypeScript fetch client.
   smoke <bundle>            Run the bundle's Python and TypeScript clients against the sandbox.
+  build-times               Clean build times of the crate and a minimal downstream binary beside a
+                            plain reqwest + serde binary (default TLS and ring TLS), as ratios.
   sandbox-check             Start the sandbox binary and run schemathesis on both documents
                             against it (examples + fuzzing, positive and negative, all checks).
 ";
@@ -35,6 +38,7 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("spec-check") => spec_check::run(args.iter().any(|a| a == "--self-test")),
         Some("sandbox-check") => sandbox_check::run(),
+        Some("build-times") => build_times::run(),
         Some("generate") => generate(args.iter().any(|a| a == "--check")),
         Some("publish") => match (args.get(1).map(String::as_str), args.get(2)) {
             (Some("--out"), Some(dir)) => publish::run(std::path::Path::new(dir)).map(|_| ()),
