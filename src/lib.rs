@@ -79,6 +79,7 @@ pub use client::{
         BioPhotos, BioSession, BiometricsClient, BiometricsClientBuilder, DocumentType,
         TransactionType,
     },
+    builder::{BiometricsCredentials, ClientBuilder, ComplianceCredentials},
     compliance::{ComplianceClient, ComplianceClientBuilder},
 };
 pub use config::{

@@ -6,12 +6,13 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
     auth::CallAuth,
-    config::{env_var, env_var_or, parse_base_url, HttpOptions, Tenant, BIOMETRICS_URL},
+    client::builder::{BiometricsCredentials, ClientBuilder},
+    config::{env_var, env_var_or, Tenant, BIOMETRICS_URL},
     context::EndUserContext,
     generated::{biometrics, biometrics::types},
     photo::Photo,
-    transport::{Api, ApiShared, CallState},
-    Error, Result,
+    transport::{ApiShared, CallState},
+    Result,
 };
 
 pub use types::{
@@ -28,76 +29,23 @@ pub struct BiometricsClient {
 }
 
 /// Builder of a [`BiometricsClient`].
-#[derive(Debug)]
-pub struct BiometricsClientBuilder {
-    base_url: String,
-    tenant: Option<Tenant>,
-    api_secret: Option<SecretString>,
-    options: HttpOptions,
-    context: EndUserContext,
-}
-
-impl BiometricsClientBuilder {
-    /// Base URL; default [`BIOMETRICS_URL`]. `http://` is refused unless the host is loopback.
-    pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = url.into();
-        self
-    }
-    /// Tenant headers (required); its API key is also the user of the token call.
-    pub fn tenant(mut self, tenant: Tenant) -> Self {
-        self.tenant = Some(tenant);
-        self
-    }
-    /// API secret, the password of the token call's Basic authentication (required).
-    pub fn api_secret(mut self, secret: impl Into<String>) -> Self {
-        self.api_secret = Some(SecretString::from(secret.into()));
-        self
-    }
-    /// Timeouts and retry policy.
-    pub fn http_options(mut self, options: HttpOptions) -> Self {
-        self.options = options;
-        self
-    }
-    /// End-user context (its IP goes out as `x-ip`).
-    pub fn context(mut self, context: EndUserContext) -> Self {
-        self.context = context;
-        self
-    }
-
-    /// Checks the configuration and builds the client. Sends nothing.
-    pub fn build(self) -> Result<BiometricsClient> {
-        let tenant = self
-            .tenant
-            .ok_or_else(|| Error::Config("biometrics client: tenant headers are not set".into()))?;
-        let api_secret = self
-            .api_secret
-            .filter(|s| !s.expose_secret().is_empty())
-            .ok_or_else(|| Error::Config("biometrics client: API secret is not set".into()))?;
-        if tenant.api_key.expose_secret().contains(':') {
-            return Err(Error::invalid_input(
-                "tenant.api_key",
-                "must not contain ':'",
-            ));
-        }
-        self.context.validate()?;
-        let url = parse_base_url("biometrics base_url", &self.base_url)?;
-        Ok(BiometricsClient {
-            shared: Arc::new(ApiShared::new(Api::Biometrics, &url, tenant, self.options)?),
-            api_secret,
-            context: self.context,
-        })
-    }
-}
+pub type BiometricsClientBuilder = ClientBuilder<BiometricsCredentials>;
 
 impl BiometricsClient {
     /// A builder with the production URL and default options.
     pub fn builder() -> BiometricsClientBuilder {
-        BiometricsClientBuilder {
-            base_url: BIOMETRICS_URL.into(),
-            tenant: None,
-            api_secret: None,
-            options: HttpOptions::default(),
-            context: EndUserContext::default(),
+        ClientBuilder::new(BIOMETRICS_URL)
+    }
+
+    pub(crate) fn new(
+        shared: Arc<ApiShared>,
+        api_secret: SecretString,
+        context: EndUserContext,
+    ) -> Self {
+        BiometricsClient {
+            shared,
+            api_secret,
+            context,
         }
     }
 
@@ -154,7 +102,7 @@ impl BiometricsClient {
 
 /// One biometrics process (one onboarding or authentication), carrying its own token through
 /// create user, upload and enroll. A 401 here means the process token was refused or expired:
-/// it is returned as [`Error::Auth`] (a new token would be a new process), and never touches the
+/// it is returned as [`crate::Error::Auth`] (a new token would be a new process), and never touches the
 /// compliance token.
 #[derive(Clone, Debug)]
 pub struct BioSession {

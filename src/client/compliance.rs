@@ -7,10 +7,11 @@ use reqwest::header::{HeaderValue, ACCEPT};
 
 use crate::{
     auth::{oauth::TokenSource, CallAuth},
-    config::{env_var_or, parse_base_url, HttpOptions, OAuthCredentials, Tenant, COMPLIANCE_URL},
+    client::builder::{ClientBuilder, ComplianceCredentials},
+    config::{env_var_or, OAuthCredentials, Tenant, COMPLIANCE_URL},
     context::EndUserContext,
     generated::{compliance, compliance::types},
-    transport::{Api, ApiShared, CallState},
+    transport::{ApiShared, CallState},
     Error, Result,
 };
 
@@ -25,76 +26,23 @@ pub struct ComplianceClient {
 }
 
 /// Builder of a [`ComplianceClient`].
-#[derive(Debug)]
-pub struct ComplianceClientBuilder {
-    base_url: String,
-    tenant: Option<Tenant>,
-    credentials: Option<OAuthCredentials>,
-    options: HttpOptions,
-    context: EndUserContext,
-}
-
-impl ComplianceClientBuilder {
-    /// Base URL; default [`COMPLIANCE_URL`]. `http://` is refused unless the host is loopback.
-    pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = url.into();
-        self
-    }
-    /// Tenant headers (required).
-    pub fn tenant(mut self, tenant: Tenant) -> Self {
-        self.tenant = Some(tenant);
-        self
-    }
-    /// OAuth credentials (required).
-    pub fn credentials(mut self, credentials: OAuthCredentials) -> Self {
-        self.credentials = Some(credentials);
-        self
-    }
-    /// Timeouts and retry policy.
-    pub fn http_options(mut self, options: HttpOptions) -> Self {
-        self.options = options;
-        self
-    }
-    /// End-user context sent on every call unless a call overrides it.
-    pub fn context(mut self, context: EndUserContext) -> Self {
-        self.context = context;
-        self
-    }
-
-    /// Checks the configuration and builds the client. Sends nothing.
-    pub fn build(self) -> Result<ComplianceClient> {
-        let tenant = self
-            .tenant
-            .ok_or_else(|| Error::Config("compliance client: tenant headers are not set".into()))?;
-        let credentials = self.credentials.ok_or_else(|| {
-            Error::Config("compliance client: OAuth credentials are not set".into())
-        })?;
-        if credentials.client_id.contains(':') {
-            return Err(Error::invalid_input(
-                "credentials.client_id",
-                "must not contain ':'",
-            ));
-        }
-        self.context.validate()?;
-        let url = parse_base_url("compliance base_url", &self.base_url)?;
-        let shared = Arc::new(ApiShared::new(Api::Compliance, &url, tenant, self.options)?);
-        Ok(ComplianceClient {
-            tokens: Arc::new(TokenSource::new(shared.clone(), credentials)),
-            shared,
-            context: self.context,
-        })
-    }
-}
+pub type ComplianceClientBuilder = ClientBuilder<ComplianceCredentials>;
 
 impl ComplianceClient {
     /// A builder with the production URL and default options.
     pub fn builder() -> ComplianceClientBuilder {
-        ComplianceClientBuilder {
-            base_url: COMPLIANCE_URL.into(),
-            tenant: None,
-            credentials: None,
-            options: HttpOptions::default(),
-            context: EndUserContext::default(),
+        ClientBuilder::new(COMPLIANCE_URL)
+    }
+
+    pub(crate) fn new(
+        shared: Arc<ApiShared>,
+        credentials: OAuthCredentials,
+        context: EndUserContext,
+    ) -> Self {
+        ComplianceClient {
+            tokens: Arc::new(TokenSource::new(shared.clone(), credentials)),
+            shared,
+            context,
         }
     }
 
