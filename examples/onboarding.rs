@@ -10,8 +10,7 @@ use std::path::PathBuf;
 
 use preventor::{
     onboarding::{onboard, OnboardingRequest},
-    BioPhotos, BiometricsClient, ComplianceClient, DocumentType, EndUserContext, OAuthCredentials,
-    Photo, Tenant,
+    BioPhotos, BiometricsClient, ComplianceClient, DocumentType, EndUserContext, Photo,
 };
 
 fn photo(variable: &str, sample: &str) -> preventor::Result<Photo> {
@@ -35,23 +34,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         let sandbox = preventor_sandbox::Sandbox::start(Default::default()).await?;
         println!("started the local sandbox at {}", sandbox.url());
-        let c = sandbox.credentials().clone();
-        let tenant = Tenant::new(&c.api_key, &c.tenant, &c.env, &c.banknu);
+        let c = sandbox.credentials();
         let biometrics = BiometricsClient::builder()
             .base_url(sandbox.url())
-            .tenant(tenant.clone())
+            .tenant(c.tenant())
             .api_secret(&c.api_secret)
             .build()?;
         let compliance = ComplianceClient::builder()
             .base_url(sandbox.url())
-            .tenant(tenant)
-            .credentials(OAuthCredentials::new(
-                &c.client_id,
-                &c.client_secret,
-                &c.username,
-                &c.password,
-                "read",
-            ))
+            .tenant(c.tenant())
+            .credentials(c.oauth())
             .build()?;
         _sandbox = Some(sandbox);
         (biometrics, compliance)

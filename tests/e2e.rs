@@ -11,8 +11,8 @@ use preventor::{
     compliance::types as cmp,
     onboarding::{onboard, OnboardingRequest, Step},
     redacted::PhotoDataUri,
-    BioPhotos, BiometricsClient, ComplianceClient, DocumentType, EndUserContext, Error,
-    OAuthCredentials, Photo, Tenant, TransactionType,
+    BioPhotos, BiometricsClient, ComplianceClient, DocumentType, EndUserContext, Error, Photo,
+    TransactionType,
 };
 use preventor_sandbox::{Identity, Sandbox, SandboxConfig};
 use serde_json::json;
@@ -114,8 +114,7 @@ impl Env {
 }
 
 fn clients(env: &Env) -> (BiometricsClient, ComplianceClient) {
-    let c = env.sandbox.credentials().clone();
-    let tenant = Tenant::new(&c.api_key, &c.tenant, &c.env, &c.banknu);
+    let c = env.sandbox.credentials();
     let options = preventor::HttpOptions {
         retry: preventor::RetryPolicy {
             base_delay: std::time::Duration::from_millis(10),
@@ -125,21 +124,15 @@ fn clients(env: &Env) -> (BiometricsClient, ComplianceClient) {
     };
     let biometrics = BiometricsClient::builder()
         .base_url(&env.biometrics_url)
-        .tenant(tenant.clone())
+        .tenant(c.tenant())
         .api_secret(&c.api_secret)
         .http_options(options.clone())
         .build()
         .unwrap();
     let compliance = ComplianceClient::builder()
         .base_url(&env.compliance_url)
-        .tenant(tenant)
-        .credentials(OAuthCredentials::new(
-            &c.client_id,
-            &c.client_secret,
-            &c.username,
-            &c.password,
-            "read",
-        ))
+        .tenant(c.tenant())
+        .credentials(c.oauth())
         .http_options(options)
         .build()
         .unwrap();

@@ -73,6 +73,24 @@ impl Default for Credentials {
     }
 }
 
+impl Credentials {
+    /// The SDK's tenant headers for these credentials.
+    pub fn tenant(&self) -> preventor::Tenant {
+        preventor::Tenant::new(&self.api_key, &self.tenant, &self.env, &self.banknu)
+    }
+
+    /// The SDK's OAuth credentials for these credentials (scope `read`).
+    pub fn oauth(&self) -> preventor::OAuthCredentials {
+        preventor::OAuthCredentials::new(
+            &self.client_id,
+            &self.client_secret,
+            &self.username,
+            &self.password,
+            "read",
+        )
+    }
+}
+
 /// How the sandbox starts.
 #[derive(Clone, Debug)]
 pub struct SandboxConfig {
