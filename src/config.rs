@@ -114,6 +114,8 @@ pub struct HttpOptions {
     pub request_timeout: Duration,
     /// Automatic retries; see [`RetryPolicy`].
     pub retry: RetryPolicy,
+    /// Root certificates trusted besides the platform's (a corporate TLS proxy's CA, say).
+    pub extra_roots: Vec<RootCertificate>,
 }
 
 impl Default for HttpOptions {
@@ -122,7 +124,30 @@ impl Default for HttpOptions {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             retry: RetryPolicy::default(),
+            extra_roots: Vec::new(),
         }
+    }
+}
+
+/// A trusted root certificate (DER).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RootCertificate(pub(crate) rustls::pki_types::CertificateDer<'static>);
+
+impl RootCertificate {
+    /// Every certificate of a PEM bundle; an error when there is none or one is malformed.
+    pub fn from_pem(pem: &[u8]) -> Result<Vec<RootCertificate>> {
+        use rustls::pki_types::{pem::PemObject, CertificateDer};
+        let roots = CertificateDer::pem_slice_iter(pem)
+            .map(|c| c.map(RootCertificate))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::invalid_input("root certificate PEM", e.to_string()))?;
+        if roots.is_empty() {
+            return Err(Error::invalid_input(
+                "root certificate PEM",
+                "holds no certificate",
+            ));
+        }
+        Ok(roots)
     }
 }
 

@@ -564,18 +564,22 @@ fn rebuild(status: StatusCode, headers: reqwest::header::HeaderMap, body: Bytes)
     }
 }
 
-/// The HTTP client both APIs use: rustls with the ring provider and the platform's roots,
+/// The HTTP client both APIs use: rustls with the *ring* provider (no C toolchain needed, unlike
+/// aws-lc-rs), the platform's roots plus [`HttpOptions::extra_roots`], HTTP/2 or 1.1 by ALPN,
 /// no redirects (a token request must never be forwarded), the configured timeouts.
 pub(crate) fn http_client(options: &HttpOptions) -> Result<reqwest::Client> {
-    use rustls_platform_verifier::BuilderVerifierExt;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
+    let roots = options.extra_roots.iter().map(|r| r.0.clone());
+    let verifier =
+        rustls_platform_verifier::Verifier::new_with_extra_roots(roots, provider.clone())
+            .map_err(|e| Error::Config(format!("TLS roots: {e}")))?;
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Config(format!("TLS: {e}")))?;
-    let tls = tls
-        .with_platform_verifier()
-        .map_err(|e| Error::Config(format!("TLS roots: {e}")))?
+        .map_err(|e| Error::Config(format!("TLS: {e}")))?
+        .dangerous() // a custom verifier: the platform's, with the extra roots
+        .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .redirect(reqwest::redirect::Policy::none())

@@ -62,6 +62,8 @@ pub fn crate_version() -> Result<String, String> {
 /// Builds the bundle; returns its directory.
 pub fn run(out: &Path) -> Result<PathBuf, String> {
     tools::ensure_installed()?;
+    // Tools run from tools/spec/: every path handed to them is absolute.
+    let out = &std::path::absolute(out).map_err(|e| e.to_string())?;
     let started = Instant::now();
     let version = version()?;
     if crate_version()? != version {
@@ -273,6 +275,7 @@ fn write_manifest(bundle: &Path, version: &str) -> Result<(), String> {
 /// `cargo xtask smoke <bundle>`: the published clients against the sandbox binary.
 pub fn smoke(bundle: &Path) -> Result<(), String> {
     tools::ensure_installed()?;
+    let bundle = &std::path::absolute(bundle).map_err(|e| e.to_string())?;
     let (_sandbox, url) = crate::sandbox_check::start_sandbox()?;
     let smoke = tools::dir().join("smoke");
     let tmp = std::env::temp_dir().join(format!("preventor-smoke-{}", std::process::id()));
