@@ -1,37 +1,104 @@
-//! `preventor-sandbox --port 8080 [--token-lifetime SECS] [--latency-ms MS]`: the sandbox as a
-//! server for teams in other languages. Credentials are the defaults of
-//! `preventor_sandbox::Credentials` (printed at start).
+//! `preventor-sandbox [--port N] [--token-lifetime SECS] [--latency-ms MS]
+//! [--fail OP:COUNT:STATUS[:RETRY_AFTER]]... [--drop OP:COUNT]...`: the sandbox as a server for
+//! teams in other languages. Credentials are the defaults of `preventor_sandbox::Credentials`
+//! (printed at start); faults can also be set at run time under `POST /__sandbox/...`.
 
 use std::{net::SocketAddr, time::Duration};
 
 use preventor_sandbox::{Sandbox, SandboxConfig};
 
+const USAGE: &str = "preventor-sandbox [--port N] [--token-lifetime SECS] [--latency-ms MS] \
+[--fail OP:COUNT:STATUS[:RETRY_AFTER]]... [--drop OP:COUNT]...";
+
+/// A fault to queue once the sandbox runs.
+enum StartFault {
+    Fail {
+        op: String,
+        count: usize,
+        status: u16,
+        retry_after: Option<u64>,
+    },
+    Drop {
+        op: String,
+        count: usize,
+    },
+}
+
+fn number<T: std::str::FromStr>(flag: &str, value: Option<&str>) -> T {
+    value
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| exit(&format!("{flag}: expected a number\nusage: {USAGE}")))
+}
+
 #[tokio::main]
 async fn main() {
     let mut config = SandboxConfig::default();
+    let mut faults = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut value = |name: &str| -> u64 {
-            args.next()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| exit(&format!("{name} needs a number")))
-        };
+        let value = args.next();
         match arg.as_str() {
-            "--port" => config.addr = SocketAddr::from(([127, 0, 0, 1], value("--port") as u16)),
-            "--token-lifetime" => {
-                config.token_lifetime = Duration::from_secs(value("--token-lifetime"))
+            "--port" => {
+                config.addr = SocketAddr::from(([127, 0, 0, 1], number(&arg, value.as_deref())))
             }
-            "--latency-ms" => config.latency = Duration::from_millis(value("--latency-ms")),
+            "--token-lifetime" => {
+                config.token_lifetime = Duration::from_secs(number(&arg, value.as_deref()))
+            }
+            "--latency-ms" => {
+                config.latency = Duration::from_millis(number(&arg, value.as_deref()))
+            }
+            "--fail" => {
+                let value = value.unwrap_or_default();
+                let parts: Vec<&str> = value.split(':').collect();
+                let (op, count, status) = match parts.as_slice() {
+                    [op, count, status] | [op, count, status, _] => (
+                        op.to_string(),
+                        number(&arg, Some(count)),
+                        number(&arg, Some(status)),
+                    ),
+                    _ => exit(&format!(
+                        "--fail takes OP:COUNT:STATUS[:RETRY_AFTER]\nusage: {USAGE}"
+                    )),
+                };
+                let retry_after = parts.get(3).map(|r| number(&arg, Some(r)));
+                faults.push(StartFault::Fail {
+                    op,
+                    count,
+                    status,
+                    retry_after,
+                });
+            }
+            "--drop" => {
+                let value = value.unwrap_or_default();
+                let Some((op, count)) = value.split_once(':') else {
+                    exit(&format!("--drop takes OP:COUNT\nusage: {USAGE}"))
+                };
+                faults.push(StartFault::Drop {
+                    op: op.to_string(),
+                    count: number(&arg, Some(count)),
+                });
+            }
             "-h" | "--help" => {
-                println!("preventor-sandbox [--port N] [--token-lifetime SECS] [--latency-ms MS]");
+                println!("usage: {USAGE}");
                 return;
             }
-            other => exit(&format!("unknown argument {other}")),
+            other => exit(&format!("unknown argument {other}\nusage: {USAGE}")),
         }
     }
     let sandbox = Sandbox::start(config)
         .await
         .unwrap_or_else(|e| exit(&format!("cannot listen: {e}")));
+    for fault in faults {
+        match fault {
+            StartFault::Fail {
+                op,
+                count,
+                status,
+                retry_after,
+            } => sandbox.faults().fail_next(&op, count, status, retry_after),
+            StartFault::Drop { op, count } => sandbox.faults().drop_next(&op, count),
+        }
+    }
     let c = sandbox.credentials();
     println!("preventor sandbox listening on {}", sandbox.url());
     println!(

@@ -359,3 +359,38 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crate_and_documents_agree_on_the_version() {
+        assert_eq!(crate_version().unwrap(), version().unwrap());
+    }
+
+    #[test]
+    fn files_lists_every_file_with_size_and_sha256() {
+        let dir = std::env::temp_dir().join(format!("xtask-files-{}", std::process::id()));
+        fs::create_dir_all(dir.join("a")).unwrap();
+        fs::write(dir.join("a/x.txt"), "abc").unwrap();
+        fs::write(dir.join("y.txt"), "").unwrap();
+        let listed = files(&dir).unwrap();
+        let _ = fs::remove_dir_all(&dir);
+        assert_eq!(
+            listed,
+            [
+                (
+                    "a/x.txt".to_string(),
+                    3,
+                    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".to_string()
+                ),
+                (
+                    "y.txt".to_string(),
+                    0,
+                    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".to_string()
+                ),
+            ]
+        );
+    }
+}
