@@ -165,6 +165,8 @@ pub(crate) struct ApiShared {
     pub(crate) base_url: String,
     pub(crate) http: reqwest::Client,
     pub(crate) tenant: Tenant,
+    /// `x-api-key` (marked sensitive), `x-tenant`, `x-env`, `x-banknu`, validated once.
+    tenant_headers: reqwest::header::HeaderMap,
     pub(crate) options: HttpOptions,
 }
 
@@ -177,27 +179,32 @@ impl ApiShared {
         options: HttpOptions,
     ) -> Result<Self> {
         use secrecy::ExposeSecret;
-        for (field, value) in [
-            ("tenant.api_key", tenant.api_key.expose_secret()),
-            ("tenant.tenant", tenant.tenant.as_str()),
-            ("tenant.env", tenant.env.as_str()),
-            ("tenant.banknu", tenant.banknu.as_str()),
+        let mut tenant_headers = reqwest::header::HeaderMap::new();
+        for (name, field, value) in [
+            (
+                "x-api-key",
+                "tenant.api_key",
+                tenant.api_key.expose_secret(),
+            ),
+            ("x-tenant", "tenant.tenant", tenant.tenant.as_str()),
+            ("x-env", "tenant.env", tenant.env.as_str()),
+            ("x-banknu", "tenant.banknu", tenant.banknu.as_str()),
         ] {
             if value.is_empty() {
                 return Err(Error::invalid_input(field, "is empty"));
             }
-            if HeaderValue::from_str(value).is_err() {
-                return Err(Error::invalid_input(
-                    field,
-                    "contains characters not allowed in a header",
-                ));
-            }
+            let mut header = HeaderValue::from_str(value).map_err(|_| {
+                Error::invalid_input(field, "contains characters not allowed in a header")
+            })?;
+            header.set_sensitive(name == "x-api-key");
+            tenant_headers.insert(HeaderName::from_static(name), header);
         }
         Ok(ApiShared {
             api,
             base_url: url.as_str().trim_end_matches('/').to_string(),
             http: http_client(&options)?,
             tenant,
+            tenant_headers,
             options,
         })
     }
@@ -246,21 +253,7 @@ impl CallState {
         let op = Operation::find(info.operation_id);
         let headers = request.headers_mut();
         headers.remove("api-version");
-        let tenant = &self.shared.tenant;
-        use secrecy::ExposeSecret;
-        headers.insert(
-            HeaderName::from_static("x-api-key"),
-            auth::sensitive(tenant.api_key.expose_secret()),
-        );
-        for (name, value) in [
-            ("x-tenant", &tenant.tenant),
-            ("x-env", &tenant.env),
-            ("x-banknu", &tenant.banknu),
-        ] {
-            if let Ok(v) = HeaderValue::from_str(value) {
-                headers.insert(HeaderName::from_static(name), v);
-            }
-        }
+        headers.extend(self.shared.tenant_headers.clone());
         let mut context = reqwest::header::HeaderMap::new();
         self.context.apply(self.shared.api, &mut context);
         for (name, value) in context {
