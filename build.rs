@@ -30,7 +30,11 @@ const DOCUMENTS: &[(&str, &[(&str, &str)])] = &[
     ),
     (
         "biometrics",
-        &[("PhotoDataUri", "crate::redacted::PhotoDataUri")],
+        &[
+            ("PhotoDataUri", "crate::redacted::PhotoDataUri"),
+            ("DocumentValue", "crate::redacted::DocumentValue"),
+            ("DocumentImage", "crate::redacted::DocumentImage"),
+        ],
     ),
 ];
 

@@ -1,6 +1,6 @@
 //! Sensitive values of the generated types, whose `Debug` never shows them. The generator
-//! uses these in place of the documents' `DocumentNumber` and `PhotoDataUri` schemas
-//! (`build.rs`); they enforce the same constraints as the schemas.
+//! uses these in place of the documents' `DocumentNumber`, `PhotoDataUri`, `DocumentValue` and
+//! `DocumentImage` schemas (`build.rs`); they enforce the same constraints as the schemas.
 
 use std::fmt;
 
@@ -113,6 +113,54 @@ impl<'de> Deserialize<'de> for PhotoDataUri {
 impl fmt::Debug for PhotoDataUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PhotoDataUri(<{} characters>)", self.0.len())
+    }
+}
+
+/// A value the document reader read (schema `DocumentValue`). `Debug` is redacted.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DocumentValue(String);
+
+impl DocumentValue {
+    /// The value itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for DocumentValue {
+    fn from(value: String) -> Self {
+        DocumentValue(value)
+    }
+}
+
+impl fmt::Debug for DocumentValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DocumentValue(<redacted>)")
+    }
+}
+
+/// An image cut from the document (schema `DocumentImage`). `Debug` shows only its length.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DocumentImage(String);
+
+impl DocumentImage {
+    /// The image data URI itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for DocumentImage {
+    fn from(value: String) -> Self {
+        DocumentImage(value)
+    }
+}
+
+impl fmt::Debug for DocumentImage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DocumentImage(<{} characters>)", self.0.len())
     }
 }
 

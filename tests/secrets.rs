@@ -99,6 +99,12 @@ fn no_secret_in_debug_display_errors_or_logs() {
         outputs.push(format!("{session:?}"));
         let err = session.create_user().await.unwrap_err();
         outputs.push(format!("{err} {err:?}"));
+        // An enroll result carrying the document number and an image: Debug shows neither.
+        let mut enroll = enroll_example();
+        enroll["documentReader"]["fields"][2]["mrzValue"] = json!(DOC_NUMBER);
+        enroll["documentReader"]["graphics"]["image"] = json!(format!("data:image/jpeg;base64,{photo_b64}"));
+        let enroll: preventor::biometrics::types::EnrollResult = serde_json::from_value(enroll).unwrap();
+        outputs.push(format!("{enroll:?}"));
         let photo = Photo::from_bytes(photo_bytes.clone()).unwrap();
         let photos = BioPhotos { portrait: photo.clone(), second_portrait: None, document_front: photo, document_back: None };
         outputs.push(format!("{photos:?}"));

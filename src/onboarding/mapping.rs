@@ -64,7 +64,7 @@ impl<'a> Fields<'a> {
             ordered
                 .into_iter()
                 .flatten()
-                .map(|v| v.trim())
+                .map(|v| v.expose().trim())
                 .find(|v| !v.is_empty())
                 .map(str::to_owned)
         })
