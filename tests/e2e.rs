@@ -460,3 +460,81 @@ async fn bad_photos_are_refused() {
         Some("portraits.picture1 is not a JPEG image")
     );
 }
+
+#[tokio::test]
+async fn wrong_credentials_and_tenant_headers_get_the_pages_statuses_without_echoing_secrets() {
+    let env = Env::start().await;
+    let c = env.sandbox.credentials();
+    let update = || -> cmp::Customer {
+        serde_json::from_value(json!({"request_type": "U", "id": "x"})).unwrap()
+    };
+    let with = |tenant: preventor::Tenant, oauth: preventor::OAuthCredentials| {
+        ComplianceClient::builder()
+            .base_url(&env.compliance_url)
+            .tenant(tenant)
+            .credentials(oauth)
+            .build()
+            .unwrap()
+    };
+    let wrong_tenant = preventor::Tenant::new(&c.api_key, "someone-else", &c.env, &c.banknu);
+    let err = with(wrong_tenant, c.oauth())
+        .customer_maintenance(update())
+        .await
+        .unwrap_err();
+    // The token call is refused first; the SDK reports any 4xx there as an auth failure.
+    let Error::Auth {
+        operation: "oauthToken",
+        response: Some(api),
+        ..
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(
+        api.status.as_u16(),
+        403,
+        "the page's status for wrong headers"
+    );
+    assert_eq!(
+        api.details.as_ref().unwrap().message.as_deref(),
+        Some("unknown x-tenant")
+    );
+
+    let wrong_key = preventor::Tenant::new("not-the-key", &c.tenant, &c.env, &c.banknu);
+    let err = with(wrong_key, c.oauth())
+        .customer_maintenance(update())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Auth {
+                operation: "oauthToken",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    let mut oauth = c.oauth();
+    oauth.client_secret = "WRONG-SECRET-SENTINEL".to_string().into();
+    let err = with(c.tenant(), oauth)
+        .customer_maintenance(update())
+        .await
+        .unwrap_err();
+    let Error::Auth {
+        response: Some(api),
+        ..
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(api.status.as_u16(), 401);
+    assert_eq!(api.code(), Some("invalid_client"));
+    assert!(!String::from_utf8_lossy(&api.body).contains("WRONG-SECRET-SENTINEL"));
+    assert_eq!(
+        env.sandbox.calls("customerMaintenance"),
+        0,
+        "nothing is sent without a token"
+    );
+}

@@ -112,8 +112,8 @@ pub(crate) fn customer(
     let first = words.next().unwrap_or_default().to_string();
     let middle = words.collect::<Vec<_>>().join(" ");
     let last = match f.get(code::SECOND_SURNAME, Prefer::Visual) {
-        Some(second) if second != surname => format!("{surname} {second}"),
-        _ => surname,
+        Some(second) => format!("{surname} {second}"),
+        None => surname,
     };
     let full = f.get(code::FULL_NAME, Prefer::Visual).unwrap_or_else(|| {
         [first.as_str(), middle.as_str(), last.as_str()]
@@ -188,4 +188,89 @@ where
     builder
         .try_into()
         .map_err(|e| Error::invalid_input("onboarding customer", e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page_example() -> EnrollResult {
+        let yaml: serde_json::Value =
+            serde_yaml::from_str(include_str!("../../openapi/biometrics.yaml")).unwrap();
+        serde_json::from_value(yaml["components"]["examples"]["EnrollResult"]["value"].clone())
+            .unwrap()
+    }
+
+    #[test]
+    fn the_pages_enroll_result_maps_to_a_customer() {
+        let (c, identity) = customer(&page_example(), "cu-1", "ticket-1", 6).unwrap();
+        let text = |v: Option<String>| v.unwrap_or_default();
+        assert_eq!(text(c.first_name.map(|v| v.to_string())), "TEST");
+        assert_eq!(c.middle_name, None);
+        assert_eq!(
+            text(c.last_name.map(|v| v.to_string())),
+            "TEST TEST",
+            "surname and second surname"
+        );
+        assert_eq!(
+            text(c.full_name.map(|v| v.to_string())),
+            "TEST",
+            "code 25 as read"
+        );
+        let doc = &c.iddocuments[0];
+        assert_eq!(
+            doc.doc_number.as_ref().unwrap().expose(),
+            "70585549",
+            "code 2, MRZ first (no code 7)"
+        );
+        assert_eq!(
+            text(doc.doc_issued_country.as_ref().map(|v| v.to_string())),
+            "PER"
+        );
+        assert_eq!(
+            doc.doc_expiration_date,
+            NaiveDate::from_ymd_opt(2023, 3, 24)
+        );
+        assert_eq!(doc.doc_issued_date, None, "no code 4 in the page's result");
+        assert_eq!(text(c.cust_api_ref_id.map(|v| v.to_string())), "ticket-1");
+        let address = &c.addresses[0];
+        assert_eq!(
+            text(address.address_line1.as_ref().map(|v| v.to_string())),
+            "J.A. RIBEYRO 184 DPTO. 503"
+        );
+        assert_eq!(
+            text(address.address_country.as_ref().map(|v| v.to_string())),
+            "PER"
+        );
+        assert_eq!(identity.birth_date, NaiveDate::from_ymd_opt(1993, 3, 27));
+        assert_eq!(identity.nationality.as_deref(), Some("PER"));
+        assert_eq!(identity.sex.as_deref(), Some("M"));
+    }
+
+    #[test]
+    fn a_missing_surname_or_a_bad_date_is_an_error_not_a_half_customer() {
+        let mut result = page_example();
+        let reader = result.document_reader.as_mut().unwrap();
+        reader.fields.retain(|f| f.field_type_code != code::SURNAME);
+        let err = customer(&result, "cu-1", "t", 6).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "bioEnroll: invalid response: the document reader returned no surname (field code 8)"
+        );
+
+        let mut result = page_example();
+        let reader = result.document_reader.as_mut().unwrap();
+        for f in reader
+            .fields
+            .iter_mut()
+            .filter(|f| f.field_type_code == code::EXPIRY)
+        {
+            f.mrz_value = Some("24/03/2023".to_string().into());
+        }
+        let err = customer(&result, "cu-1", "t", 6).unwrap_err().to_string();
+        assert!(
+            err.contains("date of expiry (field code 3) is not a YYYY-MM-DD date"),
+            "{err}"
+        );
+    }
 }
