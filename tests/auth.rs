@@ -263,3 +263,36 @@ async fn biometric_sessions_are_isolated_and_a_bio_401_leaves_the_compliance_tok
         "compliance token untouched"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_401s_on_a_stale_token_causes_one_refresh() {
+    let server = MockServer::start(|r, i| match r.path.as_str() {
+        "/security/oauth/token" => token(i, 3600),
+        _ if r.header("authorization") == Some("Bearer tok-0") => {
+            Reply::json(401, json!({"error": "invalid_token"}))
+        }
+        _ => default_reply(r),
+    })
+    .await;
+    let client = compliance(&server);
+    let calls: Vec<_> = (0..200)
+        .map(|_| {
+            let c = client.clone();
+            tokio::spawn(async move { c.customer_maintenance(maintenance()).await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    assert_eq!(
+        server.count("/security/oauth/token"),
+        2,
+        "the first token, then one refresh"
+    );
+    // Calls that start after the refresh never see a 401; the others are replayed once.
+    let sent = server.count("/onboarding/customerMaintenance");
+    assert!(
+        (201..=400).contains(&sent),
+        "at most one 401 and one replay per call: {sent}"
+    );
+}

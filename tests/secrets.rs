@@ -70,7 +70,7 @@ fn no_secret_in_debug_display_errors_or_logs() {
             .http_options(fast_retries())
             .build()
             .unwrap();
-        outputs.push(format!("{compliance:?}"));
+        outputs.push(format!("{compliance:?} {:?}", compliance.generated()));
 
         let mut customer = customer_example();
         customer["iddocuments"][0]["doc_number"] = json!(DOC_NUMBER);

@@ -15,8 +15,12 @@ use secrecy::{ExposeSecret, SecretString};
 /// How a call authenticates.
 #[derive(Clone, Debug)]
 pub(crate) enum CallAuth {
-    /// HTTP Basic with these credentials (the token calls).
-    Basic { user: String, secret: SecretString },
+    /// HTTP Basic with these credentials (the token calls); the user is secret too: for
+    /// biometrics it is the API key.
+    Basic {
+        user: SecretString,
+        secret: SecretString,
+    },
     /// The shared compliance access token.
     ComplianceToken(std::sync::Arc<oauth::TokenSource>),
     /// A fixed bearer token (a biometrics process).
@@ -24,8 +28,8 @@ pub(crate) enum CallAuth {
 }
 
 /// `Authorization: Basic base64(user:secret)`, marked sensitive.
-pub(crate) fn basic(user: &str, secret: &SecretString) -> HeaderValue {
-    let raw = format!("{user}:{}", secret.expose_secret());
+pub(crate) fn basic(user: &SecretString, secret: &SecretString) -> HeaderValue {
+    let raw = format!("{}:{}", user.expose_secret(), secret.expose_secret());
     let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
     sensitive(&format!("Basic {encoded}"))
 }

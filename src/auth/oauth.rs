@@ -105,7 +105,7 @@ impl TokenSource {
             self.shared.clone(),
             EndUserContext::default(),
             CallAuth::Basic {
-                user: c.client_id.clone(),
+                user: SecretString::from(c.client_id.clone()),
                 secret: c.client_secret.clone(),
             },
         );

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use crate::{
     auth::CallAuth,
@@ -82,7 +82,7 @@ impl BiometricsClient {
             self.shared.clone(),
             context.clone(),
             CallAuth::Basic {
-                user: self.shared.tenant.api_key.expose_secret().to_owned(),
+                user: self.shared.tenant.api_key.clone(),
                 secret: self.api_secret.clone(),
             },
         );
