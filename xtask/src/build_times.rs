@@ -21,7 +21,7 @@ struct Token { access_token: String }
 async fn main() {
     let client = reqwest::Client::new();
     let r = client.post("https://api.preventor.com/security/oauth/token").form(&[("grant_type", "password")]).send().await;
-    if let Ok(r) = r { let t: Result<Token, _> = r.json().await; println!("{t:?}"); }
+    if let Ok(r) = r { let t: Result<Token, _> = r.json().await; println!("{:?}", t.map(|t| t.access_token.len())); }
 }
 "#;
 
@@ -29,11 +29,10 @@ const RING_MAIN: &str = r#"#[derive(serde::Deserialize, Debug)]
 struct Token { access_token: String }
 #[tokio::main]
 async fn main() {
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let _ = provider.clone().install_default();
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
     let r = client.post("https://api.preventor.com/security/oauth/token").form(&[("grant_type", "password")]).send().await;
-    if let Ok(r) = r { let t: Result<Token, _> = r.json().await; println!("{t:?}"); }
+    if let Ok(r) = r { let t: Result<Token, _> = r.json().await; println!("{:?}", t.map(|t| t.access_token.len())); }
 }
 "#;
 
