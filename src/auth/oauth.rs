@@ -109,7 +109,7 @@ impl TokenSource {
                 secret: c.client_secret.clone(),
             },
         );
-        let client = crate::generated::compliance_client(&state);
+        let client = crate::hooks::compliance_client(&state);
         let result = client.oauth_token().body(body).send().await;
         let token = state.finish("oauthToken", result).map_err(|e| match e {
             Error::Api(api) if api.status.is_client_error() => Error::Auth {

@@ -86,7 +86,7 @@ impl BiometricsClient {
                 secret: self.api_secret.clone(),
             },
         );
-        let client = crate::generated::biometrics_client(&state);
+        let client = crate::hooks::biometrics_client(&state);
         let body = types::BioTokenRequest {
             transaction_type: transaction,
             document_type: document,
@@ -132,7 +132,7 @@ impl BioSession {
             self.context.clone(),
             CallAuth::Bearer(self.token.clone()),
         );
-        let client = crate::generated::biometrics_client(&state);
+        let client = crate::hooks::biometrics_client(&state);
         (state, client)
     }
 

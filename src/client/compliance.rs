@@ -71,7 +71,7 @@ impl ComplianceClient {
             self.context.clone(),
             CallAuth::ComplianceToken(self.tokens.clone()),
         );
-        let client = crate::generated::compliance_client(&state);
+        let client = crate::hooks::compliance_client(&state);
         (state, client)
     }
 

@@ -15,5 +15,3 @@ pub mod compliance {
 pub mod biometrics {
     include!(concat!(env!("OUT_DIR"), "/biometrics.rs"));
 }
-
-pub(crate) use crate::hooks::{biometrics_client, compliance_client};

@@ -5,6 +5,11 @@
 //! `pre` writes the headers, `exec` sends. Each call gets its own [`CallState`], which is the
 //! generated client's inner value, so per-call context and failures never mix between calls.
 
+mod errors;
+mod operations;
+mod responses;
+mod shared;
+
 use std::{
     sync::{Arc, Mutex},
     time::Instant,
@@ -12,203 +17,21 @@ use std::{
 
 use bytes::Bytes;
 use progenitor_client::{OperationInfo, ResponseValue};
-use reqwest::{
-    header::{HeaderName, HeaderValue, AUTHORIZATION},
-    Method, Request, Response, StatusCode,
-};
+use reqwest::{header::AUTHORIZATION, Request, Response, StatusCode};
 use tracing::{field::Empty, Instrument};
+
+use errors::redact_serde;
+pub(crate) use errors::{describe, from_api_error, from_reqwest};
+pub(crate) use operations::{Api, Operation};
+use responses::{acknowledgement, rebuild};
+pub(crate) use shared::ApiShared;
 
 use crate::{
     auth::{self, CallAuth},
-    config::{HttpOptions, Tenant},
     context::EndUserContext,
     error::{ApiError, ErrorDetails, MAX_ERROR_BODY},
-    retry::Idempotency,
     Error, Result,
 };
-
-/// Which of the two APIs a client talks to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Api {
-    Compliance,
-    Biometrics,
-}
-
-/// What the transport knows of an operation.
-#[derive(Debug)]
-pub(crate) struct Operation {
-    /// operationId as the generated code reports it (snake_case).
-    generated_id: &'static str,
-    /// operationId as the document spells it.
-    pub(crate) id: &'static str,
-    method: Method,
-    path: &'static str,
-    idempotency: Idempotency,
-    /// The document describes a tolerant acknowledgement: accept any 2xx, and an empty body.
-    acknowledgement: bool,
-}
-
-macro_rules! op {
-    ($gen:literal, $id:literal, $method:ident, $path:literal, $kind:ident, $ack:literal) => {
-        Operation {
-            generated_id: $gen,
-            id: $id,
-            method: Method::$method,
-            path: $path,
-            idempotency: Idempotency::$kind,
-            acknowledgement: $ack,
-        }
-    };
-}
-
-/// Every operation of both documents.
-pub(crate) static OPERATIONS: &[Operation] = &[
-    op!(
-        "oauth_token",
-        "oauthToken",
-        POST,
-        "/security/oauth/token",
-        TokenCall,
-        false
-    ),
-    op!(
-        "account_onboarding",
-        "accountOnboarding",
-        POST,
-        "/onboarding/accountOnboarding",
-        Write,
-        true
-    ),
-    op!(
-        "customer_onboarding",
-        "customerOnboarding",
-        POST,
-        "/onboarding/customerOnboarding",
-        Write,
-        true
-    ),
-    op!(
-        "customer_maintenance",
-        "customerMaintenance",
-        POST,
-        "/onboarding/customerMaintenance",
-        Write,
-        true
-    ),
-    op!(
-        "get_customer",
-        "getCustomer",
-        POST,
-        "/onboarding/getCustomer",
-        Read,
-        false
-    ),
-    op!(
-        "register_monetary_transaction",
-        "registerMonetaryTransaction",
-        POST,
-        "/onboarding/registerMonetaryTransaction",
-        Write,
-        true
-    ),
-    op!(
-        "bio_token",
-        "bioToken",
-        POST,
-        "/v1/auth/token",
-        TokenCall,
-        false
-    ),
-    op!(
-        "create_bio_user",
-        "createBioUser",
-        POST,
-        "/v1/workflow/enroll/user",
-        Write,
-        false
-    ),
-    op!(
-        "upload_bio_files",
-        "uploadBioFiles",
-        POST,
-        "/v1/workflow/enroll/user/{userId}/upload",
-        Write,
-        false
-    ),
-    op!(
-        "bio_enroll",
-        "bioEnroll",
-        GET,
-        "/v1/workflow/enroll/user/{userId}/ticket/{ticket}",
-        Read,
-        false
-    ),
-];
-
-impl Operation {
-    /// The operation the generated code names `generated_id`.
-    pub(crate) fn find(generated_id: &str) -> &'static Operation {
-        OPERATIONS
-            .iter()
-            .find(|o| o.generated_id == generated_id)
-            // Unknown ids (a new operation in a document) get the safest treatment.
-            .unwrap_or(&UNKNOWN)
-    }
-}
-
-static UNKNOWN: Operation = op!("unknown", "unknown", POST, "unknown", Write, false);
-
-/// What one client (one API) shares between its calls.
-#[derive(Debug)]
-pub(crate) struct ApiShared {
-    pub(crate) api: Api,
-    pub(crate) base_url: String,
-    pub(crate) http: reqwest::Client,
-    pub(crate) tenant: Tenant,
-    /// `x-api-key` (marked sensitive), `x-tenant`, `x-env`, `x-banknu`, validated once.
-    tenant_headers: reqwest::header::HeaderMap,
-    pub(crate) options: HttpOptions,
-}
-
-impl ApiShared {
-    /// Checks the tenant headers and builds the HTTP client.
-    pub(crate) fn new(
-        api: Api,
-        url: &url::Url,
-        tenant: Tenant,
-        options: HttpOptions,
-    ) -> Result<Self> {
-        use secrecy::ExposeSecret;
-        let mut tenant_headers = reqwest::header::HeaderMap::new();
-        for (name, field, value) in [
-            (
-                "x-api-key",
-                "tenant.api_key",
-                tenant.api_key.expose_secret(),
-            ),
-            ("x-tenant", "tenant.tenant", tenant.tenant.as_str()),
-            ("x-env", "tenant.env", tenant.env.as_str()),
-            ("x-banknu", "tenant.banknu", tenant.banknu.as_str()),
-        ] {
-            if value.is_empty() {
-                return Err(Error::invalid_input(field, "is empty"));
-            }
-            let mut header = HeaderValue::from_str(value).map_err(|_| {
-                Error::invalid_input(field, "contains characters not allowed in a header")
-            })?;
-            header.set_sensitive(name == "x-api-key");
-            tenant_headers.insert(HeaderName::from_static(name), header);
-        }
-        Ok(ApiShared {
-            api,
-            base_url: url.as_str().trim_end_matches('/').to_string(),
-            http: http_client(&options)?,
-            tenant,
-            tenant_headers,
-            options,
-        })
-    }
-}
 
 /// The inner value of a generated client for one call.
 #[derive(Clone, Debug)]
@@ -470,114 +293,4 @@ impl CallState {
         };
         Err(err)
     }
-}
-
-/// A 401 is an auth error; every other status an API error.
-pub(crate) fn from_api_error(api: ApiError) -> Error {
-    if api.status == StatusCode::UNAUTHORIZED {
-        Error::Auth {
-            operation: api.operation,
-            reason: match api.code() {
-                Some(code) => format!("credentials or token refused ({code})"),
-                None => "credentials or token refused".into(),
-            },
-            response: Some(Box::new(api)),
-        }
-    } else {
-        Error::Api(Box::new(api))
-    }
-}
-
-/// A transport error as the crate's error.
-pub(crate) fn from_reqwest(operation: &'static str, e: &reqwest::Error) -> Error {
-    if e.is_timeout() {
-        Error::Timeout { operation }
-    } else {
-        Error::Transport {
-            operation,
-            message: describe(e),
-            not_sent: e.is_connect(),
-        }
-    }
-}
-
-/// A transport error and its causes on one line.
-pub(crate) fn describe(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
-/// serde's message without the values it quotes (a value may be a secret).
-fn redact_serde(e: &serde_json::Error) -> String {
-    let mut out = String::new();
-    let mut quoted = false;
-    for c in e.to_string().chars() {
-        if c == '"' {
-            quoted = !quoted;
-            out.push_str(if quoted { "\"…" } else { "\"" });
-        } else if !quoted {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// An acknowledgement response as a 200 with a JSON body (`{}` when the server sent none).
-async fn acknowledgement(response: Response) -> reqwest::Result<Response> {
-    let mut headers = response.headers().clone();
-    let body = response.bytes().await?;
-    let body = if body.iter().all(u8::is_ascii_whitespace) {
-        headers.insert(
-            reqwest::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        Bytes::from_static(b"{}")
-    } else {
-        body
-    };
-    Ok(rebuild(StatusCode::OK, headers, body))
-}
-
-fn rebuild(status: StatusCode, headers: reqwest::header::HeaderMap, body: Bytes) -> Response {
-    let mut builder = http::Response::builder().status(status);
-    if let Some(h) = builder.headers_mut() {
-        *h = headers;
-        h.remove(reqwest::header::CONTENT_LENGTH);
-        h.remove(reqwest::header::TRANSFER_ENCODING);
-    }
-    match builder.body(body) {
-        Ok(r) => Response::from(r),
-        Err(_) => Response::from(http::Response::new(Bytes::new())),
-    }
-}
-
-/// The HTTP client both APIs use: rustls with the *ring* provider (no C toolchain needed, unlike
-/// aws-lc-rs), the platform's roots plus [`HttpOptions::extra_roots`], HTTP/2 or 1.1 by ALPN,
-/// no redirects (a token request must never be forwarded), the configured timeouts.
-pub(crate) fn http_client(options: &HttpOptions) -> Result<reqwest::Client> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let roots = options.extra_roots.iter().map(|r| r.0.clone());
-    let verifier =
-        rustls_platform_verifier::Verifier::new_with_extra_roots(roots, provider.clone())
-            .map_err(|e| Error::Config(format!("TLS roots: {e}")))?;
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Config(format!("TLS: {e}")))?
-        .dangerous() // a custom verifier: the platform's, with the extra roots
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(options.connect_timeout)
-        .timeout(options.request_timeout)
-        .build()
-        .map_err(|e| Error::Config(format!("HTTP client: {}", describe(&e))))
 }

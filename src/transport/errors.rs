@@ -1,0 +1,61 @@
+//! Turning transport failures and error responses into [`crate::Error`].
+
+use reqwest::StatusCode;
+
+use crate::{error::ApiError, Error};
+
+/// A 401 is an auth error; every other status an API error.
+pub(crate) fn from_api_error(api: ApiError) -> Error {
+    if api.status == StatusCode::UNAUTHORIZED {
+        Error::Auth {
+            operation: api.operation,
+            reason: match api.code() {
+                Some(code) => format!("credentials or token refused ({code})"),
+                None => "credentials or token refused".into(),
+            },
+            response: Some(Box::new(api)),
+        }
+    } else {
+        Error::Api(Box::new(api))
+    }
+}
+
+/// A transport error as the crate's error.
+pub(crate) fn from_reqwest(operation: &'static str, e: &reqwest::Error) -> Error {
+    if e.is_timeout() {
+        Error::Timeout { operation }
+    } else {
+        Error::Transport {
+            operation,
+            message: describe(e),
+            not_sent: e.is_connect(),
+        }
+    }
+}
+
+/// A transport error and its causes on one line.
+pub(crate) fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// serde's message without the values it quotes (a value may be a secret).
+pub(crate) fn redact_serde(e: &serde_json::Error) -> String {
+    let mut out = String::new();
+    let mut quoted = false;
+    for c in e.to_string().chars() {
+        if c == '"' {
+            quoted = !quoted;
+            out.push_str(if quoted { "\"…" } else { "\"" });
+        } else if !quoted {
+            out.push(c);
+        }
+    }
+    out
+}

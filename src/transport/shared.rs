@@ -1,0 +1,89 @@
+//! What one client shares between its calls: base URL, tenant headers, options, and the HTTP
+//! client (TLS, timeouts, no redirects).
+
+use std::sync::Arc;
+
+use reqwest::header::{HeaderName, HeaderValue};
+
+use super::{errors::describe, Api};
+use crate::{
+    config::{HttpOptions, Tenant},
+    Error, Result,
+};
+
+/// What one client (one API) shares between its calls.
+#[derive(Debug)]
+pub(crate) struct ApiShared {
+    pub(crate) api: Api,
+    pub(crate) base_url: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) tenant: Tenant,
+    /// `x-api-key` (marked sensitive), `x-tenant`, `x-env`, `x-banknu`, validated once.
+    pub(crate) tenant_headers: reqwest::header::HeaderMap,
+    pub(crate) options: HttpOptions,
+}
+
+impl ApiShared {
+    /// Checks the tenant headers and builds the HTTP client.
+    pub(crate) fn new(
+        api: Api,
+        url: &url::Url,
+        tenant: Tenant,
+        options: HttpOptions,
+    ) -> Result<Self> {
+        use secrecy::ExposeSecret;
+        let mut tenant_headers = reqwest::header::HeaderMap::new();
+        for (name, field, value) in [
+            (
+                "x-api-key",
+                "tenant.api_key",
+                tenant.api_key.expose_secret(),
+            ),
+            ("x-tenant", "tenant.tenant", tenant.tenant.as_str()),
+            ("x-env", "tenant.env", tenant.env.as_str()),
+            ("x-banknu", "tenant.banknu", tenant.banknu.as_str()),
+        ] {
+            if value.is_empty() {
+                return Err(Error::invalid_input(field, "is empty"));
+            }
+            let mut header = HeaderValue::from_str(value).map_err(|_| {
+                Error::invalid_input(field, "contains characters not allowed in a header")
+            })?;
+            header.set_sensitive(name == "x-api-key");
+            tenant_headers.insert(HeaderName::from_static(name), header);
+        }
+        Ok(ApiShared {
+            api,
+            base_url: url.as_str().trim_end_matches('/').to_string(),
+            http: http_client(&options)?,
+            tenant,
+            tenant_headers,
+            options,
+        })
+    }
+}
+
+/// The HTTP client both APIs use: rustls with the *ring* provider (no C toolchain needed, unlike
+/// aws-lc-rs), the platform's roots plus [`HttpOptions::extra_roots`], HTTP/2 or 1.1 by ALPN,
+/// no redirects (a token request must never be forwarded), the configured timeouts.
+pub(crate) fn http_client(options: &HttpOptions) -> Result<reqwest::Client> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = options.extra_roots.iter().map(|r| r.0.clone());
+    let verifier =
+        rustls_platform_verifier::Verifier::new_with_extra_roots(roots, provider.clone())
+            .map_err(|e| Error::Config(format!("TLS roots: {e}")))?;
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Config(format!("TLS: {e}")))?
+        .dangerous() // a custom verifier: the platform's, with the extra roots
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(options.connect_timeout)
+        .timeout(options.request_timeout)
+        .build()
+        .map_err(|e| Error::Config(format!("HTTP client: {}", describe(&e))))
+}
