@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use crate::{
     identity::Identity,
-    reply::{bad_request, basic, bearer, check_tenant, error, json_body, not_found},
+    reply::{bad_request, basic, bearer, check_tenant, error, json_body, not_found, Reply},
     state::{AppState, BioProcess, Upload},
 };
 
@@ -34,25 +34,21 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         )
 }
 
-async fn token(State(state): S, headers: HeaderMap, body: Bytes) -> Response {
+async fn token(State(state): S, headers: HeaderMap, body: Bytes) -> Reply {
     let c = &state.config.credentials;
-    if let Err(r) = check_tenant(&headers, c) {
-        return r;
-    }
+    check_tenant(&headers, c)?;
     match basic(&headers) {
         Some((key, secret)) if key == c.api_key && secret == c.api_secret => {}
-        _ => return error(401, "UNAUTHORIZED", "API key or API secret is wrong"),
+        _ => return Err(error(401, "UNAUTHORIZED", "API key or API secret is wrong")),
     }
-    if let Err(r) = json_body::<types::BioTokenRequest>(&headers, &body) {
-        return r;
-    }
+    json_body::<types::BioTokenRequest>(&headers, &body)?;
     let token = format!("sbx-bio-{}", state.new_id());
     let expires = Instant::now() + state.config.bio_token_lifetime;
     state
         .data()
         .bio_tokens
         .insert(token.clone(), BioProcess { expires });
-    Json(json!({"token": token})).into_response()
+    Ok(Json(json!({"token": token})).into_response())
 }
 
 /// Tenant headers and a live process token; returns the token.
@@ -75,15 +71,12 @@ fn process(state: &AppState, headers: &HeaderMap) -> Result<String, Response> {
     }
 }
 
-async fn create_user(State(state): S, headers: HeaderMap) -> Response {
-    let token = match process(&state, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+async fn create_user(State(state): S, headers: HeaderMap) -> Reply {
+    let token = process(&state, &headers)?;
     let user_id = state.new_id();
     state.data().bio_users.insert(user_id.clone(), token);
     let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    Json(json!({"userId": user_id, "create": created})).into_response()
+    Ok(Json(json!({"userId": user_id, "create": created})).into_response())
 }
 
 /// The user exists and belongs to this process.
@@ -122,38 +115,26 @@ async fn upload(
     Path(user_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let token = match process(&state, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    if let Err(r) = owned_user(&state, &token, &user_id) {
-        return r;
-    }
+) -> Reply {
+    let token = process(&state, &headers)?;
+    owned_user(&state, &token, &user_id)?;
     // Decode loosely first so that a bad photo gets a message naming it.
-    let raw: Value = match json_body(&headers, &body) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    let raw: Value = json_body(&headers, &body)?;
     let mut pictures = Vec::new();
     for set in ["portraits", "documents"] {
         for slot in ["picture1", "picture2"] {
             if let Some(uri) = raw.get(set).and_then(|s| s.get(slot)) {
                 let field = format!("{set}.{slot}");
-                let Some(uri) = uri.as_str() else {
-                    return bad_request(format!("{field} must be a string"));
-                };
-                if let Err(problem) = check_photo(&field, uri) {
-                    return bad_request(problem);
-                }
+                let uri = uri
+                    .as_str()
+                    .ok_or_else(|| bad_request(format!("{field} must be a string")))?;
+                check_photo(&field, uri).map_err(bad_request)?;
                 pictures.push(uri.to_string());
             }
         }
     }
-    let upload: types::BioUpload = match serde_json::from_value(raw) {
-        Ok(u) => u,
-        Err(_) => return bad_request("portraits.picture1 and documents.picture1 are required"),
-    };
+    let upload: types::BioUpload = serde_json::from_value(raw)
+        .map_err(|_| bad_request("portraits.picture1 and documents.picture1 are required"))?;
     let identity = Identity::from_pictures(pictures.iter().map(String::as_str));
     let ticket = state.new_id();
     state.data().uploads.insert(
@@ -164,29 +145,24 @@ async fn upload(
             portrait: upload.portraits.picture1.expose().to_string(),
         },
     );
-    Json(json!({"ticket": ticket})).into_response()
+    Ok(Json(json!({"ticket": ticket})).into_response())
 }
 
 async fn enroll(
     State(state): S,
     Path((user_id, ticket)): Path<(String, String)>,
     headers: HeaderMap,
-) -> Response {
-    let token = match process(&state, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    if let Err(r) = owned_user(&state, &token, &user_id) {
-        return r;
-    }
+) -> Reply {
+    let token = process(&state, &headers)?;
+    owned_user(&state, &token, &user_id)?;
     let data = state.data();
     match data.uploads.get(&ticket) {
         Some(upload) if upload.user_id == user_id => {
-            Json(enroll_result(&upload.identity, &upload.portrait)).into_response()
+            Ok(Json(enroll_result(&upload.identity, &upload.portrait)).into_response())
         }
-        _ => not_found(format!(
+        _ => Err(not_found(format!(
             "ticket {ticket} does not exist for bio user {user_id}"
-        )),
+        ))),
     }
 }
 

@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 
 use crate::{
-    reply::{bad_request, basic, bearer, check_tenant, json_body, not_found, oauth_error},
+    reply::{bad_request, basic, bearer, check_tenant, json_body, not_found, oauth_error, Reply},
     state::AppState,
 };
 
@@ -31,25 +31,26 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/onboarding/registerMonetaryTransaction", post(transaction))
 }
 
-async fn token(State(state): S, headers: HeaderMap, body: Bytes) -> Response {
+async fn token(State(state): S, headers: HeaderMap, body: Bytes) -> Reply {
     let c = &state.config.credentials;
-    if let Err(r) = check_tenant(&headers, c) {
-        return r;
-    }
+    check_tenant(&headers, c)?;
     match basic(&headers) {
         Some((id, secret)) if id == c.client_id && secret == c.client_secret => {}
-        _ => return oauth_error(401, "invalid_client", "client authentication failed"),
+        _ => {
+            return Err(oauth_error(
+                401,
+                "invalid_client",
+                "client authentication failed",
+            ))
+        }
     }
     let form_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     if !form_type {
-        return oauth_error(
-            400,
-            "invalid_request",
-            "Content-Type must be application/x-www-form-urlencoded",
-        );
+        let message = "Content-Type must be application/x-www-form-urlencoded";
+        return Err(oauth_error(400, "invalid_request", message));
     }
     let form: HashMap<String, String> = url_form(&body);
     let mut data = state.data();
@@ -58,7 +59,11 @@ async fn token(State(state): S, headers: HeaderMap, body: Bytes) -> Response {
             if form.get("username") != Some(&c.username)
                 || form.get("password") != Some(&c.password)
             {
-                return oauth_error(400, "invalid_grant", "bad username or password");
+                return Err(oauth_error(
+                    400,
+                    "invalid_grant",
+                    "bad username or password",
+                ));
             }
         }
         Some("refresh_token") => {
@@ -66,17 +71,24 @@ async fn token(State(state): S, headers: HeaderMap, body: Bytes) -> Response {
                 .get("refresh_token")
                 .is_some_and(|t| data.refresh_tokens.remove(t).is_some());
             if !known {
-                return oauth_error(400, "invalid_grant", "unknown or used refresh token");
+                return Err(oauth_error(
+                    400,
+                    "invalid_grant",
+                    "unknown or used refresh token",
+                ));
             }
         }
         Some(_) => {
-            return oauth_error(
-                400,
-                "unsupported_grant_type",
-                "use password or refresh_token",
-            )
+            let message = "use password or refresh_token";
+            return Err(oauth_error(400, "unsupported_grant_type", message));
         }
-        None => return oauth_error(400, "invalid_request", "grant_type is required"),
+        None => {
+            return Err(oauth_error(
+                400,
+                "invalid_request",
+                "grant_type is required",
+            ))
+        }
     }
     let access = format!("sbx-at-{}", state.new_id());
     let refresh = format!("sbx-rt-{}", state.new_id());
@@ -84,7 +96,7 @@ async fn token(State(state): S, headers: HeaderMap, body: Bytes) -> Response {
     data.access_tokens
         .insert(access.clone(), Instant::now() + lifetime);
     data.refresh_tokens.insert(refresh.clone(), ());
-    Json(json!({
+    Ok(Json(json!({
         "access_token": access,
         "token_type": "bearer",
         "expires_in": lifetime.as_secs(),
@@ -92,7 +104,7 @@ async fn token(State(state): S, headers: HeaderMap, body: Bytes) -> Response {
         "scope": form.get("scope").cloned().unwrap_or_else(|| "read".into()),
         "jti": state.new_id(),
     }))
-    .into_response()
+    .into_response())
 }
 
 fn url_form(body: &[u8]) -> HashMap<String, String> {
@@ -124,50 +136,34 @@ fn ack(message: &str, id: &str) -> Response {
     Json(json!({"status": "200", "code": "OK", "message": message, "id": id})).into_response()
 }
 
-async fn account(State(state): S, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = authorize(&state, &headers) {
-        return r;
-    }
-    let account: types::Account = match json_body(&headers, &body) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+async fn account(State(state): S, headers: HeaderMap, body: Bytes) -> Reply {
+    authorize(&state, &headers)?;
+    let account: types::Account = json_body(&headers, &body)?;
     let id = account.id.to_string();
     let value = serde_json::to_value(&account).unwrap_or_default();
-    let mut data = state.data();
-    match apply(
-        &mut data.accounts,
+    let message = apply(
+        &mut state.data().accounts,
         "account",
         &id,
         account.request_type,
         value,
-    ) {
-        Ok(message) => ack(&message, &id),
-        Err(r) => r,
-    }
+    )?;
+    Ok(ack(&message, &id))
 }
 
-async fn customer(State(state): S, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = authorize(&state, &headers) {
-        return r;
-    }
-    let customer: types::Customer = match json_body(&headers, &body) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+async fn customer(State(state): S, headers: HeaderMap, body: Bytes) -> Reply {
+    authorize(&state, &headers)?;
+    let customer: types::Customer = json_body(&headers, &body)?;
     let id = customer.id.to_string();
     let value = serde_json::to_value(&customer).unwrap_or_default();
-    let mut data = state.data();
-    match apply(
-        &mut data.customers,
+    let message = apply(
+        &mut state.data().customers,
         "customer",
         &id,
         customer.request_type,
         value,
-    ) {
-        Ok(message) => ack(&message, &id),
-        Err(r) => r,
-    }
+    )?;
+    Ok(ack(&message, &id))
 }
 
 /// `request_type` semantics: A adds (400 if the id exists), U merges (404 if unknown),
@@ -290,13 +286,10 @@ async fn get_customer(
     State(state): S,
     headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-) -> Response {
-    if let Err(r) = authorize(&state, &headers) {
-        return r;
-    }
-    let Ok(mut multipart) = multipart else {
-        return bad_request("body must be multipart/form-data with a cifCod part");
-    };
+) -> Reply {
+    authorize(&state, &headers)?;
+    let mut multipart = multipart
+        .map_err(|_| bad_request("body must be multipart/form-data with a cifCod part"))?;
     let mut cif = None;
     loop {
         match multipart.next_field().await {
@@ -305,27 +298,22 @@ async fn get_customer(
                 cif = field.text().await.ok();
             }
             Ok(Some(_)) | Err(_) => {
-                return bad_request("the form must have exactly one part, cifCod");
+                return Err(bad_request("the form must have exactly one part, cifCod"))
             }
         }
     }
-    let Some(cif) = cif.filter(|c| types::Id::try_from(c.as_str()).is_ok()) else {
-        return bad_request("cifCod is required (1 to 128 characters)");
-    };
+    let cif = cif
+        .filter(|c| types::Id::try_from(c.as_str()).is_ok())
+        .ok_or_else(|| bad_request("cifCod is required (1 to 128 characters)"))?;
     match state.data().customers.get(&cif) {
-        Some(customer) => Json(customer.clone()).into_response(),
-        None => not_found(format!("customer {cif} does not exist")),
+        Some(customer) => Ok(Json(customer.clone()).into_response()),
+        None => Err(not_found(format!("customer {cif} does not exist"))),
     }
 }
 
-async fn transaction(State(state): S, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = authorize(&state, &headers) {
-        return r;
-    }
-    let tx: types::MonetaryTransaction = match json_body(&headers, &body) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+async fn transaction(State(state): S, headers: HeaderMap, body: Bytes) -> Reply {
+    authorize(&state, &headers)?;
+    let tx: types::MonetaryTransaction = json_body(&headers, &body)?;
     let id = tx.id.to_string();
     let account = tx.account_number.to_string();
     let mut data = state.data();
@@ -334,12 +322,12 @@ async fn transaction(State(state): S, headers: HeaderMap, body: Bytes) -> Respon
         .values()
         .any(|a| a.get("account_number").and_then(Value::as_str) == Some(account.as_str()));
     if !known {
-        return not_found(format!("account {account} does not exist"));
+        return Err(not_found(format!("account {account} does not exist")));
     }
     if data.transactions.contains_key(&id) {
-        return bad_request(format!("transaction {id} already registered"));
+        return Err(bad_request(format!("transaction {id} already registered")));
     }
     let value = serde_json::to_value(&tx).unwrap_or(Value::Object(Map::new()));
     data.transactions.insert(id.clone(), value);
-    ack("transaction registered", &id)
+    Ok(ack("transaction registered", &id))
 }

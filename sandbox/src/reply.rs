@@ -10,6 +10,9 @@ use serde_json::json;
 
 use crate::Credentials;
 
+/// What a handler returns: its answer, or the error answer it stopped at.
+pub(crate) type Reply = Result<Response, Response>;
+
 /// `{status, code, message}` with `status`.
 pub(crate) fn error(status: u16, code: &str, message: &str) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
