@@ -4,7 +4,7 @@
 //! photos in `examples/photos/`. With `PREVENTOR_API_KEY` (and the other `PREVENTOR_*`
 //! variables, see README.md) set, the same flow talks to Preventor's API instead; then
 //! `PREVENTOR_PORTRAIT`, `PREVENTOR_DOCUMENT_FRONT` and `PREVENTOR_DOCUMENT_BACK` may name
-//! real photos.
+//! real photos, and `PREVENTOR_CUSTOMER_ID` the customer to create.
 
 use std::path::PathBuf;
 
