@@ -79,9 +79,8 @@ async fn a_401_refreshes_once_and_replays_once() {
         .await
         .unwrap();
     let calls: Vec<_> = server
-        .requests()
+        .requests_to("/onboarding/customerMaintenance")
         .into_iter()
-        .filter(|r| r.path == "/onboarding/customerMaintenance")
         .collect();
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[0].header("authorization"), Some("Bearer tok-0"));
@@ -144,9 +143,8 @@ async fn the_refresh_token_is_used_and_a_refused_one_falls_back_to_the_password_
         .await
         .unwrap();
     let tokens: Vec<_> = server
-        .requests()
+        .requests_to("/security/oauth/token")
         .into_iter()
-        .filter(|r| r.path == "/security/oauth/token")
         .map(|r| form(&r))
         .collect();
     assert_eq!(tokens.len(), 3);
@@ -240,9 +238,8 @@ async fn biometric_sessions_are_isolated_and_a_bio_401_leaves_the_compliance_tok
     );
 
     let users: Vec<_> = server
-        .requests()
+        .requests_to("/v1/workflow/enroll/user")
         .into_iter()
-        .filter(|r| r.path == "/v1/workflow/enroll/user")
         .map(|r| r.header("authorization").unwrap().to_string())
         .collect();
     let mut users_sorted = users.clone();

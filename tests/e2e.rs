@@ -226,7 +226,7 @@ async fn every_compliance_operation_keeps_state_with_a_u_d_semantics() {
         .await
         .unwrap();
     let again = compliance.account_onboarding(account).await.unwrap_err();
-    assert_eq!(again.status().map(|s| s.as_u16()), Some(400));
+    assert_eq!(again.status().map(u16::from), Some(400));
     let Error::Api(api) = &again else {
         panic!("{again:?}")
     };
@@ -246,7 +246,7 @@ async fn every_compliance_operation_keeps_state_with_a_u_d_semantics() {
         .register_monetary_transaction(tx("t-2", "NOPE"))
         .await
         .unwrap_err();
-    assert_eq!(unknown.status().map(|s| s.as_u16()), Some(404));
+    assert_eq!(unknown.status().map(u16::from), Some(404));
 
     let customer: cmp::Customer = serde_json::from_value(json!({
         "request_type": "A", "id": "cu-2", "first_name": "JOHN",
@@ -271,7 +271,7 @@ async fn every_compliance_operation_keeps_state_with_a_u_d_semantics() {
     let missing: cmp::Customer =
         serde_json::from_value(json!({"request_type": "U", "id": "cu-404"})).unwrap();
     let err = compliance.customer_maintenance(missing).await.unwrap_err();
-    assert_eq!(err.status().map(|s| s.as_u16()), Some(404));
+    assert_eq!(err.status().map(u16::from), Some(404));
     let delete: cmp::Customer =
         serde_json::from_value(json!({"request_type": "D", "id": "cu-2"})).unwrap();
     compliance.customer_maintenance(delete).await.unwrap();
@@ -281,7 +281,7 @@ async fn every_compliance_operation_keeps_state_with_a_u_d_semantics() {
             .await
             .unwrap_err()
             .status()
-            .map(|s| s.as_u16()),
+            .map(u16::from),
         Some(404)
     );
 }
@@ -336,7 +336,7 @@ async fn a_failed_step_names_itself_and_creates_no_customer() {
             .await
             .unwrap_err()
             .status()
-            .map(|s| s.as_u16()),
+            .map(u16::from),
         Some(404)
     );
 }
@@ -378,7 +378,7 @@ async fn fault_knobs_429_503_and_dropped_connections() {
         ),
         "{err:?}"
     );
-    assert_eq!(err.status().map(|s| s.as_u16()), Some(503));
+    assert_eq!(err.status().map(u16::from), Some(503));
     assert_eq!(
         sandbox.calls("customerOnboarding"),
         2,
@@ -395,7 +395,7 @@ async fn fault_knobs_429_503_and_dropped_connections() {
     let err = session.create_user().await.unwrap_err();
     if env.proxied() {
         // Prism answers a dropped upstream connection with a 500.
-        assert_eq!(err.status().map(|s| s.as_u16()), Some(500), "{err:?}");
+        assert_eq!(err.status().map(u16::from), Some(500), "{err:?}");
     } else {
         assert!(
             matches!(

@@ -104,14 +104,16 @@ impl MockServer {
         self.inner.requests.lock().unwrap().clone()
     }
 
-    pub fn count(&self, path: &str) -> usize {
-        self.inner
-            .requests
-            .lock()
-            .unwrap()
-            .iter()
+    /// The requests that reached `path`, in order.
+    pub fn requests_to(&self, path: &str) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
             .filter(|r| r.path == path)
-            .count()
+            .collect()
+    }
+
+    pub fn count(&self, path: &str) -> usize {
+        self.requests_to(path).len()
     }
 }
 

@@ -28,6 +28,9 @@ use crate::{
     tools::{self, node_bin, venv_bin},
 };
 
+/// `tsc` type-checking flags used for every published TypeScript file.
+const TSC_CHECK: [&str; 4] = ["--noEmit", "--strict", "--target", "es2020"];
+
 /// The one version of the documents (both `info.version`s must agree).
 pub fn version() -> Result<String, String> {
     let mut versions = Vec::new();
@@ -140,13 +143,8 @@ fn generate(name: &str, yaml: &Path, bundle: &Path) -> Result<(), String> {
     run(
         "tsc --strict (types)",
         Command::new(node_bin("tsc"))
-            .args([
-                "--noEmit",
-                "--strict",
-                "--target",
-                "es2020",
-                "--skipLibCheck",
-            ])
+            .args(TSC_CHECK)
+            .arg("--skipLibCheck")
             .arg(&types),
     )?;
     let path = format!(
@@ -332,13 +330,8 @@ pub fn smoke(bundle: &Path) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     tools::run(
         Command::new(node_bin("tsc"))
-            .args([
-                "--noEmit",
-                "--strict",
-                "--target",
-                "es2020",
-                "types-usage.ts",
-            ])
+            .args(TSC_CHECK)
+            .arg("types-usage.ts")
             .current_dir(&types),
     )?;
     println!("typescript types: a customer request type-checks: ok");
