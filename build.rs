@@ -18,6 +18,15 @@ use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle};
 /// (document, operationId) pairs that the hand-written layer implements.
 const HAND_WRITTEN: &[(&str, &str)] = &[("compliance", "getCustomer")];
 
+/// Values of the vendor extension `x-preventor-redact` on a property, and the hand-written type
+/// (with a redacting `Debug`) the generator uses for such a property. The documents mark the
+/// properties; a synthetic component schema per kind is added in memory and replaced.
+const REDACT_KINDS: &[(&str, &str, &str)] = &[(
+    "secret",
+    "PreventorSecretText",
+    "crate::redacted::SecretText",
+)];
+
 /// Inner type of every generated `Client`: the per-call state of the hand-written transport.
 const INNER_TYPE: &str = "crate::transport::CallState";
 
@@ -73,6 +82,7 @@ fn generate(name: &str, spec: &Path, replacements: &[(&str, &str)]) -> Result<St
     let mut api: openapiv3::OpenAPI = serde_yaml::from_str(&text)
         .map_err(|e| format!("not a valid OpenAPI 3.0 document: {e}"))?;
     leave_out_hand_written(name, &mut api)?;
+    let redacted = redact_marked_properties(&mut api)?;
 
     let inner: proc_macro2::TokenStream =
         INNER_TYPE.parse().map_err(|e| format!("inner type: {e}"))?;
@@ -81,7 +91,7 @@ fn generate(name: &str, spec: &Path, replacements: &[(&str, &str)]) -> Result<St
         .with_interface(InterfaceStyle::Builder)
         .with_hooks(HooksMode::Expected)
         .with_inner_type(inner);
-    for (schema, replacement) in replacements {
+    for (schema, replacement) in replacements.iter().chain(redacted.iter()) {
         if !api
             .components
             .as_ref()
@@ -117,6 +127,70 @@ fn generate(name: &str, spec: &Path, replacements: &[(&str, &str)]) -> Result<St
     };
     let file = syn::parse2(tokens).map_err(|e| format!("generated code does not parse: {e}"))?;
     Ok(prettyplease::unparse(&file))
+}
+
+/// Points every property marked `x-preventor-redact: <kind>` at a synthetic schema of that kind
+/// (kept as `allOf` so that its description stays), and returns the replacements to apply.
+fn redact_marked_properties(
+    api: &mut openapiv3::OpenAPI,
+) -> Result<Vec<(&'static str, &'static str)>, String> {
+    use openapiv3::{ReferenceOr, Schema, SchemaKind, Type};
+    let Some(components) = api.components.as_mut() else {
+        return Ok(Vec::new());
+    };
+    let mut used = Vec::new();
+    for (schema_name, schema) in components.schemas.iter_mut() {
+        let ReferenceOr::Item(schema) = schema else {
+            continue;
+        };
+        let SchemaKind::Type(Type::Object(object)) = &mut schema.schema_kind else {
+            continue;
+        };
+        for (property, slot) in object.properties.iter_mut() {
+            let ReferenceOr::Item(inner) = slot else {
+                continue;
+            };
+            let Some(kind) = inner.schema_data.extensions.get("x-preventor-redact") else {
+                continue;
+            };
+            let kind = kind.as_str().unwrap_or_default();
+            let Some(&(_, synthetic, replacement)) =
+                REDACT_KINDS.iter().find(|(k, _, _)| *k == kind)
+            else {
+                return Err(format!(
+                    "{schema_name}.{property}: unknown x-preventor-redact kind {kind:?}"
+                ));
+            };
+            if !matches!(inner.schema_kind, SchemaKind::Type(Type::String(_))) {
+                return Err(format!(
+                    "{schema_name}.{property}: x-preventor-redact applies to strings only"
+                ));
+            }
+            let mut data = inner.schema_data.clone();
+            data.extensions.clear();
+            **inner = Schema {
+                schema_data: data,
+                schema_kind: SchemaKind::AllOf {
+                    all_of: vec![ReferenceOr::ref_(&format!(
+                        "#/components/schemas/{synthetic}"
+                    ))],
+                },
+            };
+            if !used.contains(&(synthetic, replacement)) {
+                used.push((synthetic, replacement));
+            }
+        }
+    }
+    for (synthetic, _) in &used {
+        components.schemas.insert(
+            synthetic.to_string(),
+            ReferenceOr::Item(Schema {
+                schema_data: Default::default(),
+                schema_kind: SchemaKind::Type(Type::String(Default::default())),
+            }),
+        );
+    }
+    Ok(used)
 }
 
 /// Removes the operations listed in `HAND_WRITTEN`, and refuses any other multipart operation.

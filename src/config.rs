@@ -177,6 +177,13 @@ pub(crate) fn parse_base_url(field: &str, raw: &str) -> Result<Url> {
             "credentials in the URL are refused",
         ));
     }
+    // Paths are appended to the base URL as text: a query or fragment would swallow them.
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::invalid_input(
+            field,
+            "a query ('?') or fragment ('#') is refused: give the scheme, host and path only",
+        ));
+    }
     Ok(url)
 }
 
@@ -224,5 +231,13 @@ mod tests {
         );
         assert!(parse_base_url("u", "ftp://x").is_err());
         assert!(parse_base_url("u", "https://user:pw@x").is_err());
+        for bad in [
+            "http://127.0.0.1:1/?tenant=x",
+            "http://127.0.0.1:1/#f",
+            "https://x/?",
+        ] {
+            let err = parse_base_url("u", bad).unwrap_err().to_string();
+            assert!(err.contains("query"), "{bad}: {err}");
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! The crate's one error type.
 //!
-//! `Display` is one line and never contains a secret or a response body: bodies are kept in
-//! [`ApiError::body`] (capped) for the caller to inspect deliberately.
+//! `Display` is one line and never contains a secret or a response body: the server's code and
+//! message are shown scrubbed (one line, bounded, no credential: see `scrub.rs`); raw bodies are
+//! kept in [`ApiError::body`] (capped) for the caller to inspect deliberately.
 
 use std::{fmt, time::Duration};
 
@@ -14,7 +15,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub const MAX_ERROR_BODY: usize = 16 * 1024;
 
 /// Everything that can go wrong in a call.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The request could not be sent or its response not read (connection, TLS, DNS, body).
@@ -94,6 +95,80 @@ impl Error {
         }
     }
 
+    /// The server's answer, for an API error or an auth error that came with one.
+    pub fn api(&self) -> Option<&ApiError> {
+        match self {
+            Error::Api(e) => Some(e),
+            Error::Auth {
+                response: Some(e), ..
+            } => Some(e),
+            Error::Onboarding { source, .. } => source.api(),
+            _ => None,
+        }
+    }
+
+    /// The server's machine-readable error code (see [`ApiError::code`]).
+    pub fn code(&self) -> Option<&str> {
+        self.api()?.code()
+    }
+
+    /// The server's human-readable message (see [`ApiError::message`]).
+    pub fn message(&self) -> Option<&str> {
+        self.api()?.message()
+    }
+
+    /// How long the server asked to wait (`Retry-After`), on a 429 or 503 from any call,
+    /// the token calls included.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.api()?.retry_after
+    }
+
+    /// True when sending the same call again cannot process it twice: the server refused it
+    /// for rate (429, RFC 6585), or the request is known not to have left this machine. Wait
+    /// [`Self::retry_after`] first. A timeout or a 5xx is not retryable in this sense for a
+    /// write (it may have been processed: see [`Self::is_ambiguous`]).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Transport { not_sent, .. } => *not_sent,
+            Error::Onboarding { source, .. } => source.is_retryable(),
+            _ => self.status() == Some(StatusCode::TOO_MANY_REQUESTS),
+        }
+    }
+
+    /// True when the request may have reached the server and been processed although no answer
+    /// says so: a timeout, a connection lost after sending, or a 5xx. For a write, find out
+    /// (`get_customer` for a customer) before sending it again.
+    pub fn is_ambiguous(&self) -> bool {
+        match self {
+            Error::Timeout { .. } => true,
+            Error::Transport { not_sent, .. } => !not_sent,
+            Error::Onboarding { source, .. } => source.is_ambiguous(),
+            _ => self.status().is_some_and(|s| s.is_server_error()),
+        }
+    }
+
+    /// True for a 404: the customer, account or user does not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(StatusCode::NOT_FOUND)
+    }
+
+    /// True when the server refused a create because the record exists already: a 409, or a
+    /// 400 whose code or message says so (`already exists`, `duplicate`). Preventor documents no
+    /// code for it; this reads what its servers say.
+    pub fn is_already_exists(&self) -> bool {
+        let Some(api) = self.api() else { return false };
+        if api.status == StatusCode::CONFLICT {
+            return true;
+        }
+        if api.status != StatusCode::BAD_REQUEST {
+            return false;
+        }
+        [api.code(), api.message()].into_iter().flatten().any(|t| {
+            let t = t.to_ascii_lowercase();
+            t.contains("already exist") || t.contains("already_exist") || t.contains("duplicate")
+        })
+    }
+
     pub(crate) fn invalid_input(field: impl Into<String>, problem: impl Into<String>) -> Self {
         Error::InvalidInput {
             field: field.into(),
@@ -110,13 +185,16 @@ pub struct ApiError {
     pub operation: &'static str,
     /// HTTP status.
     pub status: StatusCode,
-    /// The server's request id (`x-request-id`, `x-correlation-id` or `x-amzn-requestid`).
+    /// The server's request id (`x-request-id`, `x-correlation-id` or `x-amzn-requestid`),
+    /// scrubbed and at most 128 characters.
     pub request_id: Option<String>,
     /// `Retry-After`, when the server sent one.
     pub retry_after: Option<Duration>,
-    /// The raw body, at most [`MAX_ERROR_BODY`] bytes.
+    /// The raw body, at most [`MAX_ERROR_BODY`] bytes, exactly as the server sent it (it may
+    /// echo anything the server received: never log it as it is). `Debug` shows its length.
     pub body: bytes::Bytes,
-    /// The body decoded as the documents' shared error schema, when it decodes.
+    /// The body decoded as the documents' shared error schema, when it decodes; its text
+    /// members are scrubbed (one line, no credential).
     pub details: Option<ErrorDetails>,
 }
 
@@ -142,13 +220,23 @@ impl ApiError {
         let d = self.details.as_ref()?;
         d.code.as_deref().or(d.error.as_deref())
     }
+
+    /// The server's human-readable reason (`message`, else OAuth `error_description`).
+    pub fn message(&self) -> Option<&str> {
+        let d = self.details.as_ref()?;
+        d.message.as_deref().or(d.error_description.as_deref())
+    }
 }
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "server answered {}", self.status)?;
         if let Some(code) = self.code() {
-            write!(f, " ({code})")?;
+            write!(f, " ({})", crate::scrub::bound(code.to_owned(), 64))?;
+        }
+        if let Some(message) = self.message() {
+            let message = crate::scrub::bound(message.to_owned(), crate::scrub::MAX_SHOWN);
+            write!(f, ": {message}")?;
         }
         if let Some(id) = &self.request_id {
             write!(f, ", request id {id}")?;

@@ -72,6 +72,7 @@ pub mod onboarding;
 mod photo;
 pub mod redacted;
 mod retry;
+mod scrub;
 mod transport;
 
 pub use client::{

@@ -40,18 +40,7 @@ impl Photo {
     }
 
     fn checked(field: &str, bytes: Vec<u8>) -> Result<Self> {
-        if bytes.is_empty() {
-            return Err(Error::invalid_input(field, "is empty"));
-        }
-        if bytes.len() > MAX_PHOTO_BYTES {
-            return Err(too_large(field, bytes.len() as u64));
-        }
-        if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-            return Err(Error::invalid_input(
-                field,
-                "is not a JPEG (the API accepts JPG/JPEG only)",
-            ));
-        }
+        check_jpeg(field, &bytes)?;
         Ok(Photo { bytes })
     }
 
@@ -79,6 +68,25 @@ impl Photo {
         engine.encode_string(&self.bytes, &mut uri);
         uri
     }
+}
+
+/// The one rule for photos, whether they come as bytes ([`Photo`]) or as a data URI
+/// ([`crate::redacted::PhotoDataUri`]): non-empty, JPEG magic `FF D8 FF`, at most
+/// [`MAX_PHOTO_BYTES`].
+pub(crate) fn check_jpeg(field: &str, bytes: &[u8]) -> Result<()> {
+    if bytes.is_empty() {
+        return Err(Error::invalid_input(field, "is empty"));
+    }
+    if bytes.len() > MAX_PHOTO_BYTES {
+        return Err(too_large(field, bytes.len() as u64));
+    }
+    if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return Err(Error::invalid_input(
+            field,
+            "is not a JPEG (the API accepts JPG/JPEG only)",
+        ));
+    }
+    Ok(())
 }
 
 fn too_large(field: &str, len: u64) -> Error {

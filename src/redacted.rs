@@ -82,25 +82,36 @@ impl From<&Photo> for PhotoDataUri {
 
 impl TryFrom<String> for PhotoDataUri {
     type Error = Error;
+    /// Checks the data URI as [`Photo`] checks bytes: the JPEG data URI prefix, valid padded
+    /// base64, and decoded bytes that are a JPEG of at most [`crate::MAX_PHOTO_BYTES`].
     fn try_from(value: String) -> Result<Self> {
+        use base64::Engine;
+        const FIELD: &str = "PhotoDataUri";
         let payload = value
             .strip_prefix("data:image/jpeg;base64,")
             .or_else(|| value.strip_prefix("data:image/jpg;base64,"))
-            .ok_or_else(|| Error::invalid_input("PhotoDataUri", "is not a JPEG data URI"))?;
-        let base64 = payload.trim_end_matches('=');
-        if value.len() > MAX_DATA_URI
-            || base64.is_empty()
-            || payload.len() - base64.len() > 2
-            || !base64
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
-        {
+            .ok_or_else(|| Error::invalid_input(FIELD, "is not a JPEG data URI"))?;
+        if value.len() > MAX_DATA_URI {
             return Err(Error::invalid_input(
-                "PhotoDataUri",
-                "is not a JPEG data URI of at most 1 MB",
+                FIELD,
+                format!(
+                    "is {} characters; a photo of at most 1 MB is at most {MAX_DATA_URI}",
+                    value.len()
+                ),
             ));
         }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(payload)
+            .map_err(|e| Error::invalid_input(FIELD, format!("is not valid base64: {e}")))?;
+        crate::photo::check_jpeg(FIELD, &bytes)?;
         Ok(PhotoDataUri(value))
+    }
+}
+
+impl TryFrom<&str> for PhotoDataUri {
+    type Error = Error;
+    fn try_from(value: &str) -> Result<Self> {
+        Self::try_from(value.to_owned())
     }
 }
 
@@ -164,6 +175,55 @@ impl fmt::Debug for DocumentImage {
     }
 }
 
+/// A credential or token in a generated type (a property the documents mark
+/// `x-preventor-redact: secret`: passwords, access, refresh and process tokens). Serialized as
+/// the plain string; `Debug` is redacted; the value is zeroed when dropped.
+#[derive(Clone)]
+pub struct SecretText(secrecy::SecretString);
+
+impl SecretText {
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        secrecy::ExposeSecret::expose_secret(&self.0)
+    }
+}
+
+impl From<String> for SecretText {
+    fn from(value: String) -> Self {
+        SecretText(value.into())
+    }
+}
+
+impl From<&str> for SecretText {
+    fn from(value: &str) -> Self {
+        SecretText(value.into())
+    }
+}
+
+impl From<SecretText> for secrecy::SecretString {
+    fn from(value: SecretText) -> Self {
+        value.0
+    }
+}
+
+impl Serialize for SecretText {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.expose())
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d).map(Self::from)
+    }
+}
+
+impl fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretText(<redacted>)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +236,10 @@ mod tests {
         assert!(DocumentNumber::new("x".repeat(65)).is_err());
         let uri = PhotoDataUri::try_from("data:image/jpeg;base64,/9j/4A==".to_string()).unwrap();
         assert_eq!(format!("{uri:?}"), "PhotoDataUri(<31 characters>)");
+        assert_eq!(
+            PhotoDataUri::try_from("data:image/jpeg;base64,/9j/4A==").unwrap(),
+            uri
+        );
         assert!(PhotoDataUri::try_from("data:image/png;base64,AAAA".to_string()).is_err());
         assert!(PhotoDataUri::try_from("data:image/jpeg;base64,a b".to_string()).is_err());
     }

@@ -1,6 +1,6 @@
 //! When a call may be sent again automatically, and how long to wait.
 //!
-//! | operation | connection failed before sending | timeout / reset after sending | 429, 500, 502, 503, 504 |
+//! | operation | connection failed before sending | timeout / reset before the response starts | 429, 500, 502, 503, 504 |
 //! |---|---|---|---|
 //! | token calls (`oauthToken`, `bioToken`) | retried | retried | retried |
 //! | reads (`getCustomer`, `bioEnroll`) | retried | retried | retried |
@@ -10,6 +10,9 @@
 //! written (`reqwest::Error::is_connect`). Preventor documents no response that proves a write
 //! was not processed, so a 429 or 503 to a write is returned to the caller as an error, with its
 //! `Retry-After` in [`crate::ApiError::retry_after`].
+//!
+//! A response whose headers arrived but whose body stalls or breaks is not retried (for any
+//! operation): the body is read after the retry loop has returned the response.
 //!
 //! Retries are bounded by [`RetryPolicy::max_attempts`]; waits grow exponentially from
 //! [`RetryPolicy::base_delay`] up to [`RetryPolicy::max_delay`], and a `Retry-After` is honoured

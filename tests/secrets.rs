@@ -53,7 +53,11 @@ fn no_secret_in_debug_display_errors_or_logs() {
             ("/onboarding/customerMaintenance", 0) => Reply::json(401, json!({"error": "invalid_token"})),
             ("/onboarding/registerMonetaryTransaction", _) => {
                 // A server that echoes secrets into its error body.
-                Reply::json(400, json!({"message": format!("bad token {ACCESS_TOKEN} {DOC_NUMBER}")}))
+                Reply::json(400, json!({"message": format!("bad token {ACCESS_TOKEN}")}))
+            }
+            ("/onboarding/customerOnboarding", _) => {
+                // A server that echoes the document number the request carried.
+                Reply::json(400, json!({"message": format!("a customer with document {DOC_NUMBER} already exists")}))
             }
             ("/v1/auth/token", _) => Reply::json(200, json!({"token": BIO_TOKEN})),
             ("/v1/workflow/enroll/user", _) => Reply::json(401, json!({"message": BIO_TOKEN})),
@@ -76,7 +80,10 @@ fn no_secret_in_debug_display_errors_or_logs() {
         customer["iddocuments"][0]["doc_number"] = json!(DOC_NUMBER);
         let customer: cmp::Customer = serde_json::from_value(customer).unwrap();
         outputs.push(format!("{customer:?}"));
-        outputs.push(format!("{:?}", compliance.customer_onboarding(customer).await));
+        let err = compliance.customer_onboarding(customer).await.unwrap_err();
+        assert!(err.is_already_exists(), "{err:?}");
+        assert!(err.to_string().contains("already exists"), "the server's reason is shown");
+        outputs.push(format!("{err} {err:?} {:?}", err.api().unwrap().details));
         let update = serde_json::from_value(json!({"request_type": "U", "id": "c-1"})).unwrap();
         outputs.push(format!("{:?}", compliance.customer_maintenance(update).await)); // 401, replay
         let tx = serde_json::from_value(json!({"id": "t", "account_number": "a", "trans_amount": "1", "trans_currency": "USD"})).unwrap();

@@ -1,14 +1,24 @@
 //! A value that expires, refreshed by one caller while the others wait (single flight).
+//!
+//! One load serves every caller that was waiting for it, whatever it returned: a value that is
+//! already due for refresh (a zero lifetime) is still handed to the callers that waited for it,
+//! and a failure is handed to them too instead of each one trying again in turn.
 
 use std::{future::Future, sync::RwLock, time::Duration};
 
 use tokio::{sync::Mutex, time::Instant};
 
+/// Longest lifetime believed: a server's `expires_in` beyond it (up to `i64::MAX` seconds, which
+/// would overflow `Instant`) is clamped.
+pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// A cached value with its generation, so that an invalidation aimed at an old value does not
 /// throw away a newer one.
-pub(crate) struct ExpiringCache<T> {
+pub(crate) struct ExpiringCache<T, E> {
     slot: RwLock<Option<Entry<T>>>,
-    refresh: Mutex<u64>,
+    flight: Mutex<Flight<T, E>>,
+    /// Loads finished so far (a copy of `Flight::loads` readable without waiting).
+    loads: std::sync::atomic::AtomicU64,
 }
 
 struct Entry<T> {
@@ -17,16 +27,28 @@ struct Entry<T> {
     generation: u64,
 }
 
+/// What the last load gave, for the callers that waited for it.
+struct Flight<T, E> {
+    loads: u64,
+    generation: u64,
+    last: Option<Result<(T, u64), E>>,
+}
+
 /// How long before expiry a value is refreshed: a tenth of its lifetime, at most 60 s.
 pub(crate) fn refresh_margin(lifetime: Duration) -> Duration {
     (lifetime / 10).min(Duration::from_secs(60))
 }
 
-impl<T: Clone> ExpiringCache<T> {
+impl<T: Clone, E: Clone> ExpiringCache<T, E> {
     pub(crate) fn new() -> Self {
         ExpiringCache {
             slot: RwLock::new(None),
-            refresh: Mutex::new(0),
+            flight: Mutex::new(Flight {
+                loads: 0,
+                generation: 0,
+                last: None,
+            }),
+            loads: Default::default(),
         }
     }
 
@@ -38,29 +60,47 @@ impl<T: Clone> ExpiringCache<T> {
     }
 
     /// The cached value and its generation, or the result of `load` when it is missing or due
-    /// for refresh. Concurrent callers share one `load`. `load` returns the value and its
-    /// lifetime; the value is refreshed [`refresh_margin`] before the lifetime ends.
-    pub(crate) async fn get_or_load<E, F, Fut>(&self, load: F) -> Result<(T, u64), E>
+    /// for refresh. Concurrent callers share one `load` and its result, success or failure.
+    /// `load` returns the value and its lifetime (clamped to [`MAX_LIFETIME`]); the value is
+    /// refreshed [`refresh_margin`] before the lifetime ends.
+    pub(crate) async fn get_or_load<F, Fut>(&self, load: F) -> Result<(T, u64), E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<(T, Duration), E>>,
     {
+        use std::sync::atomic::Ordering;
         if let Some(hit) = self.fresh() {
             return Ok(hit);
         }
-        let mut generation = self.refresh.lock().await;
+        let seen = self.loads.load(Ordering::Acquire);
+        let mut flight = self.flight.lock().await;
+        if flight.loads != seen {
+            // A load finished while this caller waited: its result is this caller's too.
+            if let Some(last) = &flight.last {
+                return last.clone();
+            }
+        }
         if let Some(hit) = self.fresh() {
             return Ok(hit);
         }
-        let (value, lifetime) = load().await?;
-        *generation += 1;
-        let entry = Entry {
-            value: value.clone(),
-            refresh_at: Instant::now() + lifetime.saturating_sub(refresh_margin(lifetime)),
-            generation: *generation,
+        let result = match load().await {
+            Ok((value, lifetime)) => {
+                flight.generation += 1;
+                let lifetime = lifetime.min(MAX_LIFETIME);
+                let entry = Entry {
+                    value: value.clone(),
+                    refresh_at: Instant::now() + lifetime.saturating_sub(refresh_margin(lifetime)),
+                    generation: flight.generation,
+                };
+                *self.slot.write().unwrap_or_else(|p| p.into_inner()) = Some(entry);
+                Ok((value, flight.generation))
+            }
+            Err(e) => Err(e),
         };
-        *self.slot.write().unwrap_or_else(|p| p.into_inner()) = Some(entry);
-        Ok((value, *generation))
+        flight.loads += 1;
+        flight.last = Some(result.clone());
+        self.loads.store(flight.loads, Ordering::Release);
+        result
     }
 
     /// Drops the cached value if it is still generation `generation`.
@@ -83,7 +123,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn one_load_for_many_callers_and_refresh_before_expiry() {
-        let cache = Arc::new(ExpiringCache::<u32>::new());
+        let cache = Arc::new(ExpiringCache::<u32, ()>::new());
         let loads = Arc::new(AtomicU32::new(0));
         let load = |loads: Arc<AtomicU32>| async move {
             tokio::time::sleep(Duration::from_millis(5)).await;

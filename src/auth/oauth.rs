@@ -25,7 +25,7 @@ const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
 pub(crate) struct TokenSource {
     shared: Arc<ApiShared>,
     credentials: OAuthCredentials,
-    cache: ExpiringCache<SecretString>,
+    cache: ExpiringCache<SecretString, Error>,
     refresh_token: Mutex<Option<SecretString>>,
 }
 
@@ -86,7 +86,7 @@ impl TokenSource {
         let body = match &refresh {
             Some(r) => compliance::types::TokenRequest {
                 grant_type: "refresh_token".into(),
-                refresh_token: Some(r.expose_secret().to_owned()),
+                refresh_token: Some(r.expose_secret().into()),
                 client_id: Some(c.client_id.clone()),
                 scope: None,
                 username: None,
@@ -98,10 +98,10 @@ impl TokenSource {
                 client_id: Some(c.client_id.clone()),
                 scope: Some(c.scope.clone()),
                 username: Some(c.username.clone()),
-                password: Some(c.password.expose_secret().to_owned()),
+                password: Some(c.password.expose_secret().into()),
             },
         };
-        let state = CallState::new(
+        let mut state = CallState::new(
             self.shared.clone(),
             EndUserContext::default(),
             CallAuth::Basic {
@@ -109,10 +109,14 @@ impl TokenSource {
                 secret: c.client_secret.clone(),
             },
         );
+        state.extra_secrets.extend(refresh.clone());
         let client = crate::hooks::compliance_client(&state);
         let result = client.oauth_token().body(body).send().await;
+        // RFC 6749 §5.2: a refused grant or client is a 400 or 401 (403 from some gateways).
+        // Anything else (404, 429, 5xx) is not about the credentials: it stays `Error::Api`,
+        // with its `Retry-After`.
         let token = state.finish("oauthToken", result).map_err(|e| match e {
-            Error::Api(api) if api.status.is_client_error() => Error::Auth {
+            Error::Api(api) if matches!(api.status.as_u16(), 400 | 403) => Error::Auth {
                 operation: "oauthToken",
                 reason: format!(
                     "token request refused ({})",
@@ -123,14 +127,14 @@ impl TokenSource {
             other => other,
         })?;
         if let Some(r) = token.refresh_token {
-            *self.refresh_token.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some(SecretString::from(r));
+            *self.refresh_token.lock().unwrap_or_else(|p| p.into_inner()) = Some(r.into());
         }
         let lifetime = token
             .expires_in
             .and_then(|s| u64::try_from(s).ok())
             .map(Duration::from_secs)
-            .unwrap_or(DEFAULT_LIFETIME);
+            .unwrap_or(DEFAULT_LIFETIME)
+            .min(super::cache::MAX_LIFETIME);
         tracing::debug!(
             lifetime_s = lifetime.as_secs(),
             grant = if refresh.is_some() {
@@ -140,6 +144,6 @@ impl TokenSource {
             },
             "access token obtained"
         );
-        Ok((SecretString::from(token.access_token), lifetime))
+        Ok((token.access_token.into(), lifetime))
     }
 }

@@ -94,7 +94,7 @@ impl BiometricsClient {
         let token = state.finish("bioToken", client.bio_token().body(body).send().await)?;
         Ok(BioSession {
             shared: self.shared.clone(),
-            token: SecretString::from(token.token),
+            token: token.token.into(),
             context,
         })
     }
@@ -163,6 +163,7 @@ impl BioSession {
         user_id: &str,
         body: types::BioUpload,
     ) -> Result<types::UploadTicket> {
+        let user_id = path_segment("uploadBioFiles.userId", user_id)?;
         let (state, client) = self.call();
         let result = client
             .upload_bio_files()
@@ -175,6 +176,8 @@ impl BioSession {
 
     /// `bioEnroll`: the enroll result of an upload ticket.
     pub async fn enroll(&self, user_id: &str, ticket: &str) -> Result<types::EnrollResult> {
+        let user_id = path_segment("bioEnroll.userId", user_id)?;
+        let ticket = path_segment("bioEnroll.ticket", ticket)?;
         let (state, client) = self.call();
         let result = client
             .bio_enroll()
@@ -183,5 +186,47 @@ impl BioSession {
             .send()
             .await;
         state.finish("bioEnroll", result)
+    }
+}
+
+/// An id that goes into a URL path as one segment. `.` and `..` (which a URL parser or a server
+/// resolves, climbing out of the documented path whatever the encoding) are refused, and so is
+/// any character that could end the segment or the path (`/`, `\\`, `?`, `#`, `%`, controls
+/// and whitespace). Ids Preventor issues are UUIDs, well inside this.
+fn path_segment<'a>(field: &str, id: &'a str) -> Result<&'a str> {
+    let problem = if id.is_empty() {
+        "is empty"
+    } else if id == "." || id == ".." {
+        "is a relative path segment ('.' or '..')"
+    } else if id
+        .chars()
+        .any(|c| matches!(c, '/' | '\\' | '?' | '#' | '%') || c.is_control() || c.is_whitespace())
+    {
+        "contains a character that would change the URL path ('/', '\\', '?', '#', '%', whitespace or a control)"
+    } else {
+        return Ok(id);
+    };
+    Err(crate::Error::invalid_input(field, problem))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_segment;
+
+    #[test]
+    fn ids_stay_one_path_segment() {
+        for ok in [
+            "4fc897ce-7879-47e4-9e5c-5de91ded4dea",
+            "a.b",
+            "...",
+            "t_1~x",
+        ] {
+            assert_eq!(path_segment("id", ok).unwrap(), ok);
+        }
+        for bad in [
+            "", ".", "..", "a/b", "..\\x", "a?b", "a#b", "%2e%2e", "a b", "a\nb",
+        ] {
+            assert!(path_segment("id", bad).is_err(), "{bad:?} accepted");
+        }
     }
 }

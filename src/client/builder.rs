@@ -7,13 +7,13 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::{
     config::{parse_base_url, HttpOptions, OAuthCredentials, Tenant},
     context::EndUserContext,
+    scrub,
     transport::{Api, ApiShared},
     Error, Result,
 };
 
 /// Builder of a client; see [`crate::ComplianceClientBuilder`] and
 /// [`crate::BiometricsClientBuilder`] for the credentials each needs.
-#[derive(Debug)]
 pub struct ClientBuilder<C> {
     base_url: String,
     tenant: Option<Tenant>,
@@ -29,6 +29,42 @@ pub struct ComplianceCredentials(Option<OAuthCredentials>);
 /// What only the biometrics client needs.
 #[derive(Debug, Default)]
 pub struct BiometricsCredentials(Option<SecretString>);
+
+impl<C: std::fmt::Debug> std::fmt::Debug for ClientBuilder<C> {
+    /// The base URL is shown as scheme, host, port and path only: user info, query and fragment
+    /// (which `build` refuses, and which may hold a secret) are left out.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("base_url", &shown_url(&self.base_url))
+            .field("tenant", &self.tenant)
+            .field("options", &self.options)
+            .field("context", &self.context)
+            .field("credentials", &self.credentials)
+            .finish()
+    }
+}
+
+/// `raw` without anything but its scheme, host, port and path.
+fn shown_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(url) => {
+            let mut shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
+            if let Some(port) = url.port() {
+                shown.push_str(&format!(":{port}"));
+            }
+            shown.push_str(url.path());
+            let hidden = !url.username().is_empty()
+                || url.password().is_some()
+                || url.query().is_some()
+                || url.fragment().is_some();
+            if hidden {
+                shown.push_str(" (user info, query or fragment not shown)");
+            }
+            shown
+        }
+        Err(_) => "<not a URL>".into(),
+    }
+}
 
 impl<C: Default> ClientBuilder<C> {
     pub(crate) fn new(base_url: &str) -> Self {
@@ -65,13 +101,19 @@ impl<C> ClientBuilder<C> {
     }
 
     /// Checks what both clients share; returns it with the API-specific part.
-    fn shared(self, api: Api, name: &str) -> Result<(Arc<ApiShared>, EndUserContext, C)> {
+    fn shared(
+        self,
+        api: Api,
+        name: &str,
+        secrets: impl FnOnce(&Tenant, &C) -> Vec<SecretString>,
+    ) -> Result<(Arc<ApiShared>, EndUserContext, C)> {
         let tenant = self
             .tenant
             .ok_or_else(|| Error::Config(format!("{name} client: tenant headers are not set")))?;
         self.context.validate()?;
         let url = parse_base_url(&format!("{name} base_url"), &self.base_url)?;
-        let shared = Arc::new(ApiShared::new(api, &url, tenant, self.options)?);
+        let secrets = secrets(&tenant, &self.credentials);
+        let shared = Arc::new(ApiShared::new(api, &url, tenant, self.options, secrets)?);
         Ok((shared, self.context, self.credentials))
     }
 }
@@ -86,7 +128,16 @@ impl ClientBuilder<ComplianceCredentials> {
     /// Checks the configuration and builds the client. Sends nothing.
     pub fn build(self) -> Result<crate::ComplianceClient> {
         let (shared, context, ComplianceCredentials(credentials)) =
-            self.shared(Api::Compliance, "compliance")?;
+            self.shared(Api::Compliance, "compliance", |_, credentials| {
+                credentials.0.as_ref().map_or_else(Vec::new, |c| {
+                    let secret = c.client_secret.expose_secret();
+                    scrub::basic_forms(&c.client_id, secret)
+                        .into_iter()
+                        .map(SecretString::from)
+                        .chain([c.client_secret.clone(), c.password.clone()])
+                        .collect()
+                })
+            })?;
         let credentials = credentials.ok_or_else(|| {
             Error::Config("compliance client: OAuth credentials are not set".into())
         })?;
@@ -110,7 +161,16 @@ impl ClientBuilder<BiometricsCredentials> {
     /// Checks the configuration and builds the client. Sends nothing.
     pub fn build(self) -> Result<crate::BiometricsClient> {
         let (shared, context, BiometricsCredentials(secret)) =
-            self.shared(Api::Biometrics, "biometrics")?;
+            self.shared(Api::Biometrics, "biometrics", |tenant, credentials| {
+                credentials.0.as_ref().map_or_else(Vec::new, |secret| {
+                    let key = tenant.api_key.expose_secret();
+                    scrub::basic_forms(key, secret.expose_secret())
+                        .into_iter()
+                        .map(SecretString::from)
+                        .chain([secret.clone()])
+                        .collect()
+                })
+            })?;
         let secret = secret
             .filter(|s| !s.expose_secret().is_empty())
             .ok_or_else(|| Error::Config("biometrics client: API secret is not set".into()))?;

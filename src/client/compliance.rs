@@ -66,11 +66,17 @@ impl ComplianceClient {
     }
 
     fn call(&self) -> (CallState, compliance::Client) {
-        let state = CallState::new(
+        self.call_sending(Vec::new())
+    }
+
+    /// A call whose request carries `secrets` besides the credentials.
+    fn call_sending(&self, secrets: Vec<secrecy::SecretString>) -> (CallState, compliance::Client) {
+        let mut state = CallState::new(
             self.shared.clone(),
             self.context.clone(),
             CallAuth::ComplianceToken(self.tokens.clone()),
         );
+        state.extra_secrets = secrets;
         let client = crate::hooks::compliance_client(&state);
         (state, client)
     }
@@ -104,7 +110,7 @@ impl ComplianceClient {
         &self,
         customer: types::Customer,
     ) -> Result<types::Acknowledgement> {
-        let (state, client) = self.call();
+        let (state, client) = self.call_sending(document_numbers(&customer));
         state.finish(
             "customerOnboarding",
             client.customer_onboarding().body(customer).send().await,
@@ -116,7 +122,7 @@ impl ComplianceClient {
         &self,
         customer: types::Customer,
     ) -> Result<types::Acknowledgement> {
-        let (state, client) = self.call();
+        let (state, client) = self.call_sending(document_numbers(&customer));
         state.finish(
             "customerMaintenance",
             client.customer_maintenance().body(customer).send().await,
@@ -149,6 +155,16 @@ impl ComplianceClient {
         let result = get_customer(&client, &state, form).await;
         state.finish("getCustomer", result)
     }
+}
+
+/// The document numbers a customer record carries, to keep out of server text we show.
+fn document_numbers(customer: &types::Customer) -> Vec<secrecy::SecretString> {
+    customer
+        .iddocuments
+        .iter()
+        .filter_map(|d| d.doc_number.as_ref())
+        .map(|n| n.expose().into())
+        .collect()
 }
 
 /// The hand-written `getCustomer` call, through the same hooks as the generated ones.

@@ -132,7 +132,12 @@ pub(crate) fn customer(
         .id(1)
         .request_type(cmp::RequestType::A)
         .doc_type(Some(doc_type_code))
-        .doc_number(Some(crate::redacted::DocumentNumber::new(number)?))
+        .doc_number(Some(crate::redacted::DocumentNumber::new(number).map_err(
+            |e| match e {
+                Error::InvalidInput { problem, .. } => unreadable("document number", problem),
+                other => other,
+            },
+        )?))
         .doc_issued_country(issuing_state.as_deref().map(text).transpose()?)
         .doc_issued_date(issued)
         .doc_expiration_date(expiry)
@@ -170,13 +175,22 @@ pub(crate) fn customer(
     Ok((customer, identity))
 }
 
-/// A generated string type from a read value; the schema's bounds apply.
+/// A generated string type from a value the server returned; the schema's bounds apply, and a
+/// value outside them is the server's fault ([`Error::InvalidResponse`]), not the caller's.
 fn text<'a, T>(value: &'a str) -> Result<T>
 where
     T: TryFrom<&'a str>,
     T::Error: std::fmt::Display,
 {
-    T::try_from(value).map_err(|e| Error::invalid_input("onboarding customer", e.to_string()))
+    T::try_from(value).map_err(|e| unreadable("a value read from the document", e.to_string()))
+}
+
+/// A value of the enroll result that does not fit the customer (the value itself not shown).
+fn unreadable(what: &str, problem: impl std::fmt::Display) -> Error {
+    Error::InvalidResponse {
+        operation: "bioEnroll",
+        reason: format!("{what} does not fit the customer: {problem}"),
+    }
 }
 
 /// A generated type from its builder.
@@ -245,6 +259,22 @@ mod tests {
         assert_eq!(identity.birth_date, NaiveDate::from_ymd_opt(1993, 3, 27));
         assert_eq!(identity.nationality.as_deref(), Some("PER"));
         assert_eq!(identity.sex.as_deref(), Some("M"));
+    }
+
+    #[test]
+    fn an_overlong_document_number_from_the_server_is_an_invalid_response() {
+        let mut result = page_example();
+        let reader = result.document_reader.as_mut().unwrap();
+        for f in reader.fields.iter_mut().filter(|f| f.field_type_code == 2) {
+            let long = "9".repeat(65);
+            f.visual_value = Some(long.clone().into());
+            f.mrz_value = Some(long.clone().into());
+            f.barcode_value = Some(long.into());
+        }
+        reader.fields.retain(|f| f.field_type_code != 7);
+        let err = customer(&result, "cu-1", "t", 6).unwrap_err();
+        assert!(matches!(err, Error::InvalidResponse { .. }), "{err:?}");
+        assert!(!err.to_string().contains("9999"), "{err}");
     }
 
     #[test]

@@ -45,17 +45,42 @@ pub(crate) fn describe(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// serde's message without the values it quotes (a value may be a secret).
+/// serde's message without the values it quotes (a value may be a secret or a document
+/// number): text between `"` or between backticks (serde's `invalid type: integer \`1\``) is
+/// replaced by `…`.
 pub(crate) fn redact_serde(e: &serde_json::Error) -> String {
     let mut out = String::new();
-    let mut quoted = false;
+    let mut open: Option<char> = None;
     for c in e.to_string().chars() {
-        if c == '"' {
-            quoted = !quoted;
-            out.push_str(if quoted { "\"…" } else { "\"" });
-        } else if !quoted {
-            out.push(c);
+        match open {
+            Some(q) if c == q => {
+                out.push(c);
+                open = None;
+            }
+            Some(_) => {}
+            None if c == '"' || c == '`' => {
+                out.push(c);
+                out.push('…');
+                open = Some(c);
+            }
+            None => out.push(c),
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_values_are_not_echoed() {
+        let e = serde_json::from_str::<String>("987654321012").unwrap_err();
+        assert_eq!(
+            redact_serde(&e),
+            "invalid type: integer `…`, expected a string at line 1 column 12"
+        );
+        let e = serde_json::from_str::<bool>("\"secret\"").unwrap_err();
+        assert!(!redact_serde(&e).contains("secret"), "{}", redact_serde(&e));
+    }
 }

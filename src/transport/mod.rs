@@ -18,6 +18,7 @@ use std::{
 use bytes::Bytes;
 use progenitor_client::{OperationInfo, ResponseValue};
 use reqwest::{header::AUTHORIZATION, Request, Response, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
 use tracing::{field::Empty, Instrument};
 
 use errors::redact_serde;
@@ -33,12 +34,18 @@ use crate::{
     Error, Result,
 };
 
+/// Most characters of a server's request id that are kept.
+const MAX_REQUEST_ID: usize = 128;
+
 /// The inner value of a generated client for one call.
 #[derive(Clone, Debug)]
 pub struct CallState {
     pub(crate) shared: Arc<ApiShared>,
     pub(crate) context: EndUserContext,
     pub(crate) auth: CallAuth,
+    /// Secrets this call sends besides its credentials (the refresh token of a refresh grant,
+    /// the document numbers of a customer): kept out of server text we show.
+    pub(crate) extra_secrets: Vec<SecretString>,
     outcome: Arc<Mutex<Outcome>>,
 }
 
@@ -51,6 +58,8 @@ struct Outcome {
     api_error: Option<ApiError>,
     /// Generation of the compliance token the request carried.
     token_generation: Option<u64>,
+    /// The compliance token the request carried (to keep it out of server text we show).
+    token: Option<SecretString>,
 }
 
 impl CallState {
@@ -59,8 +68,49 @@ impl CallState {
             shared,
             context,
             auth,
+            extra_secrets: Vec::new(),
             outcome: Arc::default(),
         }
+    }
+
+    /// Server text as the crate shows it: one line, at most `max` characters, without this
+    /// call's credentials and tokens or anything shaped like a credential.
+    fn scrub(&self, text: &str, max: usize) -> String {
+        let outcome = self.outcome();
+        let per_call = match &self.auth {
+            CallAuth::Basic { user, secret } => vec![user, secret],
+            CallAuth::Bearer(token) => vec![token],
+            CallAuth::ComplianceToken(_) => outcome.token.iter().collect(),
+        };
+        let secrets = self
+            .shared
+            .secrets
+            .iter()
+            .chain(per_call)
+            .chain(self.extra_secrets.iter())
+            .map(|s| s.expose_secret());
+        crate::scrub::scrub(text, secrets, max)
+    }
+
+    /// The decoded error body with every text member scrubbed.
+    fn scrubbed_details(&self, body: &[u8]) -> Option<ErrorDetails> {
+        let mut d = serde_json::from_slice::<ErrorDetails>(body).ok()?;
+        let max = MAX_ERROR_BODY;
+        for text in [
+            &mut d.code,
+            &mut d.message,
+            &mut d.error,
+            &mut d.error_description,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *text = self.scrub(text, max);
+        }
+        if let Some(serde_json::Value::String(status)) = &mut d.status {
+            *status = self.scrub(status, max);
+        }
+        Some(d)
     }
 
     fn outcome(&self) -> std::sync::MutexGuard<'_, Outcome> {
@@ -89,8 +139,11 @@ impl CallState {
             CallAuth::Bearer(token) => auth::bearer(token),
             CallAuth::ComplianceToken(source) => match source.bearer().await {
                 Ok((token, generation)) => {
-                    self.outcome().token_generation = Some(generation);
-                    auth::bearer(&token)
+                    let header = auth::bearer(&token);
+                    let mut outcome = self.outcome();
+                    outcome.token_generation = Some(generation);
+                    outcome.token = Some(token);
+                    header
                 }
                 Err(e) => {
                     let message = format!("{}: no access token", op.id);
@@ -180,10 +233,13 @@ impl CallState {
                             );
                             match source.bearer().await {
                                 Ok((token, generation)) => {
-                                    self.outcome().token_generation = Some(generation);
                                     again
                                         .headers_mut()
                                         .insert(AUTHORIZATION, auth::bearer(&token));
+                                    let mut outcome = self.outcome();
+                                    outcome.token_generation = Some(generation);
+                                    outcome.token = Some(token);
+                                    drop(outcome);
                                     next = again;
                                     attempt += 1;
                                     continue;
@@ -241,15 +297,17 @@ impl CallState {
         let body = Bytes::from(body);
         let request_id = ["x-request-id", "x-correlation-id", "x-amzn-requestid"]
             .iter()
-            .find_map(|h| headers.get(*h)?.to_str().ok().map(str::to_owned));
-        self.outcome().api_error = Some(ApiError {
+            .find_map(|h| headers.get(*h)?.to_str().ok())
+            .map(|id| self.scrub(id, MAX_REQUEST_ID));
+        let api_error = ApiError {
             operation: op.id,
             status,
             request_id,
             retry_after: crate::retry::retry_after(&headers),
-            details: serde_json::from_slice::<ErrorDetails>(&body).ok(),
+            details: self.scrubbed_details(&body),
             body: body.clone(),
-        });
+        };
+        self.outcome().api_error = Some(api_error);
         Ok(rebuild(status, headers, body))
     }
 

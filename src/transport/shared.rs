@@ -12,7 +12,6 @@ use crate::{
 };
 
 /// What one client (one API) shares between its calls.
-#[derive(Debug)]
 pub(crate) struct ApiShared {
     pub(crate) api: Api,
     pub(crate) base_url: String,
@@ -21,6 +20,18 @@ pub(crate) struct ApiShared {
     /// `x-api-key` (marked sensitive), `x-tenant`, `x-env`, `x-banknu`, validated once.
     pub(crate) tenant_headers: reqwest::header::HeaderMap,
     pub(crate) options: HttpOptions,
+    /// Every credential of the client and its `Basic` forms: removed from server text we show.
+    pub(crate) secrets: Vec<secrecy::SecretString>,
+}
+
+impl std::fmt::Debug for ApiShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiShared")
+            .field("api", &self.api)
+            .field("base_url", &self.base_url)
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ApiShared {
@@ -30,6 +41,7 @@ impl ApiShared {
         url: &url::Url,
         tenant: Tenant,
         options: HttpOptions,
+        secrets: Vec<secrecy::SecretString>,
     ) -> Result<Self> {
         use secrecy::ExposeSecret;
         let mut tenant_headers = reqwest::header::HeaderMap::new();
@@ -56,6 +68,9 @@ impl ApiShared {
             api,
             base_url: url.as_str().trim_end_matches('/').to_string(),
             http: http_client(&options)?,
+            secrets: std::iter::once(tenant.api_key.clone())
+                .chain(secrets)
+                .collect(),
             tenant,
             tenant_headers,
             options,
