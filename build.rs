@@ -21,11 +21,30 @@ const HAND_WRITTEN: &[(&str, &str)] = &[("compliance", "getCustomer")];
 /// Values of the vendor extension `x-preventor-redact` on a property, and the hand-written type
 /// (with a redacting `Debug`) the generator uses for such a property. The documents mark the
 /// properties; a synthetic component schema per kind is added in memory and replaced.
-const REDACT_KINDS: &[(&str, &str, &str)] = &[(
-    "secret",
-    "PreventorSecretText",
-    "crate::redacted::SecretText",
-)];
+const REDACT_KINDS: &[(&str, &str, &str)] = &[
+    (
+        "secret",
+        "PreventorSecretText",
+        "crate::redacted::SecretText",
+    ),
+    (
+        "personal",
+        "PreventorPersonalText",
+        "crate::redacted::PersonalText",
+    ),
+];
+
+/// End-user context headers the documents describe as parameters of each operation. The
+/// hand-written layer sets them from [`EndUserContext`] on every call (validated there with the
+/// documents' bounds), so they are left out of the generated calls: one way to set them.
+const CONTEXT_HEADERS: &[&str] = &[
+    "x-lang",
+    "x-tzone",
+    "user-agent",
+    "x-user-agent",
+    "x-real-ip",
+    "x-ip",
+];
 
 /// Inner type of every generated `Client`: the per-call state of the hand-written transport.
 const INNER_TYPE: &str = "crate::transport::CallState";
@@ -82,6 +101,7 @@ fn generate(name: &str, spec: &Path, replacements: &[(&str, &str)]) -> Result<St
     let mut api: openapiv3::OpenAPI = serde_yaml::from_str(&text)
         .map_err(|e| format!("not a valid OpenAPI 3.0 document: {e}"))?;
     leave_out_hand_written(name, &mut api)?;
+    leave_out_context_headers(&mut api)?;
     let redacted = redact_marked_properties(&mut api)?;
 
     let inner: proc_macro2::TokenStream =
@@ -127,6 +147,57 @@ fn generate(name: &str, spec: &Path, replacements: &[(&str, &str)]) -> Result<St
     };
     let file = syn::parse2(tokens).map_err(|e| format!("generated code does not parse: {e}"))?;
     Ok(prettyplease::unparse(&file))
+}
+
+/// Removes the [`CONTEXT_HEADERS`] parameters from every operation.
+fn leave_out_context_headers(api: &mut openapiv3::OpenAPI) -> Result<(), String> {
+    use openapiv3::{Parameter, ReferenceOr};
+    let shared = api
+        .components
+        .as_ref()
+        .map(|c| c.parameters.clone())
+        .unwrap_or_default();
+    let is_context = |p: &ReferenceOr<Parameter>| -> Result<bool, String> {
+        let parameter = match p {
+            ReferenceOr::Item(p) => p,
+            ReferenceOr::Reference { reference } => {
+                let name = reference.trim_start_matches("#/components/parameters/");
+                match shared.get(name) {
+                    Some(ReferenceOr::Item(p)) => p,
+                    _ => return Err(format!("parameter {reference} is not defined")),
+                }
+            }
+        };
+        Ok(matches!(parameter, Parameter::Header { parameter_data, .. }
+            if CONTEXT_HEADERS.contains(&parameter_data.name.to_ascii_lowercase().as_str())))
+    };
+    for (_, item) in api.paths.paths.iter_mut() {
+        let ReferenceOr::Item(item) = item else {
+            continue;
+        };
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let mut kept = Vec::new();
+            for p in op.parameters.drain(..) {
+                if !is_context(&p)? {
+                    kept.push(p);
+                }
+            }
+            op.parameters = kept;
+        }
+    }
+    Ok(())
 }
 
 /// Points every property marked `x-preventor-redact: <kind>` at a synthetic schema of that kind

@@ -19,7 +19,18 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default timeout of one attempt of a request, from sending to the end of the response.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The tenant headers sent on every call of both APIs.
+/// The tenant headers sent on every call of both APIs. Built with named fields (or
+/// [`Tenant::from_env`]); secrets convert with `.into()`:
+///
+/// ```
+/// let tenant = preventor::Tenant {
+///     api_key: "api-key".into(),
+///     tenant: "tenant".into(),
+///     env: "env".into(),
+///     banknu: "banknu".into(),
+/// };
+/// # let _ = tenant;
+/// ```
 #[derive(Clone, Debug)]
 pub struct Tenant {
     /// `x-api-key`: API key of the company.
@@ -33,33 +44,30 @@ pub struct Tenant {
 }
 
 impl Tenant {
-    /// Tenant headers from their values.
-    pub fn new(
-        api_key: impl Into<String>,
-        tenant: impl Into<String>,
-        env: impl Into<String>,
-        banknu: impl Into<String>,
-    ) -> Self {
-        Tenant {
-            api_key: SecretString::from(api_key.into()),
-            tenant: tenant.into(),
-            env: env.into(),
-            banknu: banknu.into(),
-        }
-    }
-
     /// Reads `PREVENTOR_API_KEY`, `PREVENTOR_TENANT`, `PREVENTOR_ENV` and `PREVENTOR_BANKNU`.
     pub fn from_env() -> Result<Self> {
-        Ok(Tenant::new(
-            env_var("PREVENTOR_API_KEY")?,
-            env_var("PREVENTOR_TENANT")?,
-            env_var("PREVENTOR_ENV")?,
-            env_var("PREVENTOR_BANKNU")?,
-        ))
+        Ok(Tenant {
+            api_key: env_var("PREVENTOR_API_KEY")?.into(),
+            tenant: env_var("PREVENTOR_TENANT")?,
+            env: env_var("PREVENTOR_ENV")?,
+            banknu: env_var("PREVENTOR_BANKNU")?,
+        })
     }
 }
 
-/// Credentials of the compliance OAuth 2.0 password grant.
+/// Credentials of the compliance OAuth 2.0 password grant, built with named fields (or
+/// [`OAuthCredentials::from_env`]):
+///
+/// ```
+/// let credentials = preventor::OAuthCredentials {
+///     client_id: "client-id".into(),
+///     client_secret: "client-secret".into(),
+///     username: "user@example.com".into(),
+///     password: "password".into(),
+///     scope: "read".into(),
+/// };
+/// # let _ = credentials;
+/// ```
 #[derive(Clone, Debug)]
 pub struct OAuthCredentials {
     /// OAuth client id (also the user part of the token call's Basic authentication).
@@ -75,33 +83,16 @@ pub struct OAuthCredentials {
 }
 
 impl OAuthCredentials {
-    /// Credentials from their values.
-    pub fn new(
-        client_id: impl Into<String>,
-        client_secret: impl Into<String>,
-        username: impl Into<String>,
-        password: impl Into<String>,
-        scope: impl Into<String>,
-    ) -> Self {
-        OAuthCredentials {
-            client_id: client_id.into(),
-            client_secret: SecretString::from(client_secret.into()),
-            username: username.into(),
-            password: SecretString::from(password.into()),
-            scope: scope.into(),
-        }
-    }
-
     /// Reads `PREVENTOR_CLIENT_ID`, `PREVENTOR_CLIENT_SECRET`, `PREVENTOR_USERNAME`,
     /// `PREVENTOR_PASSWORD` and `PREVENTOR_SCOPE`.
     pub fn from_env() -> Result<Self> {
-        Ok(OAuthCredentials::new(
-            env_var("PREVENTOR_CLIENT_ID")?,
-            env_var("PREVENTOR_CLIENT_SECRET")?,
-            env_var("PREVENTOR_USERNAME")?,
-            env_var("PREVENTOR_PASSWORD")?,
-            env_var("PREVENTOR_SCOPE")?,
-        ))
+        Ok(OAuthCredentials {
+            client_id: env_var("PREVENTOR_CLIENT_ID")?,
+            client_secret: env_var("PREVENTOR_CLIENT_SECRET")?.into(),
+            username: env_var("PREVENTOR_USERNAME")?,
+            password: env_var("PREVENTOR_PASSWORD")?.into(),
+            scope: env_var("PREVENTOR_SCOPE")?,
+        })
     }
 }
 
@@ -116,6 +107,11 @@ pub struct HttpOptions {
     pub retry: RetryPolicy,
     /// Root certificates trusted besides the platform's (a corporate TLS proxy's CA, say).
     pub extra_roots: Vec<RootCertificate>,
+    /// Most requests of one client in flight at once, from sending to reading the answer;
+    /// callers beyond it wait their turn. Over HTTP/1.1 each request in flight needs its own
+    /// connection, so this caps the connections (and file descriptors) a burst opens. `None`
+    /// (the default): unbounded, as reqwest.
+    pub max_connections: Option<usize>,
 }
 
 impl Default for HttpOptions {
@@ -125,6 +121,7 @@ impl Default for HttpOptions {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             retry: RetryPolicy::default(),
             extra_roots: Vec::new(),
+            max_connections: None,
         }
     }
 }

@@ -58,18 +58,27 @@ impl EndUserContext {
         }
     }
 
-    /// Checks that every value can be a header value (no control characters), before sending.
+    /// Checks every value before sending: a valid header value (no CR, LF or other control
+    /// character) within the documents' bounds (`lang` 35, `tzone` 64, `user_agent` 512 and
+    /// `ip` 45 characters).
     pub fn validate(&self) -> Result<()> {
-        for (field, value) in [
-            ("context.lang", &self.lang),
-            ("context.tzone", &self.tzone),
-            ("context.user_agent", &self.user_agent),
-            ("context.ip", &self.ip),
+        for (field, value, max) in [
+            ("context.lang", &self.lang, 35),
+            ("context.tzone", &self.tzone, 64),
+            ("context.user_agent", &self.user_agent, 512),
+            ("context.ip", &self.ip, 45),
         ] {
             if let Some(v) = value {
                 HeaderValue::from_str(v).map_err(|_| {
                     Error::invalid_input(field, "contains characters not allowed in a header")
                 })?;
+                let len = v.chars().count();
+                if len > max {
+                    return Err(Error::invalid_input(
+                        field,
+                        format!("is {len} characters; at most {max} are allowed"),
+                    ));
+                }
             }
         }
         Ok(())

@@ -177,6 +177,21 @@ impl Error {
     }
 }
 
+/// A generated type or builder refused a value (`Customer::builder()...try_into()?`): an
+/// [`Error::InvalidInput`] naming the field, so `?` works in a function returning [`Result`].
+impl From<crate::compliance::types::error::ConversionError> for Error {
+    fn from(e: crate::compliance::types::error::ConversionError) -> Self {
+        Error::invalid_input("compliance record", e.to_string())
+    }
+}
+
+/// As for the compliance types: a refused value is an [`Error::InvalidInput`].
+impl From<crate::biometrics::types::error::ConversionError> for Error {
+    fn from(e: crate::biometrics::types::error::ConversionError) -> Self {
+        Error::invalid_input("biometrics record", e.to_string())
+    }
+}
+
 /// An error status from the server, with what it said.
 #[derive(Clone)]
 #[non_exhaustive]

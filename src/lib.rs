@@ -65,6 +65,7 @@ mod auth;
 mod client;
 mod config;
 mod context;
+mod display;
 mod error;
 mod generated;
 mod hooks;
@@ -92,4 +93,5 @@ pub use error::{ApiError, Error, ErrorDetails, Result, MAX_ERROR_BODY};
 pub use generated::{biometrics, compliance};
 pub use photo::{Photo, MAX_PHOTO_BYTES};
 pub use retry::RetryPolicy;
+#[doc(hidden)]
 pub use transport::CallState;

@@ -224,6 +224,38 @@ impl fmt::Debug for SecretText {
     }
 }
 
+/// Personal data in a generated type (a property the documents mark
+/// `x-preventor-redact: personal`: names, addresses, phones, emails). Serialized as the plain
+/// string; `Debug` shows only its length, so a customer can be logged without its KYC data.
+#[derive(Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PersonalText(String);
+
+impl PersonalText {
+    /// The value itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for PersonalText {
+    fn from(value: String) -> Self {
+        PersonalText(value)
+    }
+}
+
+impl From<&str> for PersonalText {
+    fn from(value: &str) -> Self {
+        PersonalText(value.to_owned())
+    }
+}
+
+impl fmt::Debug for PersonalText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PersonalText(<{} characters>)", self.0.chars().count())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

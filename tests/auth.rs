@@ -25,7 +25,17 @@ async fn a_thousand_concurrent_calls_share_one_token_request() {
         _ => default_reply(r),
     })
     .await;
-    let client = compliance(&server);
+    // At most 64 requests in flight: 64 connections, whatever the file descriptor limit.
+    let client = preventor::ComplianceClient::builder()
+        .base_url(&server.url)
+        .tenant(tenant())
+        .credentials(credentials())
+        .http_options(preventor::HttpOptions {
+            max_connections: Some(64),
+            ..fast_retries()
+        })
+        .build()
+        .unwrap();
     let wave = |client: preventor::ComplianceClient| async move {
         let calls: Vec<_> = (0..1000)
             .map(|_| {
@@ -40,6 +50,13 @@ async fn a_thousand_concurrent_calls_share_one_token_request() {
     wave(client.clone()).await;
     assert_eq!(server.count("/security/oauth/token"), 1, "empty cache");
     assert_eq!(server.count("/onboarding/customerMaintenance"), 1000);
+    // A connection goes back to the pool just after its answer was read, so a request can find
+    // none idle and open one more: close to the cap, never near the 1,000 calls.
+    assert!(
+        server.connections() <= 64 + 16,
+        "{} connections",
+        server.connections()
+    );
 
     tokio::time::sleep(Duration::from_millis(1100)).await; // the 1 s token has expired
     wave(client.clone()).await;
@@ -271,7 +288,16 @@ async fn a_burst_of_401s_on_a_stale_token_causes_one_refresh() {
         _ => default_reply(r),
     })
     .await;
-    let client = compliance(&server);
+    let client = preventor::ComplianceClient::builder()
+        .base_url(&server.url)
+        .tenant(tenant())
+        .credentials(credentials())
+        .http_options(preventor::HttpOptions {
+            max_connections: Some(32),
+            ..fast_retries()
+        })
+        .build()
+        .unwrap();
     let calls: Vec<_> = (0..200)
         .map(|_| {
             let c = client.clone();

@@ -180,10 +180,10 @@ async fn the_flow_creates_the_customer_the_document_reader_read() {
     let id = Identity::from_pictures(uris.iter().map(String::as_str));
     let (first, middle) = id.given_names.split_once(' ').unwrap();
     let c = &done.customer;
-    assert_eq!(c.first_name.as_ref().unwrap().to_string(), first);
-    assert_eq!(c.middle_name.as_ref().unwrap().to_string(), middle);
+    assert_eq!(c.first_name.as_ref().unwrap().expose().to_string(), first);
+    assert_eq!(c.middle_name.as_ref().unwrap().expose().to_string(), middle);
     assert_eq!(
-        c.last_name.as_ref().unwrap().to_string(),
+        c.last_name.as_ref().unwrap().expose().to_string(),
         format!("{} {}", id.surname, id.second_surname)
     );
     assert_eq!(c.cust_api_ref_id.as_ref().unwrap().to_string(), done.ticket);
@@ -198,7 +198,12 @@ async fn the_flow_creates_the_customer_the_document_reader_read() {
     assert_eq!(doc.doc_issued_date, Some(id.issue));
     assert_eq!(doc.doc_expiration_date, Some(id.expiry));
     assert_eq!(
-        c.addresses[0].address_line1.as_ref().unwrap().to_string(),
+        c.addresses[0]
+            .address_line1
+            .as_ref()
+            .unwrap()
+            .expose()
+            .to_string(),
         id.address
     );
     assert_eq!(done.identity.birth_date, Some(id.birth));
@@ -260,10 +265,15 @@ async fn every_compliance_operation_keeps_state_with_a_u_d_semantics() {
     .unwrap();
     compliance.customer_maintenance(update).await.unwrap();
     let stored = compliance.get_customer("cu-2").await.unwrap();
-    assert_eq!(stored.first_name.unwrap().to_string(), "JONATHAN");
+    assert_eq!(stored.first_name.unwrap().expose().to_string(), "JONATHAN");
     assert_eq!(stored.phones.len(), 1);
     assert_eq!(
-        stored.phones[0].phone_number.as_ref().unwrap().to_string(),
+        stored.phones[0]
+            .phone_number
+            .as_ref()
+            .unwrap()
+            .expose()
+            .to_string(),
         "5550100"
     );
 
@@ -451,7 +461,12 @@ async fn wrong_credentials_and_tenant_headers_get_the_pages_statuses_without_ech
             .build()
             .unwrap()
     };
-    let wrong_tenant = preventor::Tenant::new(&c.api_key, "someone-else", &c.env, &c.banknu);
+    let wrong_tenant = preventor::Tenant {
+        api_key: c.api_key.clone().into(),
+        tenant: "someone-else".into(),
+        env: c.env.clone(),
+        banknu: c.banknu.clone(),
+    };
     let err = with(wrong_tenant, c.oauth())
         .customer_maintenance(update())
         .await
@@ -475,7 +490,12 @@ async fn wrong_credentials_and_tenant_headers_get_the_pages_statuses_without_ech
         Some("unknown x-tenant")
     );
 
-    let wrong_key = preventor::Tenant::new("not-the-key", &c.tenant, &c.env, &c.banknu);
+    let wrong_key = preventor::Tenant {
+        api_key: "not-the-key".into(),
+        tenant: c.tenant.clone(),
+        env: c.env.clone(),
+        banknu: c.banknu.clone(),
+    };
     let err = with(wrong_key, c.oauth())
         .customer_maintenance(update())
         .await

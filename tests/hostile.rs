@@ -264,7 +264,13 @@ fn a_base_url_with_a_query_or_fragment_is_refused() {
         let e = ComplianceClient::builder()
             .base_url(url)
             .tenant(tenant())
-            .credentials(preventor::OAuthCredentials::new("c", "s", "u", "p", "read"))
+            .credentials(preventor::OAuthCredentials {
+                client_id: "c".into(),
+                client_secret: "s".into(),
+                username: "u".into(),
+                password: "p".into(),
+                scope: "read".into(),
+            })
             .build()
             .unwrap_err();
         assert!(e.to_string().contains("query"), "{url}: {e}");

@@ -85,7 +85,7 @@ async fn a_read_is_retried_after_a_transient_error() {
     })
     .await;
     let customer = compliance(&server).get_customer("c-1").await.unwrap();
-    assert_eq!(customer.first_name.unwrap().to_string(), "JOHN");
+    assert_eq!(customer.first_name.unwrap().expose(), "JOHN");
     assert_eq!(server.count("/onboarding/getCustomer"), 2);
 }
 
@@ -99,7 +99,13 @@ async fn a_timed_out_write_is_a_timeout_error_and_is_sent_once() {
     let client = preventor::ComplianceClient::builder()
         .base_url(&server.url)
         .tenant(tenant())
-        .credentials(preventor::OAuthCredentials::new("c", "s", "u", "p", "read"))
+        .credentials(preventor::OAuthCredentials {
+            client_id: "c".into(),
+            client_secret: "s".into(),
+            username: "u".into(),
+            password: "p".into(),
+            scope: "read".into(),
+        })
         .http_options(HttpOptions {
             request_timeout: Duration::from_millis(300),
             ..fast_retries()
@@ -131,7 +137,13 @@ async fn a_write_is_retried_when_the_connection_failed_before_sending() {
     let client = preventor::ComplianceClient::builder()
         .base_url(format!("http://{addr}"))
         .tenant(tenant())
-        .credentials(preventor::OAuthCredentials::new("c", "s", "u", "p", "read"))
+        .credentials(preventor::OAuthCredentials {
+            client_id: "c".into(),
+            client_secret: "s".into(),
+            username: "u".into(),
+            password: "p".into(),
+            scope: "read".into(),
+        })
         .http_options(HttpOptions {
             retry: preventor::RetryPolicy {
                 max_attempts: 3,
@@ -152,6 +164,7 @@ async fn a_write_is_retried_when_the_connection_failed_before_sending() {
         let seen = seen.clone();
         async move {
             let r = Recorded {
+                peer: addr,
                 method: req.method().to_string(),
                 path: req.uri().path().into(),
                 headers: vec![],

@@ -64,8 +64,8 @@ fn no_secret_in_debug_display_errors_or_logs() {
             _ => default_reply(r),
         })
         .await;
-        let tenant = Tenant::new(API_KEY, "tenant-1", "env-1", "banknu-1");
-        let credentials = OAuthCredentials::new("client-1", CLIENT_SECRET, "user", PASSWORD, "read");
+        let tenant = Tenant { api_key: API_KEY.into(), tenant: "tenant-1".into(), env: "env-1".into(), banknu: "banknu-1".into() };
+        let credentials = OAuthCredentials { client_id: "client-1".into(), client_secret: CLIENT_SECRET.into(), username: "user".into(), password: PASSWORD.into(), scope: "read".into() };
         outputs.push(format!("{tenant:?} {credentials:?}"));
         let compliance = ComplianceClient::builder()
             .base_url(&server.url)

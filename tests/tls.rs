@@ -45,6 +45,7 @@ async fn tls_server() -> (u16, String) {
     let app = axum::Router::new().fallback(
         |request: axum::http::Request<axum::body::Body>| async move {
             let recorded = Recorded {
+                peer: ([127, 0, 0, 1], 0).into(),
                 method: request.method().to_string(),
                 path: request.uri().path().to_string(),
                 headers: vec![],
@@ -85,7 +86,13 @@ fn client(port: u16, extra_roots: Vec<RootCertificate>) -> ComplianceClient {
     ComplianceClient::builder()
         .base_url(format!("https://localhost:{port}"))
         .tenant(tenant())
-        .credentials(preventor::OAuthCredentials::new("c", "s", "u", "p", "read"))
+        .credentials(preventor::OAuthCredentials {
+            client_id: "c".into(),
+            client_secret: "s".into(),
+            username: "u".into(),
+            password: "p".into(),
+            scope: "read".into(),
+        })
         .http_options(HttpOptions {
             extra_roots,
             ..fast_retries()

@@ -76,18 +76,23 @@ impl Default for Credentials {
 impl Credentials {
     /// The SDK's tenant headers for these credentials.
     pub fn tenant(&self) -> preventor::Tenant {
-        preventor::Tenant::new(&self.api_key, &self.tenant, &self.env, &self.banknu)
+        preventor::Tenant {
+            api_key: self.api_key.clone().into(),
+            tenant: self.tenant.clone(),
+            env: self.env.clone(),
+            banknu: self.banknu.clone(),
+        }
     }
 
     /// The SDK's OAuth credentials for these credentials (scope `read`).
     pub fn oauth(&self) -> preventor::OAuthCredentials {
-        preventor::OAuthCredentials::new(
-            &self.client_id,
-            &self.client_secret,
-            &self.username,
-            &self.password,
-            "read",
-        )
+        preventor::OAuthCredentials {
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone().into(),
+            username: self.username.clone(),
+            password: self.password.clone().into(),
+            scope: "read".into(),
+        }
     }
 }
 

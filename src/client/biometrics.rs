@@ -59,6 +59,21 @@ impl BiometricsClient {
             .build()
     }
 
+    /// The generated client with this client's Basic credentials (the API key and secret):
+    /// good for `bioToken` only, since every other call needs a process token
+    /// ([`BioSession::generated`]). Its errors are progenitor's, not [`crate::Error`].
+    pub fn generated(&self) -> biometrics::Client {
+        let state = CallState::new(
+            self.shared.clone(),
+            self.context.clone(),
+            CallAuth::Basic {
+                user: self.shared.tenant.api_key.clone(),
+                secret: self.api_secret.clone(),
+            },
+        );
+        crate::hooks::biometrics_client(&state)
+    }
+
     /// `bioToken`: starts one process and returns its session. Two sessions never share a token.
     pub async fn start_session(
         &self,
@@ -134,6 +149,13 @@ impl BioSession {
         );
         let client = crate::hooks::biometrics_client(&state);
         (state, client)
+    }
+
+    /// The generated client carrying this session's token, with the SDK's headers, retries and
+    /// tracing, for calls the methods here do not cover. Its errors are progenitor's, not
+    /// [`crate::Error`].
+    pub fn generated(&self) -> biometrics::Client {
+        self.call().1
     }
 
     /// `createBioUser`: a new bio user. Never retried once sent.

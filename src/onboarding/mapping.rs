@@ -39,23 +39,34 @@ enum Prefer {
 pub(crate) struct Fields<'a>(&'a [DocumentField]);
 
 impl<'a> Fields<'a> {
+    /// The fields of `result`; entries without a `fieldTypeCode` cannot be used and are
+    /// reported (as a warning with their count), not fatal.
     pub(crate) fn of(result: &'a EnrollResult) -> Self {
-        Fields(
-            result
-                .document_reader
-                .as_ref()
-                .map(|d| d.fields.as_slice())
-                .unwrap_or_default(),
-        )
+        let fields = result
+            .document_reader
+            .as_ref()
+            .map(|d| d.fields.as_slice())
+            .unwrap_or_default();
+        let unusable = fields
+            .iter()
+            .filter(|f| f.field_type_code.is_none())
+            .count();
+        if unusable > 0 {
+            tracing::warn!(
+                unusable,
+                "document reader fields without fieldTypeCode were ignored"
+            );
+        }
+        Fields(fields)
     }
 
     fn get(&self, code: i32, prefer: Prefer) -> Option<String> {
         let mut candidates: Vec<&DocumentField> = self
             .0
             .iter()
-            .filter(|f| f.field_type_code == code)
+            .filter(|f| f.field_type_code == Some(code))
             .collect();
-        candidates.sort_by_key(|f| f.field_type.contains('('));
+        candidates.sort_by_key(|f| f.field_type.as_deref().unwrap_or_default().contains('('));
         candidates.into_iter().find_map(|f| {
             let ordered = match prefer {
                 Prefer::Visual => [&f.visual_value, &f.mrz_value, &f.barcode_value],
@@ -219,15 +230,15 @@ mod tests {
     fn the_pages_enroll_result_maps_to_a_customer() {
         let (c, identity) = customer(&page_example(), "cu-1", "ticket-1", 6).unwrap();
         let text = |v: Option<String>| v.unwrap_or_default();
-        assert_eq!(text(c.first_name.map(|v| v.to_string())), "TEST");
+        assert_eq!(text(c.first_name.map(|v| v.expose().to_string())), "TEST");
         assert_eq!(c.middle_name, None);
         assert_eq!(
-            text(c.last_name.map(|v| v.to_string())),
+            text(c.last_name.map(|v| v.expose().to_string())),
             "TEST TEST",
             "surname and second surname"
         );
         assert_eq!(
-            text(c.full_name.map(|v| v.to_string())),
+            text(c.full_name.map(|v| v.expose().to_string())),
             "TEST",
             "code 25 as read"
         );
@@ -249,7 +260,12 @@ mod tests {
         assert_eq!(text(c.cust_api_ref_id.map(|v| v.to_string())), "ticket-1");
         let address = &c.addresses[0];
         assert_eq!(
-            text(address.address_line1.as_ref().map(|v| v.to_string())),
+            text(
+                address
+                    .address_line1
+                    .as_ref()
+                    .map(|v| v.expose().to_string())
+            ),
             "J.A. RIBEYRO 184 DPTO. 503"
         );
         assert_eq!(
@@ -262,16 +278,33 @@ mod tests {
     }
 
     #[test]
+    fn a_malformed_field_entry_is_ignored_not_fatal() {
+        let mut yaml: serde_json::Value =
+            serde_yaml::from_str(include_str!("../../openapi/biometrics.yaml")).unwrap();
+        let value = &mut yaml["components"]["examples"]["EnrollResult"]["value"];
+        let fields = value["documentReader"]["fields"].as_array_mut().unwrap();
+        fields.push(serde_json::json!({"visualValue": "???"}));
+        fields.push(serde_json::json!({"fieldType": "Label only"}));
+        let result: EnrollResult = serde_json::from_value(value.clone()).unwrap();
+        let (customer, _) = customer(&result, "cu-1", "t", 6).unwrap();
+        assert!(customer.last_name.is_some());
+    }
+
+    #[test]
     fn an_overlong_document_number_from_the_server_is_an_invalid_response() {
         let mut result = page_example();
         let reader = result.document_reader.as_mut().unwrap();
-        for f in reader.fields.iter_mut().filter(|f| f.field_type_code == 2) {
+        for f in reader
+            .fields
+            .iter_mut()
+            .filter(|f| f.field_type_code == Some(2))
+        {
             let long = "9".repeat(65);
             f.visual_value = Some(long.clone().into());
             f.mrz_value = Some(long.clone().into());
             f.barcode_value = Some(long.into());
         }
-        reader.fields.retain(|f| f.field_type_code != 7);
+        reader.fields.retain(|f| f.field_type_code != Some(7));
         let err = customer(&result, "cu-1", "t", 6).unwrap_err();
         assert!(matches!(err, Error::InvalidResponse { .. }), "{err:?}");
         assert!(!err.to_string().contains("9999"), "{err}");
@@ -281,7 +314,9 @@ mod tests {
     fn a_missing_surname_or_a_bad_date_is_an_error_not_a_half_customer() {
         let mut result = page_example();
         let reader = result.document_reader.as_mut().unwrap();
-        reader.fields.retain(|f| f.field_type_code != code::SURNAME);
+        reader
+            .fields
+            .retain(|f| f.field_type_code != Some(code::SURNAME));
         let err = customer(&result, "cu-1", "t", 6).unwrap_err().to_string();
         assert_eq!(
             err,
@@ -293,7 +328,7 @@ mod tests {
         for f in reader
             .fields
             .iter_mut()
-            .filter(|f| f.field_type_code == code::EXPIRY)
+            .filter(|f| f.field_type_code == Some(code::EXPIRY))
         {
             f.mrz_value = Some("24/03/2023".to_string().into());
         }

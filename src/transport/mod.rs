@@ -60,6 +60,8 @@ struct Outcome {
     token_generation: Option<u64>,
     /// The compliance token the request carried (to keep it out of server text we show).
     token: Option<SecretString>,
+    /// The in-flight permit of the last attempt, held until the answer has been read.
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl CallState {
@@ -205,12 +207,21 @@ impl CallState {
             tracing::Span::current().record("attempt", attempt);
             // Bodies here are always buffered, so a copy exists for a retry or a replay.
             let spare = next.try_clone();
-            match self.shared.http.execute(next).await {
+            self.outcome().permit = None; // a generated client reused for another call
+            let permit = match &self.shared.in_flight {
+                Some(permits) => permits.clone().acquire_owned().await.ok(),
+                None => None,
+            };
+            let sent = self.shared.http.execute(next).await;
+            // Held until `finish` (the body is read in between); the next attempt replaces it.
+            self.outcome().permit = permit;
+            match sent {
                 Err(e) => {
                     let wait = policy.after_error(op.idempotency, attempt, &e);
                     match (spare, wait) {
                         (Some(again), Some(wait)) => {
                             tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, error = %describe(&e), "transport error, retrying");
+                            self.outcome().permit = None;
                             tokio::time::sleep(wait).await;
                             next = again;
                         }
@@ -223,7 +234,12 @@ impl CallState {
                             (&self.auth, spare.as_ref().and_then(Request::try_clone))
                         {
                             replayed_after_401 = true;
-                            let used = self.outcome().token_generation;
+                            // The token request needs a permit of its own: give this one back.
+                            let used = {
+                                let mut outcome = self.outcome();
+                                outcome.permit = None;
+                                outcome.token_generation
+                            };
                             if let Some(generation) = used {
                                 source.invalidate(generation);
                             }
@@ -261,6 +277,7 @@ impl CallState {
                             wait_ms = wait.as_millis() as u64,
                             "retrying"
                         );
+                        self.outcome().permit = None;
                         tokio::time::sleep(wait).await;
                         next = again;
                     } else if response.status().is_success() {
@@ -318,6 +335,7 @@ impl CallState {
         result: std::result::Result<ResponseValue<T>, progenitor_client::Error<E>>,
     ) -> Result<T> {
         let mut outcome = self.outcome();
+        outcome.permit = None;
         if let Some(failure) = outcome.failure.take() {
             return Err(failure);
         }

@@ -22,6 +22,8 @@ pub(crate) struct ApiShared {
     pub(crate) options: HttpOptions,
     /// Every credential of the client and its `Basic` forms: removed from server text we show.
     pub(crate) secrets: Vec<secrecy::SecretString>,
+    /// Permits for requests in flight ([`HttpOptions::max_connections`]).
+    pub(crate) in_flight: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl std::fmt::Debug for ApiShared {
@@ -68,6 +70,16 @@ impl ApiShared {
             api,
             base_url: url.as_str().trim_end_matches('/').to_string(),
             http: http_client(&options)?,
+            in_flight: match options.max_connections {
+                Some(0) => {
+                    return Err(Error::invalid_input(
+                        "http_options.max_connections",
+                        "must be at least 1",
+                    ))
+                }
+                Some(n) => Some(Arc::new(tokio::sync::Semaphore::new(n))),
+                None => None,
+            },
             secrets: std::iter::once(tenant.api_key.clone())
                 .chain(secrets)
                 .collect(),
@@ -85,8 +97,16 @@ pub(crate) fn http_client(options: &HttpOptions) -> Result<reqwest::Client> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let roots = options.extra_roots.iter().map(|r| r.0.clone());
     let verifier =
-        rustls_platform_verifier::Verifier::new_with_extra_roots(roots, provider.clone())
-            .map_err(|e| Error::Config(format!("TLS roots: {e}")))?;
+        rustls_platform_verifier::Verifier::new_with_extra_roots(roots, provider.clone()).map_err(
+            |e| match descriptors_exhausted() {
+                true => Error::Config(
+                    "TLS roots could not be read: this process has run out of file descriptors \
+                     (EMFILE); raise the limit (`ulimit -n`) or open fewer connections"
+                        .into(),
+                ),
+                false => Error::Config(format!("TLS roots: {e}")),
+            },
+        )?;
     let mut tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Config(format!("TLS: {e}")))?
@@ -101,4 +121,15 @@ pub(crate) fn http_client(options: &HttpOptions) -> Result<reqwest::Client> {
         .timeout(options.request_timeout)
         .build()
         .map_err(|e| Error::Config(format!("HTTP client: {}", describe(&e))))
+}
+
+/// Whether opening a file fails because the process has no descriptor left (EMFILE) or the
+/// system has none (ENFILE): the real cause behind a "no CA certificates" error.
+fn descriptors_exhausted() -> bool {
+    const ENFILE: i32 = 23;
+    const EMFILE: i32 = 24;
+    match std::fs::File::open(std::env::temp_dir()) {
+        Ok(_) => false,
+        Err(e) => cfg!(unix) && matches!(e.raw_os_error(), Some(EMFILE | ENFILE)),
+    }
 }

@@ -16,6 +16,8 @@ use preventor::{
 /// One request as the server saw it.
 #[derive(Clone, Debug)]
 pub struct Recorded {
+    /// The client end of the connection the request came on.
+    pub peer: SocketAddr,
     pub method: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
@@ -79,6 +81,7 @@ impl MockServer {
     pub async fn start(
         responder: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static,
     ) -> Self {
+        raise_fd_limit();
         let inner = Arc::new(Inner {
             requests: Mutex::new(Vec::new()),
             responder: Box::new(responder),
@@ -88,6 +91,7 @@ impl MockServer {
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         MockServer {
             url: format!("http://{addr}"),
@@ -112,15 +116,27 @@ impl MockServer {
             .collect()
     }
 
+    /// How many connections the requests came on.
+    pub fn connections(&self) -> usize {
+        let peers: std::collections::HashSet<_> =
+            self.requests().into_iter().map(|r| r.peer).collect();
+        peers.len()
+    }
+
     pub fn count(&self, path: &str) -> usize {
         self.requests_to(path).len()
     }
 }
 
-async fn handle(State(inner): State<Arc<Inner>>, request: Request<axum::body::Body>) -> Response {
+async fn handle(
+    State(inner): State<Arc<Inner>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+    request: Request<axum::body::Body>,
+) -> Response {
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
     let recorded = Recorded {
+        peer,
         method: parts.method.to_string(),
         path: parts.uri.path().to_string(),
         headers: parts
@@ -142,6 +158,16 @@ async fn handle(State(inner): State<Arc<Inner>>, request: Request<axum::body::Bo
         response = response.header(n, v);
     }
     response.body(reply.body.into()).unwrap()
+}
+
+/// Raises this process's soft limit on open files to its hard limit, once: some tests run a
+/// thousand concurrent calls, each end of each connection a descriptor, and a developer laptop's
+/// default soft limit (256 on macOS) would fail them for a reason unrelated to the SDK.
+pub fn raise_fd_limit() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rlimit::increase_nofile_limit(u64::MAX);
+    });
 }
 
 /// The document's example for a response or request, by JSON pointer into the YAML.
@@ -208,20 +234,29 @@ pub fn fast_retries() -> HttpOptions {
 }
 
 pub fn tenant() -> Tenant {
-    Tenant::new(API_KEY, "tenant-1", "env-1", "banknu-1")
+    Tenant {
+        api_key: API_KEY.into(),
+        tenant: "tenant-1".into(),
+        env: "env-1".into(),
+        banknu: "banknu-1".into(),
+    }
+}
+
+pub fn credentials() -> OAuthCredentials {
+    OAuthCredentials {
+        client_id: "client-1".into(),
+        client_secret: CLIENT_SECRET.into(),
+        username: "user@example.com".into(),
+        password: PASSWORD.into(),
+        scope: "read".into(),
+    }
 }
 
 pub fn compliance(server: &MockServer) -> ComplianceClient {
     ComplianceClient::builder()
         .base_url(&server.url)
         .tenant(tenant())
-        .credentials(OAuthCredentials::new(
-            "client-1",
-            CLIENT_SECRET,
-            "user@example.com",
-            PASSWORD,
-            "read",
-        ))
+        .credentials(credentials())
         .http_options(fast_retries())
         .context(EndUserContext::default().lang("es").tzone("America/Lima"))
         .build()
