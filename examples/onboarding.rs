@@ -5,6 +5,10 @@
 //! variables, see README.md) set, the same flow talks to Preventor's API instead; then
 //! `PREVENTOR_PORTRAIT`, `PREVENTOR_DOCUMENT_FRONT` and `PREVENTOR_DOCUMENT_BACK` may name
 //! real photos, and `PREVENTOR_CUSTOMER_ID` the customer to create.
+//!
+//! What was read is KYC data: names, addresses, document numbers, nationality, birth date and
+//! sex are masked in the output unless `--show-personal-data` is given
+//! (`cargo run --example onboarding -- --show-personal-data`).
 
 use std::path::PathBuf;
 
@@ -24,8 +28,46 @@ fn photo(variable: &str, sample: &str) -> preventor::Result<Photo> {
     Photo::from_file(path)
 }
 
+/// Members of a customer record that hold personal data.
+const PERSONAL: &[&str] = &[
+    "full_name",
+    "first_name",
+    "middle_name",
+    "last_name",
+    "address_line1",
+    "address_line2",
+    "address_city",
+    "address_zipcode",
+    "phone_number",
+    "email",
+    "doc_number",
+    "account_name",
+];
+
+/// `value` with every personal member replaced by `<masked>`, at any depth.
+fn masked(mut value: serde_json::Value) -> serde_json::Value {
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (key, member) in map.iter_mut() {
+                    if PERSONAL.contains(&key.as_str()) && !member.is_null() {
+                        *member = "<masked>".into();
+                    } else {
+                        walk(member);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut value);
+    value
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let show_personal = std::env::args().any(|a| a == "--show-personal-data");
     let live = std::env::var("PREVENTOR_API_KEY").is_ok();
     let mut _sandbox = None;
     let (biometrics, compliance) = if live {
@@ -86,15 +128,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(report) => println!("MRZ: check digits do NOT hold: {report:?}"),
         None => println!("MRZ: none read"),
     }
-    println!("read but not in the customer record: {:?}", done.identity);
-    println!("acknowledgement: {:?}", done.acknowledgement);
-    let stored = compliance.get_customer(&done.customer.id).await?;
-    let mut shown = serde_json::to_value(&stored)?;
-    for document in shown["iddocuments"].as_array_mut().into_iter().flatten() {
-        document["doc_number"] = "<redacted>".into(); // personal data stays out of the output
+    if show_personal {
+        println!("read but not in the customer record: {:?}", done.identity);
+    } else {
+        println!("read but not in the customer record: nationality, birth date, sex (<masked>)");
     }
+    println!("acknowledgement: {:?}", done.acknowledgement);
+    let stored = serde_json::to_value(compliance.get_customer(&done.customer.id).await?)?;
+    let shown = if show_personal {
+        stored
+    } else {
+        masked(stored)
+    };
     println!(
-        "customer as stored (getCustomer):\n{}",
+        "customer as stored (getCustomer{}):\n{}",
+        if show_personal {
+            ""
+        } else {
+            "; personal data masked, --show-personal-data to show it"
+        },
         serde_json::to_string_pretty(&shown)?
     );
     Ok(())

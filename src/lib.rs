@@ -1,60 +1,96 @@
 //! Rust SDK for Preventor's Open Services Platform: the compliance (KYC/AML) API and the
 //! biometrics API.
 //!
+//! # The front door
+//! * [`ComplianceClient`]: token lifecycle, accounts, customers, monetary transactions.
+//! * [`BiometricsClient`] → [`BioSession`]: one biometrics process (create user, upload, enroll).
+//! * [`onboarding::onboard`]: the page's "Onboarding based on Biometrics" flow in one call.
+//! * [`Error`]: every failure, with [`Error::code`], [`Error::message`], [`Error::is_retryable`],
+//!   [`Error::is_ambiguous`], [`Error::is_not_found`] and [`Error::is_already_exists`].
+//! * Record types are generated from the OpenAPI documents: [`compliance::types`] and
+//!   [`biometrics::types`]. The generated `Client`s behind `generated()` are an escape hatch.
+//!
 //! ```no_run
-//! use preventor::{ComplianceClient, EndUserContext};
 //! use preventor::compliance::types::{Customer, RequestType};
+//! use preventor::{ComplianceClient, EndUserContext};
 //!
 //! # async fn run() -> preventor::Result<()> {
 //! // PREVENTOR_API_KEY, PREVENTOR_TENANT, PREVENTOR_ENV, PREVENTOR_BANKNU, PREVENTOR_CLIENT_ID,
 //! // PREVENTOR_CLIENT_SECRET, PREVENTOR_USERNAME, PREVENTOR_PASSWORD, PREVENTOR_SCOPE
 //! let client = ComplianceClient::from_env()?;
-//! let customer = Customer::builder()
+//! let customer: Customer = Customer::builder()
 //!     .request_type(RequestType::A)
 //!     .id("8adc1652-ad36-4234-846b-61d52cd1e2052")
-//!     .first_name(Some("JOHN".try_into().unwrap()))
-//!     .last_name(Some("BROWN".try_into().unwrap()));
+//!     .first_name(Some("JOHN".into()))
+//!     .last_name(Some("BROWN".into()))
+//!     .try_into()?;
 //! let end_user = EndUserContext::default().lang("es").ip("203.0.113.7");
-//! client
-//!     .with_context(&end_user)?
-//!     .customer_onboarding(customer.try_into().expect("a valid customer"))
-//!     .await?;
+//! match client.with_context(&end_user)?.customer_onboarding(customer).await {
+//!     Ok(_) => {}
+//!     Err(e) if e.is_already_exists() => println!("known customer: {}", e.message().unwrap_or("")),
+//!     Err(e) => return Err(e),
+//! }
 //! let stored = client.get_customer("8adc1652-ad36-4234-846b-61d52cd1e2052").await?;
-//! println!("{:?}", stored.first_name);
+//! println!("{:?}", stored.first_name); // personal data: Debug shows its length only
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! # Layout
-//! * [`compliance`] and [`biometrics`]: types and calls generated at build time by progenitor
-//!   from `openapi/compliance.yaml` and `openapi/biometrics.yaml`.
-//! * [`ComplianceClient`], [`BiometricsClient`] and [`BioSession`]: what you call. They add
-//!   auth, tenant and end-user headers, timeouts, retries, tracing and one error type.
+//! # Testing code that uses the SDK
+//! The `preventor-sandbox` crate is a stateful stand-in for both APIs (the same statuses,
+//! validation and token rules), in-process on an ephemeral port, with knobs for faults:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use preventor::{compliance::types::MonetaryTransaction, ComplianceClient};
+//! use preventor_sandbox::Sandbox;
+//!
+//! let sandbox = Sandbox::start(Default::default()).await?;
+//! let credentials = sandbox.credentials();
+//! let client = ComplianceClient::builder()
+//!     .base_url(sandbox.url())
+//!     .tenant(credentials.tenant())
+//!     .credentials(credentials.oauth())
+//!     .build()?;
+//! sandbox.faults().fail_next("registerMonetaryTransaction", 1, 503, None);
+//! let transaction: MonetaryTransaction = serde_json::from_value(serde_json::json!({
+//!     "id": "tx-1", "account_number": "acc-1", "trans_amount": "10.00", "trans_currency": "USD"
+//! }))?;
+//! let error = client.register_monetary_transaction(transaction).await.unwrap_err();
+//! assert!(error.is_ambiguous()); // a 503 to a write: it may have been processed
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! # Auth
 //! The compliance access token is fetched on first use, cached, refreshed before it expires
 //! (a tenth of its lifetime early, at most 60 s), and shared by every clone of the client:
-//! concurrent calls on an empty or expired cache cause one token request. A 401 invalidates
-//! it; the call is replayed once with a new token (refresh-token grant when the server issued a
-//! refresh token, else the password grant); a second 401 is [`Error::Auth`].
+//! concurrent calls on an empty or expired cache cause one token request, and its result
+//! (a token or a failure) answers all of them. A 401 invalidates it; the call is replayed once
+//! with a new token (refresh-token grant when the server issued a refresh token, else the
+//! password grant); a second 401 is [`Error::Auth`].
 //! A biometrics token belongs to one process: [`BiometricsClient::start_session`] returns a
 //! [`BioSession`] that carries it through create user, upload and enroll.
 //!
 //! # Retries
 //! Bounded (3 attempts by default) with exponential backoff and `Retry-After`:
-//! * token calls and reads (`getCustomer`, `bioEnroll`): after connection errors, timeouts,
-//!   429, 500, 502, 503, 504;
+//! * token calls and reads (`getCustomer`, `bioEnroll`): after connection errors, timeouts
+//!   before the response starts, 429, 500, 502, 503, 504;
 //! * writes (onboarding, maintenance, transactions, bio user, uploads): only when the
 //!   connection failed before the request was sent. A write is never sent twice automatically.
 //!
 //! See [`RetryPolicy`].
 //!
-//! # Timeouts
-//! Connect 10 s, each attempt 30 s ([`HttpOptions`]).
+//! # Timeouts and connections
+//! Connect 10 s, each attempt 30 s, requests in flight unbounded unless
+//! [`HttpOptions::max_connections`] is set.
 //!
 //! # Errors and secrets
-//! Every call returns [`Result`] with [`Error`]. Credentials, tokens and photos are kept in
-//! redacting types and never appear in `Debug`, `Display`, errors or logs.
+//! Every call returns [`Result`] with [`Error`]. Credentials, tokens, photos and document
+//! numbers are kept in redacting types, personal data ([`redacted::PersonalText`]) too; none
+//! appears in `Debug`, `Display`, errors or logs. Server text shown in errors is one line,
+//! bounded, and scrubbed of the call's credentials and anything shaped like one.
 //!
 //! # Tracing
 //! Each call is one `preventor.call` span with `operation`, `method`, `path` (the template),

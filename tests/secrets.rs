@@ -18,6 +18,16 @@ const ACCESS_TOKEN: &str = "SENTINEL-ACCESS-TOKEN";
 const REFRESH_TOKEN: &str = "SENTINEL-REFRESH-TOKEN";
 const BIO_TOKEN: &str = "SENTINEL-BIO-TOKEN";
 const DOC_NUMBER: &str = "SENTINEL-DOC-NUMBER";
+/// Personal data (KYC): not secret on the wire, but never in Debug or logs.
+const PERSONAL: &[&str] = &[
+    "SENTINEL-FULL-NAME",
+    "SENTINEL-FIRST-NAME",
+    "SENTINEL-LAST-NAME",
+    "SENTINEL-ADDRESS",
+    "SENTINEL-CITY",
+    "SENTINEL-PHONE",
+    "SENTINEL-EMAIL",
+];
 
 #[test]
 fn no_secret_in_debug_display_errors_or_logs() {
@@ -78,7 +88,16 @@ fn no_secret_in_debug_display_errors_or_logs() {
 
         let mut customer = customer_example();
         customer["iddocuments"][0]["doc_number"] = json!(DOC_NUMBER);
+        customer["full_name"] = json!(PERSONAL[0]);
+        customer["first_name"] = json!(PERSONAL[1]);
+        customer["last_name"] = json!(PERSONAL[2]);
+        customer["addresses"][0]["address_line1"] = json!(PERSONAL[3]);
+        customer["addresses"][0]["address_city"] = json!(PERSONAL[4]);
+        customer["phones"][0]["phone_number"] = json!(PERSONAL[5]);
+        customer["emails"][0]["email"] = json!(PERSONAL[6]);
         let customer: cmp::Customer = serde_json::from_value(customer).unwrap();
+        let wire = serde_json::to_string(&customer).unwrap();
+        assert!(PERSONAL.iter().all(|p| wire.contains(p)), "Serialize keeps personal data");
         outputs.push(format!("{customer:?}"));
         let err = compliance.customer_onboarding(customer).await.unwrap_err();
         assert!(err.is_already_exists(), "{err:?}");
@@ -141,7 +160,10 @@ fn no_secret_in_debug_display_errors_or_logs() {
         BIO_TOKEN,
         DOC_NUMBER,
         &photo_b64,
-    ] {
+    ]
+    .into_iter()
+    .chain(PERSONAL.iter().copied())
+    {
         assert!(
             !all.contains(secret),
             "{secret} leaked:\n{}",

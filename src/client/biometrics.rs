@@ -75,6 +75,22 @@ impl BiometricsClient {
     }
 
     /// `bioToken`: starts one process and returns its session. Two sessions never share a token.
+    ///
+    /// ```no_run
+    /// # async fn run(biometrics: preventor::BiometricsClient) -> preventor::Result<()> {
+    /// use preventor::{DocumentType, TransactionType};
+    /// let session = biometrics
+    ///     .start_session(TransactionType::Onboarding, Some(DocumentType::IdCard))
+    ///     .await?;
+    /// let user = session.create_user().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// * [`crate::Error::Auth`]: the API key or secret was refused.
+    /// * [`crate::Error::Api`]: any other error status (a token call: 429/5xx are retried first).
+    /// * [`crate::Error::Timeout`] / [`crate::Error::Transport`]: no answer after the retries.
     pub async fn start_session(
         &self,
         transaction: TransactionType,
@@ -159,6 +175,22 @@ impl BioSession {
     }
 
     /// `createBioUser`: a new bio user. Never retried once sent.
+    ///
+    /// ```no_run
+    /// # async fn run(session: preventor::BioSession) -> preventor::Result<()> {
+    /// let user = session.create_user().await?;
+    /// println!("bio user {}", user.user_id);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// * [`crate::Error::InvalidInput`]: a value refused before sending.
+    /// * [`crate::Error::Auth`]: the process token was refused or expired (a 401 is not replayed:
+    ///   a new token would be a new process; start a new session).
+    /// * [`crate::Error::Api`]: any other error status, with the server's code and message.
+    /// * [`crate::Error::Timeout`] / [`crate::Error::Transport`]: no answer; never sent again
+    ///   automatically once it may have been processed.
     pub async fn create_user(&self) -> Result<types::BioUser> {
         let (state, client) = self.call();
         state.finish("createBioUser", client.create_bio_user().send().await)
@@ -166,6 +198,28 @@ impl BioSession {
 
     /// `uploadBioFiles`: uploads the user's pictures and returns the ticket. Never retried once
     /// sent.
+    ///
+    /// ```no_run
+    /// # async fn run(session: preventor::BioSession) -> preventor::Result<()> {
+    /// use preventor::{BioPhotos, Photo};
+    /// let photos = BioPhotos {
+    ///     portrait: Photo::from_file("portrait.jpg")?,
+    ///     second_portrait: None,
+    ///     document_front: Photo::from_file("document-front.jpg")?,
+    ///     document_back: None,
+    /// };
+    /// let ticket = session.upload("4fc897ce-7879-47e4-9e5c-5de91ded4dea", &photos).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// * [`crate::Error::InvalidInput`]: a value refused before sending (a `user_id` that is not one path segment).
+    /// * [`crate::Error::Auth`]: the process token was refused or expired (a 401 is not replayed:
+    ///   a new token would be a new process; start a new session).
+    /// * [`crate::Error::Api`]: any other error status, with the server's code and message.
+    /// * [`crate::Error::Timeout`] / [`crate::Error::Transport`]: no answer; never sent again
+    ///   automatically once it may have been processed.
     pub async fn upload(&self, user_id: &str, photos: &BioPhotos) -> Result<types::UploadTicket> {
         let set = |first: &Photo, second: &Option<Photo>| types::PictureSet {
             picture1: first.into(),
@@ -180,6 +234,27 @@ impl BioSession {
 
     /// `uploadBioFiles` with a ready body, for callers that already hold JPEG data URIs (from a
     /// capture SDK, say). Never retried once sent.
+    ///
+    /// ```no_run
+    /// # async fn run(session: preventor::BioSession) -> preventor::Result<()> {
+    /// use preventor::{biometrics::types::{BioUpload, PictureSet}, redacted::PhotoDataUri};
+    /// let uri = |s: &str| PhotoDataUri::try_from(s); // checked like Photo: JPEG, base64, 1 MB
+    /// let body = BioUpload {
+    ///     portraits: PictureSet { picture1: uri("data:image/jpeg;base64,/9j/4A==")?, picture2: None },
+    ///     documents: PictureSet { picture1: uri("data:image/jpeg;base64,/9j/4A==")?, picture2: None },
+    /// };
+    /// let ticket = session.upload_body("4fc897ce-7879-47e4-9e5c-5de91ded4dea", body).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// * [`crate::Error::InvalidInput`]: a value refused before sending (a `user_id` that is not one path segment).
+    /// * [`crate::Error::Auth`]: the process token was refused or expired (a 401 is not replayed:
+    ///   a new token would be a new process; start a new session).
+    /// * [`crate::Error::Api`]: any other error status, with the server's code and message.
+    /// * [`crate::Error::Timeout`] / [`crate::Error::Transport`]: no answer; never sent again
+    ///   automatically once it may have been processed.
     pub async fn upload_body(
         &self,
         user_id: &str,
@@ -196,7 +271,23 @@ impl BioSession {
         state.finish("uploadBioFiles", result)
     }
 
-    /// `bioEnroll`: the enroll result of an upload ticket.
+    /// `bioEnroll`: the enroll result of an upload ticket: photo match, liveness, enrollment
+    /// and what the document reader read.
+    ///
+    /// ```no_run
+    /// # async fn run(session: preventor::BioSession) -> preventor::Result<()> {
+    /// let result = session.enroll("4fc897ce-7879-47e4-9e5c-5de91ded4dea", "bf47fb71-81ac").await?;
+    /// println!("liveness {:?}, photo match {:?}", result.liveness, result.photo_verify);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// * [`crate::Error::InvalidInput`]: an id that is not one path segment, before sending.
+    /// * [`crate::Error::Auth`]: the process token was refused or expired.
+    /// * [`crate::Error::Api`]: any other error status (a read: 429/5xx are retried first).
+    /// * [`crate::Error::Timeout`] / [`crate::Error::Transport`]: no answer after the retries.
+    /// * [`crate::Error::InvalidResponse`]: the answer is not an enroll result (values not shown).
     pub async fn enroll(&self, user_id: &str, ticket: &str) -> Result<types::EnrollResult> {
         let user_id = path_segment("bioEnroll.userId", user_id)?;
         let ticket = path_segment("bioEnroll.ticket", ticket)?;

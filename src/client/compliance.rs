@@ -82,6 +82,11 @@ impl ComplianceClient {
     }
 
     /// Obtains the access token now (it is otherwise fetched by the first call that needs it).
+    ///
+    /// # Errors
+    /// [`Error::Auth`] when the grant is refused (400/401/403 from the token endpoint);
+    /// [`Error::Api`] for any other status (a 429 with [`Error::retry_after`]);
+    /// [`Error::Timeout`] / [`Error::Transport`] when the token endpoint cannot be reached.
     pub async fn authenticate(&self) -> Result<()> {
         self.tokens.bearer().await.map(|_| ())
     }
@@ -94,6 +99,30 @@ impl ComplianceClient {
 
     /// `accountOnboarding`: create (A), update (U) or delete (D) an account. Never retried
     /// once sent.
+    ///
+    /// ```no_run
+    /// # async fn run(client: preventor::ComplianceClient) -> preventor::Result<()> {
+    /// use preventor::compliance::types::{Account, RequestType};
+    /// let account: Account = Account::builder()
+    ///     .request_type(RequestType::A)
+    ///     .id("acc-0001")
+    ///     .account_number("0011-0234-0100012345")
+    ///     .account_currency(Some("PEN".into()))
+    ///     .try_into()?;
+    /// client.account_onboarding(account).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// * [`Error::InvalidInput`]: a value refused before sending.
+    /// * [`Error::Auth`]: credentials or token refused (after one replay with a new token).
+    /// * [`Error::Api`]: any other error status, with the server's code and message
+    ///   ([`Error::code`], [`Error::message`]); a 429 or 503 carries [`Error::retry_after`].
+    /// * [`Error::Timeout`] / [`Error::Transport`]: no answer. For a write this may mean it was
+    ///   processed ([`Error::is_ambiguous`]); it is never sent again automatically.
+    /// * A 400 whose message says the account exists: [`Error::is_already_exists`]; an unknown
+    ///   account on U/D: a 404 ([`Error::is_not_found`]).
     pub async fn account_onboarding(
         &self,
         account: types::Account,
@@ -106,6 +135,29 @@ impl ComplianceClient {
     }
 
     /// `customerOnboarding`: create a customer. Never retried once sent.
+    ///
+    /// ```no_run
+    /// # async fn run(client: preventor::ComplianceClient) -> preventor::Result<()> {
+    /// use preventor::compliance::types::{Customer, RequestType};
+    /// let customer: Customer = Customer::builder()
+    ///     .request_type(RequestType::A)
+    ///     .id("cu-0001")
+    ///     .first_name(Some("JOHN".into()))
+    ///     .last_name(Some("BROWN".into()))
+    ///     .try_into()?;
+    /// client.customer_onboarding(customer).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// * [`Error::InvalidInput`]: a value refused before sending.
+    /// * [`Error::Auth`]: credentials or token refused (after one replay with a new token).
+    /// * [`Error::Api`]: any other error status, with the server's code and message
+    ///   ([`Error::code`], [`Error::message`]); a 429 or 503 carries [`Error::retry_after`].
+    /// * [`Error::Timeout`] / [`Error::Transport`]: no answer. For a write this may mean it was
+    ///   processed ([`Error::is_ambiguous`]); it is never sent again automatically.
+    /// * An existing id: a 400 whose message says so ([`Error::is_already_exists`]).
     pub async fn customer_onboarding(
         &self,
         customer: types::Customer,
@@ -117,7 +169,30 @@ impl ComplianceClient {
         )
     }
 
-    /// `customerMaintenance`: update (U) or delete (D) a customer. Never retried once sent.
+    /// `customerMaintenance`: update (U) or delete (D) a customer (a partial record: only the
+    /// fields sent change). Never retried once sent.
+    ///
+    /// ```no_run
+    /// # async fn run(client: preventor::ComplianceClient) -> preventor::Result<()> {
+    /// use preventor::compliance::types::{Customer, RequestType};
+    /// let update: Customer = Customer::builder()
+    ///     .request_type(RequestType::U)
+    ///     .id("cu-0001")
+    ///     .first_name(Some("JONATHAN".into()))
+    ///     .try_into()?;
+    /// client.customer_maintenance(update).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// * [`Error::InvalidInput`]: a value refused before sending.
+    /// * [`Error::Auth`]: credentials or token refused (after one replay with a new token).
+    /// * [`Error::Api`]: any other error status, with the server's code and message
+    ///   ([`Error::code`], [`Error::message`]); a 429 or 503 carries [`Error::retry_after`].
+    /// * [`Error::Timeout`] / [`Error::Transport`]: no answer. For a write this may mean it was
+    ///   processed ([`Error::is_ambiguous`]); it is never sent again automatically.
+    /// * An unknown customer: a 404 ([`Error::is_not_found`]).
     pub async fn customer_maintenance(
         &self,
         customer: types::Customer,
@@ -129,7 +204,31 @@ impl ComplianceClient {
         )
     }
 
-    /// `registerMonetaryTransaction`: post a transaction to an account. Never retried once sent.
+    /// `registerMonetaryTransaction`: post a transaction to an account. Amounts are exact
+    /// decimal strings end to end. Never retried once sent.
+    ///
+    /// ```no_run
+    /// # async fn run(client: preventor::ComplianceClient) -> preventor::Result<()> {
+    /// use preventor::compliance::types::MonetaryTransaction;
+    /// let transaction: MonetaryTransaction = MonetaryTransaction::builder()
+    ///     .id("tx-0001")
+    ///     .account_number("0011-0234-0100012345")
+    ///     .trans_amount("1250.75")
+    ///     .trans_currency("PEN")
+    ///     .try_into()?;
+    /// client.register_monetary_transaction(transaction).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// * [`Error::InvalidInput`]: a value refused before sending.
+    /// * [`Error::Auth`]: credentials or token refused (after one replay with a new token).
+    /// * [`Error::Api`]: any other error status, with the server's code and message
+    ///   ([`Error::code`], [`Error::message`]); a 429 or 503 carries [`Error::retry_after`].
+    /// * [`Error::Timeout`] / [`Error::Transport`]: no answer. For a write this may mean it was
+    ///   processed ([`Error::is_ambiguous`]); it is never sent again automatically.
+    /// * A transaction on an unknown account: a 404 ([`Error::is_not_found`]).
     pub async fn register_monetary_transaction(
         &self,
         transaction: types::MonetaryTransaction,
@@ -146,6 +245,22 @@ impl ComplianceClient {
     /// `getCustomer`: the customer `cif_cod`, sent as the `cifCod` part of a
     /// `multipart/form-data` body as the page's curl does (written by hand: progenitor cannot
     /// generate multipart bodies).
+    ///
+    /// ```no_run
+    /// # async fn run(client: preventor::ComplianceClient) -> preventor::Result<()> {
+    /// let customer = client.get_customer("cu-0001").await?;
+    /// println!("{:?}", customer.last_name); // PersonalText: Debug shows the length only
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// * [`Error::InvalidInput`]: an empty `cif_cod`, before sending.
+    /// * [`Error::Auth`]: credentials or token refused (after one replay with a new token).
+    /// * [`Error::Api`]: a 404 for an unknown customer ([`Error::is_not_found`]); any other error
+    ///   status with the server's code and message. A read: 429/5xx are retried first.
+    /// * [`Error::Timeout`] / [`Error::Transport`]: no answer after the retries.
+    /// * [`Error::InvalidResponse`]: the answer is not a customer (values not shown).
     pub async fn get_customer(&self, cif_cod: &str) -> Result<types::Customer> {
         let form = types::GetCustomerForm {
             cif_cod: types::GetCustomerFormCifCod::try_from(cif_cod)

@@ -1,11 +1,31 @@
 //! The page's "Onboarding based on Biometrics" flow, in one call: [`onboard`].
 //!
-//! biometrics token -> create bio user -> upload portraits and documents -> enroll ->
-//! compliance token -> create the customer from what the enroll result read (see
-//! [`mapping`](self#mapping) below). Each failure is [`Error::Onboarding`] naming its [`Step`].
-//! The customer is created by the last step only, in one call: a failure before it creates
-//! nothing. A failure of that last call with `not_sent: false` may have created the customer
-//! (it is never retried): look it up with [`ComplianceClient::get_customer`].
+//! The page's flow is six calls; [`onboard`] runs them as seven [`Step`]s (one is local), and
+//! tells `progress` when each starts:
+//!
+//! | # | [`Step`] | call | what happens |
+//! |---|---|---|---|
+//! | 1 | `BiometricsToken` | `bioToken` | a token for this one process |
+//! | 2 | `CreateBioUser` | `createBioUser` | a bio user |
+//! | 3 | `Upload` | `uploadBioFiles` | portraits and document pictures; returns a ticket |
+//! | 4 | `Enroll` | `bioEnroll` | photo match, liveness, the document reader's fields; a failed check is [`Error::Rejected`] |
+//! | 5 | `MapCustomer` | none | the customer built from the fields read (see [Mapping](self#mapping)); MRZ check digits verified |
+//! | 6 | `ComplianceToken` | `oauthToken` | the compliance access token (cached: often no call) |
+//! | 7 | `CreateCustomer` | `customerOnboarding` | the customer is created |
+//!
+//! Each failure is [`Error::Onboarding`] naming its [`Step`]. The customer is created by the
+//! last step only, in one call: a failure before it creates nothing. A failure of that last call
+//! that [`Error::is_ambiguous`] may have created the customer (it is never retried): look it up
+//! with [`ComplianceClient::get_customer`].
+//!
+//! # `doc_type_code`
+//! [`OnboardingRequest::doc_type_code`] goes to the customer's `iddocuments[].doc_type`. The page
+//! publishes no list of codes; the values below are the ones it uses. Ask Preventor for the codes
+//! of your tenant before sending others.
+//!
+//! | code | document | source |
+//! |---|---|---|
+//! | `6` | national identity card (the document of the page's biometric flow and customer examples) | the page's customer examples |
 //!
 //! # Mapping
 #![doc = include_str!("mapping.md")]

@@ -90,9 +90,14 @@ impl ApiShared {
     }
 }
 
-/// The HTTP client both APIs use: rustls with the *ring* provider (no C toolchain needed, unlike
-/// aws-lc-rs), the platform's roots plus [`HttpOptions::extra_roots`], HTTP/2 or 1.1 by ALPN,
-/// no redirects (a token request must never be forwarded), the configured timeouts.
+/// The HTTP client both APIs use: rustls with the *ring* provider, preconfigured, the
+/// platform's roots plus [`HttpOptions::extra_roots`], HTTP/2 or 1.1 by ALPN, no redirects (a
+/// token request must never be forwarded), the configured timeouts.
+///
+/// reqwest's `rustls` feature (with its aws-lc-rs default provider) is enabled although this
+/// client never uses that provider: Cargo unifies features, and with `rustls-no-provider` alone
+/// an application's own `reqwest::Client::builder().build()` would panic for want of a
+/// provider (`tests/downstream.rs` builds such an application).
 pub(crate) fn http_client(options: &HttpOptions) -> Result<reqwest::Client> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let roots = options.extra_roots.iter().map(|r| r.0.clone());
