@@ -23,11 +23,18 @@ use crate::{
 
 type S = State<Arc<AppState>>;
 
+/// Largest upload body accepted: four photos at the 1 MB limit as data URIs, and the JSON around.
+const UPLOAD_LIMIT: usize = 4 * 1_398_127 + 4096;
+
 pub(crate) fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/v1/auth/token", post(token))
         .route("/v1/workflow/enroll/user", post(create_user))
-        .route("/v1/workflow/enroll/user/{user_id}/upload", post(upload))
+        // Four photos of 1 MB each, base64 in JSON: about 5.6 MB (axum's default limit is 2 MB).
+        .route(
+            "/v1/workflow/enroll/user/{user_id}/upload",
+            post(upload).layer(axum::extract::DefaultBodyLimit::max(UPLOAD_LIMIT)),
+        )
         .route(
             "/v1/workflow/enroll/user/{user_id}/ticket/{ticket}",
             get(enroll),
