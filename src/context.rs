@@ -2,7 +2,7 @@
 //!
 //! Set per client (defaults) and per call ([`EndUserContext::merged_over`]): a per-call value wins.
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use reqwest::header::{HeaderName, HeaderValue, USER_AGENT};
 
 use crate::{Error, Result};
 
@@ -84,12 +84,14 @@ impl EndUserContext {
         Ok(())
     }
 
-    /// Writes the headers of `api` into `headers`.
-    pub(crate) fn apply(&self, api: crate::transport::Api, headers: &mut HeaderMap) {
+    /// The headers of this context for `api`, built once (per client, per `with_context`, per
+    /// session) and then copied into each request.
+    pub(crate) fn headers(&self, api: crate::transport::Api) -> std::sync::Arc<ContextHeaders> {
         use crate::transport::Api;
+        let mut headers = Vec::with_capacity(5);
         let mut set = |name: &'static str, value: &Option<String>| {
             if let Some(v) = value.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
-                headers.insert(HeaderName::from_static(name), v);
+                headers.push((HeaderName::from_static(name), v));
             }
         };
         match api {
@@ -106,6 +108,23 @@ impl EndUserContext {
             .as_deref()
             .and_then(|v| HeaderValue::from_str(v).ok())
             .unwrap_or(HeaderValue::from_static(SDK_USER_AGENT));
-        headers.insert(USER_AGENT, agent);
+        headers.push((USER_AGENT, agent));
+        std::sync::Arc::new(ContextHeaders(headers))
+    }
+}
+
+/// The end-user headers of one context for one API, ready to copy into requests.
+#[derive(Debug)]
+pub(crate) struct ContextHeaders(Vec<(HeaderName, HeaderValue)>);
+
+impl ContextHeaders {
+    /// Each header and its value.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &(HeaderName, HeaderValue)> {
+        self.0.iter()
+    }
+
+    /// How many headers.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
     }
 }

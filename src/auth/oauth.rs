@@ -25,7 +25,7 @@ const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
 pub(crate) struct TokenSource {
     shared: Arc<ApiShared>,
     credentials: OAuthCredentials,
-    cache: ExpiringCache<SecretString, Error>,
+    cache: ExpiringCache<Arc<AccessToken>, Error>,
     refresh_token: Mutex<Option<SecretString>>,
 }
 
@@ -37,7 +37,22 @@ impl std::fmt::Debug for TokenSource {
     }
 }
 
-type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<(SecretString, Duration)>> + Send + 'a>>;
+type TokenFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<(Arc<AccessToken>, Duration)>> + Send + 'a>>;
+
+/// An access token and its `Authorization` header, built once and shared by every call.
+pub(crate) struct AccessToken {
+    /// The token itself.
+    pub(crate) secret: SecretString,
+    /// `Bearer <token>`, marked sensitive.
+    pub(crate) header: reqwest::header::HeaderValue,
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccessToken(<redacted>)")
+    }
+}
 
 impl TokenSource {
     pub(crate) fn new(shared: Arc<ApiShared>, credentials: OAuthCredentials) -> Self {
@@ -50,7 +65,7 @@ impl TokenSource {
     }
 
     /// The current token and its generation; one fetch serves every concurrent caller.
-    pub(crate) async fn bearer(&self) -> Result<(SecretString, u64)> {
+    pub(crate) async fn bearer(&self) -> Result<(Arc<AccessToken>, u64)> {
         self.cache.get_or_load(|| self.fetch()).await
     }
 
@@ -81,7 +96,7 @@ impl TokenSource {
         })
     }
 
-    async fn grant(&self, refresh: Option<SecretString>) -> Result<(SecretString, Duration)> {
+    async fn grant(&self, refresh: Option<SecretString>) -> Result<(Arc<AccessToken>, Duration)> {
         let c = &self.credentials;
         let body = match &refresh {
             Some(r) => compliance::types::TokenRequest {
@@ -103,7 +118,7 @@ impl TokenSource {
         };
         let mut state = CallState::new(
             self.shared.clone(),
-            EndUserContext::default(),
+            EndUserContext::default().headers(crate::transport::Api::Compliance),
             CallAuth::Basic {
                 user: SecretString::from(c.client_id.clone()),
                 secret: c.client_secret.clone(),
@@ -144,6 +159,8 @@ impl TokenSource {
             },
             "access token obtained"
         );
-        Ok((token.access_token.into(), lifetime))
+        let secret: SecretString = token.access_token.into();
+        let header = super::bearer(&secret);
+        Ok((Arc::new(AccessToken { secret, header }), lifetime))
     }
 }

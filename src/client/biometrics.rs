@@ -8,7 +8,7 @@ use crate::{
     auth::CallAuth,
     client::builder::{BiometricsCredentials, ClientBuilder},
     config::{env_var, env_var_or, Tenant, BIOMETRICS_URL},
-    context::EndUserContext,
+    context::{ContextHeaders, EndUserContext},
     generated::{biometrics, biometrics::types},
     photo::Photo,
     transport::{ApiShared, CallState},
@@ -65,7 +65,7 @@ impl BiometricsClient {
     pub fn generated(&self) -> biometrics::Client {
         let state = CallState::new(
             self.shared.clone(),
-            self.context.clone(),
+            self.context.headers(self.shared.api),
             CallAuth::Basic {
                 user: self.shared.tenant.api_key.clone(),
                 secret: self.api_secret.clone(),
@@ -108,7 +108,7 @@ impl BiometricsClient {
         context: &EndUserContext,
     ) -> Result<BioSession> {
         context.validate()?;
-        let context = context.merged_over(&self.context);
+        let context = context.merged_over(&self.context).headers(self.shared.api);
         let state = CallState::new(
             self.shared.clone(),
             context.clone(),
@@ -139,7 +139,7 @@ impl BiometricsClient {
 pub struct BioSession {
     shared: Arc<ApiShared>,
     token: SecretString,
-    context: EndUserContext,
+    context: Arc<ContextHeaders>,
 }
 
 /// The pictures of one upload: one or two portraits (selfies), the document's front and,

@@ -9,7 +9,7 @@ use crate::{
     auth::{oauth::TokenSource, CallAuth},
     client::builder::{ClientBuilder, ComplianceCredentials},
     config::{env_var_or, OAuthCredentials, Tenant, COMPLIANCE_URL},
-    context::EndUserContext,
+    context::{ContextHeaders, EndUserContext},
     generated::{compliance, compliance::types},
     transport::{ApiShared, CallState},
     Error, Result,
@@ -23,6 +23,8 @@ pub struct ComplianceClient {
     shared: Arc<ApiShared>,
     tokens: Arc<TokenSource>,
     context: EndUserContext,
+    /// `context` as headers, built once.
+    context_headers: Arc<ContextHeaders>,
 }
 
 /// Builder of a [`ComplianceClient`].
@@ -41,6 +43,7 @@ impl ComplianceClient {
     ) -> Self {
         ComplianceClient {
             tokens: Arc::new(TokenSource::new(shared.clone(), credentials)),
+            context_headers: context.headers(shared.api),
             shared,
             context,
         }
@@ -59,8 +62,10 @@ impl ComplianceClient {
     /// This client with `context` over its default context (for one call or a series of calls).
     pub fn with_context(&self, context: &EndUserContext) -> Result<Self> {
         context.validate()?;
+        let context = context.merged_over(&self.context);
         Ok(ComplianceClient {
-            context: context.merged_over(&self.context),
+            context_headers: context.headers(self.shared.api),
+            context,
             ..self.clone()
         })
     }
@@ -73,7 +78,7 @@ impl ComplianceClient {
     fn call_sending(&self, secrets: Vec<secrecy::SecretString>) -> (CallState, compliance::Client) {
         let mut state = CallState::new(
             self.shared.clone(),
-            self.context.clone(),
+            self.context_headers.clone(),
             CallAuth::ComplianceToken(self.tokens.clone()),
         );
         state.extra_secrets = secrets;

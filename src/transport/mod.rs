@@ -24,12 +24,12 @@ use tracing::{field::Empty, Instrument};
 use errors::redact_serde;
 pub(crate) use errors::{describe, from_api_error, from_reqwest};
 pub(crate) use operations::{Api, Operation};
-use responses::{acknowledgement, rebuild};
+use responses::{acknowledgement, plain_acknowledgement, rebuild};
 pub(crate) use shared::ApiShared;
 
 use crate::{
     auth::{self, CallAuth},
-    context::EndUserContext,
+    context::ContextHeaders,
     error::{ApiError, ErrorDetails, MAX_ERROR_BODY},
     Error, Result,
 };
@@ -41,7 +41,7 @@ const MAX_REQUEST_ID: usize = 128;
 #[derive(Clone, Debug)]
 pub struct CallState {
     pub(crate) shared: Arc<ApiShared>,
-    pub(crate) context: EndUserContext,
+    pub(crate) context: Arc<ContextHeaders>,
     pub(crate) auth: CallAuth,
     /// Secrets this call sends besides its credentials (the refresh token of a refresh grant,
     /// the document numbers of a customer): kept out of server text we show.
@@ -59,13 +59,17 @@ struct Outcome {
     /// Generation of the compliance token the request carried.
     token_generation: Option<u64>,
     /// The compliance token the request carried (to keep it out of server text we show).
-    token: Option<SecretString>,
+    token: Option<Arc<auth::oauth::AccessToken>>,
     /// The in-flight permit of the last attempt, held until the answer has been read.
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl CallState {
-    pub(crate) fn new(shared: Arc<ApiShared>, context: EndUserContext, auth: CallAuth) -> Self {
+    pub(crate) fn new(
+        shared: Arc<ApiShared>,
+        context: Arc<ContextHeaders>,
+        auth: CallAuth,
+    ) -> Self {
         CallState {
             shared,
             context,
@@ -82,7 +86,7 @@ impl CallState {
         let per_call = match &self.auth {
             CallAuth::Basic { user, secret } => vec![user, secret],
             CallAuth::Bearer(token) => vec![token],
-            CallAuth::ComplianceToken(_) => outcome.token.iter().collect(),
+            CallAuth::ComplianceToken(_) => outcome.token.iter().map(|t| &t.secret).collect(),
         };
         let secrets = self
             .shared
@@ -128,20 +132,19 @@ impl CallState {
         let op = Operation::find(info.operation_id);
         let headers = request.headers_mut();
         headers.remove("api-version");
-        headers.extend(self.shared.tenant_headers.clone());
-        let mut context = reqwest::header::HeaderMap::new();
-        self.context.apply(self.shared.api, &mut context);
-        for (name, value) in context {
-            if let Some(name) = name {
-                headers.entry(name).or_insert(value);
-            }
+        headers.reserve(self.shared.tenant_headers.len() + self.context.len() + 1);
+        for (name, value) in &self.shared.tenant_headers {
+            headers.insert(name.clone(), value.clone());
+        }
+        for (name, value) in self.context.iter() {
+            headers.insert(name.clone(), value.clone());
         }
         let authorization = match &self.auth {
             CallAuth::Basic { user, secret } => auth::basic(user, secret),
             CallAuth::Bearer(token) => auth::bearer(token),
             CallAuth::ComplianceToken(source) => match source.bearer().await {
                 Ok((token, generation)) => {
-                    let header = auth::bearer(&token);
+                    let header = token.header.clone();
                     let mut outcome = self.outcome();
                     outcome.token_generation = Some(generation);
                     outcome.token = Some(token);
@@ -251,7 +254,7 @@ impl CallState {
                                 Ok((token, generation)) => {
                                     again
                                         .headers_mut()
-                                        .insert(AUTHORIZATION, auth::bearer(&token));
+                                        .insert(AUTHORIZATION, token.header.clone());
                                     let mut outcome = self.outcome();
                                     outcome.token_generation = Some(generation);
                                     outcome.token = Some(token);
@@ -281,7 +284,7 @@ impl CallState {
                         tokio::time::sleep(wait).await;
                         next = again;
                     } else if response.status().is_success() {
-                        return if op.acknowledgement {
+                        return if op.acknowledgement && !plain_acknowledgement(&response) {
                             acknowledgement(response).await
                         } else {
                             Ok(response)

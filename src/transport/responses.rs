@@ -3,6 +3,13 @@
 use bytes::Bytes;
 use reqwest::{header::HeaderValue, Response, StatusCode};
 
+/// Whether an acknowledgement can go to progenitor as it is: a 200 with a non-empty body of a
+/// known length (the common case, read once by progenitor). Anything else (201/202/204, an
+/// empty or chunked body) is rewritten by [`acknowledgement`].
+pub(crate) fn plain_acknowledgement(response: &Response) -> bool {
+    response.status() == StatusCode::OK && response.content_length().is_some_and(|n| n > 0)
+}
+
 /// An acknowledgement response as a 200 with a JSON body (`{}` when the server sent none).
 pub(crate) async fn acknowledgement(response: Response) -> reqwest::Result<Response> {
     let mut headers = response.headers().clone();
