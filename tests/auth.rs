@@ -319,3 +319,36 @@ async fn a_burst_of_401s_on_a_stale_token_causes_one_refresh() {
         "at most one 401 and one replay per call: {sent}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_due_for_refresh_keeps_serving_while_one_caller_refreshes_it() {
+    let server = MockServer::start(|r, i| match r.path.as_str() {
+        // 2 s lifetime: refreshed from 1.8 s on. The refresh takes 150 ms.
+        "/security/oauth/token" if i == 0 => token(i, 2),
+        "/security/oauth/token" => token(i, 2).after(Duration::from_millis(150)),
+        _ => default_reply(r),
+    })
+    .await;
+    let client = compliance(&server);
+    client.authenticate().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1820)).await; // due for refresh, still valid
+    let calls: Vec<_> = (0..20)
+        .map(|_| {
+            let c = client.clone();
+            tokio::spawn(async move { c.customer_maintenance(maintenance()).await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    assert_eq!(server.count("/security/oauth/token"), 2, "one refresh");
+    let old = server
+        .requests_to("/onboarding/customerMaintenance")
+        .iter()
+        .filter(|r| r.header("authorization") == Some("Bearer tok-0"))
+        .count();
+    assert!(
+        old >= 19,
+        "only the refreshing caller waited: {old} of 20 used the valid token"
+    );
+}

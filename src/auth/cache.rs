@@ -24,6 +24,7 @@ pub(crate) struct ExpiringCache<T, E> {
 struct Entry<T> {
     value: T,
     refresh_at: Instant,
+    expires_at: Instant,
     generation: u64,
 }
 
@@ -52,28 +53,48 @@ impl<T: Clone, E: Clone> ExpiringCache<T, E> {
         }
     }
 
+    /// The value when it is not yet due for refresh.
     fn fresh(&self) -> Option<(T, u64)> {
+        self.peek().0
+    }
+
+    /// The value when it is not due for refresh, else the value when it is due but still valid.
+    #[allow(clippy::type_complexity)]
+    fn peek(&self) -> (Option<(T, u64)>, Option<(T, u64)>) {
         let slot = self.slot.read().unwrap_or_else(|p| p.into_inner());
-        slot.as_ref()
-            .filter(|e| Instant::now() < e.refresh_at)
-            .map(|e| (e.value.clone(), e.generation))
+        let now = Instant::now();
+        match slot.as_ref() {
+            Some(e) if now < e.refresh_at => (Some((e.value.clone(), e.generation)), None),
+            Some(e) if now < e.expires_at => (None, Some((e.value.clone(), e.generation))),
+            _ => (None, None),
+        }
     }
 
     /// The cached value and its generation, or the result of `load` when it is missing or due
     /// for refresh. Concurrent callers share one `load` and its result, success or failure.
-    /// `load` returns the value and its lifetime (clamped to [`MAX_LIFETIME`]); the value is
-    /// refreshed [`refresh_margin`] before the lifetime ends.
+    /// While a value is due for refresh but still valid, one caller refreshes it and every
+    /// other caller keeps getting the valid value without waiting (and the refreshing caller
+    /// too, if the refresh fails). `load` returns the value and its lifetime (clamped to
+    /// [`MAX_LIFETIME`]); the value is refreshed [`refresh_margin`] before the lifetime ends.
     pub(crate) async fn get_or_load<F, Fut>(&self, load: F) -> Result<(T, u64), E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<(T, Duration), E>>,
     {
         use std::sync::atomic::Ordering;
-        if let Some(hit) = self.fresh() {
+        let (hit, still_valid) = self.peek();
+        if let Some(hit) = hit {
             return Ok(hit);
         }
         let seen = self.loads.load(Ordering::Acquire);
-        let mut flight = self.flight.lock().await;
+        let mut flight = match &still_valid {
+            // Someone is refreshing already: keep using the valid value.
+            Some(valid) => match self.flight.try_lock() {
+                Ok(flight) => flight,
+                Err(_) => return Ok(valid.clone()),
+            },
+            None => self.flight.lock().await,
+        };
         if flight.loads != seen {
             // A load finished while this caller waited: its result is this caller's too.
             if let Some(last) = &flight.last {
@@ -87,9 +108,11 @@ impl<T: Clone, E: Clone> ExpiringCache<T, E> {
             Ok((value, lifetime)) => {
                 flight.generation += 1;
                 let lifetime = lifetime.min(MAX_LIFETIME);
+                let now = Instant::now();
                 let entry = Entry {
                     value: value.clone(),
-                    refresh_at: Instant::now() + lifetime.saturating_sub(refresh_margin(lifetime)),
+                    refresh_at: now + lifetime.saturating_sub(refresh_margin(lifetime)),
+                    expires_at: now + lifetime,
                     generation: flight.generation,
                 };
                 *self.slot.write().unwrap_or_else(|p| p.into_inner()) = Some(entry);
@@ -100,7 +123,11 @@ impl<T: Clone, E: Clone> ExpiringCache<T, E> {
         flight.loads += 1;
         flight.last = Some(result.clone());
         self.loads.store(flight.loads, Ordering::Release);
-        result
+        match (result, still_valid) {
+            // The refresh failed, but the value in hand is still valid: use it, retry later.
+            (Err(_), Some(valid)) => Ok(valid),
+            (result, _) => result,
+        }
     }
 
     /// Drops the cached value if it is still generation `generation`.
