@@ -8,6 +8,7 @@
 //! | `POST /__sandbox/latency` `{"ms": 250}` | latency on every response |
 //! | `POST /__sandbox/expire-tokens` | every token expires now |
 //! | `POST /__sandbox/clear-faults` | no faults, no latency |
+//! | `GET /__sandbox/stats` | `{"received": {operationId: n}, "stored": {"accounts", "customers", "transactions"}, "duplicates": n}` |
 
 use std::{sync::Arc, time::Duration};
 
@@ -38,6 +39,12 @@ struct LatencyRequest {
 
 pub(crate) fn router() -> Router<Arc<AppState>> {
     Router::new()
+        .route(
+            "/__sandbox/stats",
+            axum::routing::get(
+                |State(state): State<Arc<AppState>>| async move { Json(state.stats()) },
+            ),
+        )
         .route(
             "/__sandbox/faults",
             post(

@@ -11,7 +11,7 @@ use axum::{
     Json, Router,
 };
 use preventor::compliance::types;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use crate::{
@@ -141,8 +141,11 @@ async fn account(State(state): S, headers: HeaderMap, body: Bytes) -> Reply {
     let account: types::Account = json_body(&headers, &body)?;
     let id = account.id.to_string();
     let value = serde_json::to_value(&account).unwrap_or_default();
+    let mut data = state.data();
+    let data = &mut *data;
     let message = apply(
-        &mut state.data().accounts,
+        &mut data.accounts,
+        &mut data.duplicates,
         "account",
         &id,
         account.request_type,
@@ -156,8 +159,11 @@ async fn customer(State(state): S, headers: HeaderMap, body: Bytes) -> Reply {
     let customer: types::Customer = json_body(&headers, &body)?;
     let id = customer.id.to_string();
     let value = serde_json::to_value(&customer).unwrap_or_default();
+    let mut data = state.data();
+    let data = &mut *data;
     let message = apply(
-        &mut state.data().customers,
+        &mut data.customers,
+        &mut data.duplicates,
         "customer",
         &id,
         customer.request_type,
@@ -170,6 +176,7 @@ async fn customer(State(state): S, headers: HeaderMap, body: Bytes) -> Reply {
 /// D deletes (404 if unknown). Nested lists follow their items' own `request_type`.
 fn apply(
     table: &mut HashMap<String, Value>,
+    duplicates: &mut u64,
     kind: &str,
     id: &str,
     request_type: types::RequestType,
@@ -178,6 +185,7 @@ fn apply(
     match request_type {
         types::RequestType::A => {
             if table.contains_key(id) {
+                *duplicates += 1;
                 return Err(bad_request(format!(
                     "{kind} {id} already exists; use request_type U to update it"
                 )));
@@ -324,10 +332,10 @@ async fn transaction(State(state): S, headers: HeaderMap, body: Bytes) -> Reply 
     if !known {
         return Err(not_found(format!("account {account} does not exist")));
     }
-    if data.transactions.contains_key(&id) {
-        return Err(bad_request(format!("transaction {id} already registered")));
+    if data.transactions.contains(id.as_str()) {
+        data.duplicates += 1;
+        return Err(bad_request(format!("transaction {id} already exists")));
     }
-    let value = serde_json::to_value(&tx).unwrap_or(Value::Object(Map::new()));
-    data.transactions.insert(id.clone(), value);
+    data.transactions.insert(id.as_str().into());
     Ok(ack("transaction registered", &id))
 }

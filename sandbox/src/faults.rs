@@ -87,6 +87,10 @@ impl Faults {
         (latency, fault)
     }
 
+    pub(crate) fn all_calls(&self) -> HashMap<String, usize> {
+        self.lock().calls.clone()
+    }
+
     pub(crate) fn calls(&self, operation_id: &str) -> usize {
         self.lock().calls.get(operation_id).copied().unwrap_or(0)
     }

@@ -109,6 +109,14 @@ pub struct SandboxConfig {
     pub latency: Duration,
     /// Address to listen on; port 0 picks a free port.
     pub addr: SocketAddr,
+    /// Requests a second per tenant (`x-tenant`) before answering 429 with `Retry-After`
+    /// (a token bucket as deep as one second of requests); `None`: no limit.
+    pub rate_limit: Option<f64>,
+    /// Share of writes (onboarding, maintenance, transactions) that are stored but whose answer
+    /// is lost (the connection closes): the ambiguous case.
+    pub drop_after_commit: f64,
+    /// Share of calls answered with this status without being processed (a 503, say).
+    pub fail_share: Option<(f64, u16)>,
 }
 
 impl Default for SandboxConfig {
@@ -119,6 +127,9 @@ impl Default for SandboxConfig {
             bio_token_lifetime: Duration::from_secs(900),
             latency: Duration::ZERO,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            rate_limit: None,
+            drop_after_commit: 0.0,
+            fail_share: None,
         }
     }
 }
@@ -168,6 +179,12 @@ impl Sandbox {
     /// The accepted credentials.
     pub fn credentials(&self) -> &Credentials {
         &self.state.config.credentials
+    }
+
+    /// What `GET /__sandbox/stats` returns: requests received per operationId, records stored,
+    /// and writes refused because their id existed (`duplicates`).
+    pub fn stats(&self) -> serde_json::Value {
+        self.state.stats()
     }
 
     /// How many requests reached operation `operation_id` (before fault injection).

@@ -8,7 +8,8 @@ use std::{net::SocketAddr, time::Duration};
 use preventor_sandbox::{Sandbox, SandboxConfig};
 
 const USAGE: &str = "preventor-sandbox [--port N] [--token-lifetime SECS] [--latency-ms MS] \
-[--fail OP:COUNT:STATUS[:RETRY_AFTER]]... [--drop OP:COUNT]...";
+[--fail OP:COUNT:STATUS[:RETRY_AFTER]]... [--drop OP:COUNT]... [--rate-limit RPS] \
+[--drop-after-commit FRACTION] [--fail-share FRACTION:STATUS]";
 
 /// A fault to queue once the sandbox runs.
 enum StartFault {
@@ -28,6 +29,15 @@ fn number<T: std::str::FromStr>(flag: &str, value: Option<&str>) -> T {
     value
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| exit(&format!("{flag}: expected a number\nusage: {USAGE}")))
+}
+
+/// A number in `0..=max` (positive for a rate).
+fn fraction(flag: &str, value: Option<&str>, max: f64) -> f64 {
+    let v: f64 = number(flag, value);
+    if !(0.0..=max).contains(&v) || v.is_nan() {
+        exit(&format!("{flag}: {v} is out of range\nusage: {USAGE}"));
+    }
+    v
 }
 
 #[tokio::main]
@@ -77,6 +87,22 @@ async fn main() {
                     op: op.to_string(),
                     count: number(&arg, Some(count)),
                 });
+            }
+            "--rate-limit" => {
+                config.rate_limit = Some(fraction(&arg, value.as_deref(), f64::MAX));
+            }
+            "--drop-after-commit" => {
+                config.drop_after_commit = fraction(&arg, value.as_deref(), 1.0);
+            }
+            "--fail-share" => {
+                let v = value.unwrap_or_default();
+                let Some((share, status)) = v.split_once(':') else {
+                    exit(&format!(
+                        "--fail-share takes FRACTION:STATUS\nusage: {USAGE}"
+                    ))
+                };
+                config.fail_share =
+                    Some((fraction(&arg, Some(share), 1.0), number(&arg, Some(status))));
             }
             "-h" | "--help" => {
                 println!("usage: {USAGE}");

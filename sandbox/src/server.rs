@@ -78,6 +78,47 @@ async fn faults(State(state): State<Arc<AppState>>, request: Request, next: Next
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    if let Some(rate) = state.config.rate_limit {
+        let tenant = request
+            .headers()
+            .get("x-tenant")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        if let Err(wait) = state.take_token(&tenant, rate) {
+            let mut response =
+                reply::error(429, "RATE_LIMITED", "too many requests; not processed");
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from(secs));
+            return response;
+        }
+    }
+    if let Some((share, status)) = state.config.fail_share {
+        if fastrand::f64() < share {
+            return reply::error(status, "SANDBOX_FAULT", "random failure; not processed");
+        }
+    }
+    let write = matches!(
+        operation,
+        "accountOnboarding"
+            | "customerOnboarding"
+            | "customerMaintenance"
+            | "registerMonetaryTransaction"
+    );
+    if fault.is_none() && write && state.config.drop_after_commit > 0.0 {
+        let kill = request.extensions().get::<ConnectionKill>().cloned();
+        let response = next.run(request).await;
+        if response.status().is_success() && fastrand::f64() < state.config.drop_after_commit {
+            // Stored, but the answer is lost.
+            if let Some(kill) = kill {
+                kill.0.notify_one();
+            }
+            return std::future::pending().await;
+        }
+        return response;
+    }
     match fault {
         None => next.run(request).await,
         Some(Fault::Status {

@@ -18,6 +18,8 @@ use crate::{faults::Faults, identity::Identity, SandboxConfig};
 pub(crate) struct AppState {
     pub(crate) config: SandboxConfig,
     pub(crate) faults: Faults,
+    /// `--rate-limit`: a token bucket per tenant.
+    pub(crate) buckets: Mutex<HashMap<String, Bucket>>,
     data: Mutex<Data>,
     counter: AtomicU64,
 }
@@ -32,7 +34,11 @@ pub(crate) struct Data {
     pub(crate) bio_tokens: HashMap<String, BioProcess>,
     pub(crate) accounts: HashMap<String, Value>,
     pub(crate) customers: HashMap<String, Value>,
-    pub(crate) transactions: HashMap<String, Value>,
+    /// Transaction ids (nothing reads a transaction back: the ids are all the sandbox keeps, so
+    /// a million of them fit).
+    pub(crate) transactions: std::collections::HashSet<Box<str>>,
+    /// Writes refused because their id existed already.
+    pub(crate) duplicates: u64,
     /// Bio users by id, with the token of the process that created them.
     pub(crate) bio_users: HashMap<String, String>,
     /// Upload tickets.
@@ -49,10 +55,37 @@ pub(crate) struct Upload {
     pub(crate) portrait: String,
 }
 
+/// A token bucket: `rate` tokens a second, at most `rate` held.
+pub(crate) struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
 impl AppState {
+    /// Takes a token from `tenant`'s bucket, or says how long until one is there.
+    pub(crate) fn take_token(&self, tenant: &str, rate: f64) -> Result<(), std::time::Duration> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let bucket = buckets.entry(tenant.to_string()).or_insert(Bucket {
+            tokens: rate,
+            at: now,
+        });
+        bucket.tokens = (bucket.tokens + (now - bucket.at).as_secs_f64() * rate).min(rate);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(std::time::Duration::from_secs_f64(
+                (1.0 - bucket.tokens) / rate,
+            ))
+        }
+    }
+
     pub(crate) fn new(config: SandboxConfig) -> Self {
         AppState {
             faults: Faults::new(config.latency),
+            buckets: Mutex::default(),
             config,
             data: Mutex::new(Data::default()),
             counter: AtomicU64::new(1),
@@ -75,6 +108,20 @@ impl AppState {
             n >> 8 & 0xfff,
             n
         )
+    }
+
+    /// Requests received per operationId, records stored, duplicates refused.
+    pub(crate) fn stats(&self) -> serde_json::Value {
+        let data = self.data();
+        serde_json::json!({
+            "received": self.faults.all_calls(),
+            "stored": {
+                "accounts": data.accounts.len(),
+                "customers": data.customers.len(),
+                "transactions": data.transactions.len(),
+            },
+            "duplicates": data.duplicates,
+        })
     }
 
     pub(crate) fn expire_tokens(&self) {
