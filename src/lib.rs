@@ -98,6 +98,7 @@
 #![warn(missing_docs)]
 
 mod auth;
+pub mod bulk;
 mod client;
 mod config;
 mod context;

@@ -1,0 +1,278 @@
+//! The loop behind [`send`]: per-key queues, calls in flight, 429 pauses, reconciliation.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    future::Future,
+    pin::Pin,
+    time::{Duration, Instant},
+};
+
+use futures::{stream::FuturesUnordered, Stream, StreamExt};
+
+use super::{limiter::Limiter, BulkOptions, Ledger, Outcome, Record, Sent, Summary};
+use crate::{ComplianceClient, Error, Result};
+
+/// One record on its way.
+struct Job {
+    seq: u64,
+    record: Record,
+    /// 429s waited out so far.
+    rate_limited: u32,
+    /// Sent once more after reconciliation found nothing.
+    resent: bool,
+}
+
+/// What a call in flight came back with.
+enum Done {
+    Sent(Job, Result<()>),
+    Reconciled(Job, Result<()>),
+}
+
+type InFlight = Pin<Box<dyn Future<Output = Done> + Send>>;
+
+/// What to do next with a job.
+enum Next {
+    /// Send it (again), before anything else of its key.
+    Send(Job),
+    /// Read the customer back.
+    Reconcile(Job),
+    /// It is done.
+    Finish(Job, Outcome),
+}
+
+/// Sends every record of `records` (each with a sequence number, e.g. its line) and tells
+/// `on_outcome` what became of it; see the [module documentation](super). Returns the counts.
+///
+/// # Errors
+/// Only what `ledger` returns (a journal that cannot be written stops the run: sending on
+/// without recording would lose track of what was sent). Every per-record failure is an
+/// [`Outcome`].
+pub async fn send<S>(
+    client: &ComplianceClient,
+    records: S,
+    options: &BulkOptions,
+    ledger: &mut impl Ledger,
+    mut on_outcome: impl FnMut(Sent),
+) -> Result<Summary>
+where
+    S: Stream<Item = (u64, Record)>,
+{
+    let mut records = std::pin::pin!(records.fuse());
+    let mut input_done = false;
+    let mut limiter = Limiter::new(options.concurrency, options.max_concurrency);
+    let mut summary = Summary::default();
+    // Jobs whose key is free, in order. A key is busy from its first job in `ready` or in
+    // flight until that job is finished; later jobs of the key wait in `waiting`.
+    let mut ready: VecDeque<Job> = VecDeque::new();
+    let mut waiting: HashMap<String, VecDeque<Job>> = HashMap::new();
+    let mut busy: std::collections::HashSet<String> = Default::default();
+    let mut waiting_count = 0usize;
+    let mut in_flight: FuturesUnordered<InFlight> = FuturesUnordered::new();
+    let mut paused_until: Option<Instant> = None;
+
+    loop {
+        // Read input while there is room: some ready work, and a bounded number waiting.
+        while !input_done && ready.len() < limiter.limit() && waiting_count < options.lookahead {
+            // Read only what is there now, without waiting, while calls are in flight.
+            let next = if in_flight.is_empty() && ready.is_empty() {
+                records.next().await
+            } else {
+                match futures::FutureExt::now_or_never(records.next()) {
+                    Some(next) => next,
+                    None => break,
+                }
+            };
+            let Some((seq, record)) = next else {
+                input_done = true;
+                break;
+            };
+            if options.shard.is_some_and(|s| !s.owns(record.key())) {
+                summary.other_shards += 1;
+                continue;
+            }
+            let job = Job {
+                seq,
+                record,
+                rate_limited: 0,
+                resent: false,
+            };
+            let key = job.record.key().to_string();
+            if busy.insert(key.clone()) {
+                ready.push_back(job);
+            } else {
+                waiting.entry(key).or_default().push_back(job);
+                waiting_count += 1;
+            }
+        }
+
+        // Dispatch, unless the server asked us to wait.
+        let paused = paused_until.is_some_and(|t| Instant::now() < t);
+        if !paused {
+            let room = limiter.limit().saturating_sub(in_flight.len());
+            let batch: Vec<Job> = (0..room.min(ready.len()))
+                .filter_map(|_| ready.pop_front())
+                .collect();
+            if !batch.is_empty() {
+                let seqs: Vec<u64> = batch.iter().map(|j| j.seq).collect();
+                ledger.sending(&seqs)?;
+                for job in batch {
+                    in_flight.push(call(client.clone(), job));
+                }
+            }
+        }
+
+        if in_flight.is_empty() && ready.is_empty() && waiting_count == 0 && input_done {
+            return Ok(summary);
+        }
+
+        // Wait for a call to end, or the pause to end, or (when idle) more input.
+        let done = match (in_flight.is_empty(), paused_until) {
+            (true, Some(until)) if paused => {
+                tokio::time::sleep_until(until.into()).await;
+                continue;
+            }
+            (true, _) => continue,
+            (false, Some(until)) if paused => {
+                tokio::select! {
+                    done = in_flight.next() => done,
+                    _ = tokio::time::sleep_until(until.into()) => continue,
+                }
+            }
+            (false, _) => in_flight.next().await,
+        };
+        let Some(done) = done else { continue };
+
+        let next = match done {
+            Done::Sent(job, Ok(())) => {
+                limiter.success();
+                let reconciled = job.resent;
+                Next::Finish(job, Outcome::Acknowledged { reconciled })
+            }
+            Done::Sent(mut job, Err(e)) => {
+                if e.status() == Some(reqwest::StatusCode::TOO_MANY_REQUESTS) {
+                    limiter.overload();
+                    summary.rate_limited += 1;
+                    let wait = e.retry_after().unwrap_or(Duration::from_secs(1));
+                    let until = Instant::now() + wait;
+                    paused_until = Some(paused_until.map_or(until, |p| p.max(until)));
+                    job.rate_limited += 1;
+                    if job.rate_limited > options.max_rate_limited {
+                        let reason = format!("rate-limited {} times", job.rate_limited);
+                        Next::Finish(job, Outcome::Failed { reason })
+                    } else {
+                        Next::Send(job)
+                    }
+                } else if e.is_ambiguous() {
+                    if e.status().is_some_and(|s| s.is_server_error()) {
+                        limiter.overload();
+                    }
+                    if job.record.reconcilable() {
+                        Next::Reconcile(job)
+                    } else {
+                        Next::Finish(
+                            job,
+                            Outcome::Ambiguous {
+                                reason: e.to_string(),
+                            },
+                        )
+                    }
+                } else {
+                    Next::Finish(job, settled(&e))
+                }
+            }
+            Done::Reconciled(mut job, result) => match result {
+                Ok(()) => Next::Finish(job, Outcome::Acknowledged { reconciled: true }),
+                Err(e) if e.is_not_found() && !job.resent => {
+                    // The create did not land: sending it once more cannot duplicate it.
+                    job.resent = true;
+                    Next::Send(job)
+                }
+                Err(e) => Next::Finish(
+                    job,
+                    Outcome::Ambiguous {
+                        reason: format!("the answer was lost and reading it back failed: {e}"),
+                    },
+                ),
+            },
+        };
+
+        match next {
+            Next::Send(job) => ready.push_front(job),
+            Next::Reconcile(job) => in_flight.push(reconcile(client.clone(), job)),
+            Next::Finish(job, outcome) => {
+                match &outcome {
+                    Outcome::Acknowledged { reconciled } => {
+                        summary.acknowledged += 1;
+                        summary.reconciled += u64::from(*reconciled);
+                    }
+                    Outcome::Rejected { .. } => summary.rejected += 1,
+                    Outcome::Ambiguous { .. } => summary.ambiguous += 1,
+                    Outcome::Failed { .. } => summary.failed += 1,
+                }
+                let key = job.record.key().to_string();
+                let sent = Sent {
+                    seq: job.seq,
+                    operation: job.record.operation(),
+                    key: key.clone(),
+                    id: job.record.id().to_string(),
+                    outcome,
+                };
+                ledger.finished(&sent)?;
+                on_outcome(sent);
+                // The key's next record, if any, may go now.
+                match waiting.get_mut(&key).and_then(VecDeque::pop_front) {
+                    Some(next) => {
+                        waiting_count -= 1;
+                        ready.push_back(next);
+                    }
+                    None => {
+                        waiting.remove(&key);
+                        busy.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The outcome of an error that is neither a 429 nor ambiguous.
+fn settled(e: &Error) -> Outcome {
+    match e {
+        Error::InvalidInput { field, problem } => Outcome::Rejected {
+            status: None,
+            code: None,
+            message: Some(format!("{field}: {problem}")),
+        },
+        Error::Api(api) if api.status.is_client_error() => Outcome::Rejected {
+            status: Some(api.status.as_u16()),
+            code: api.code().map(str::to_owned),
+            message: api.message().map(str::to_owned),
+        },
+        other => Outcome::Failed {
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// Sends one record.
+fn call(client: ComplianceClient, job: Job) -> InFlight {
+    Box::pin(async move {
+        let result = match job.record.clone() {
+            Record::Customer(c) if job.record.reconcilable() => {
+                client.customer_onboarding(c).await.map(drop)
+            }
+            Record::Customer(c) => client.customer_maintenance(c).await.map(drop),
+            Record::Account(a) => client.account_onboarding(a).await.map(drop),
+            Record::Transaction(t) => client.register_monetary_transaction(t).await.map(drop),
+        };
+        Done::Sent(job, result)
+    })
+}
+
+/// Reads a customer back after a lost answer.
+fn reconcile(client: ComplianceClient, job: Job) -> InFlight {
+    Box::pin(async move {
+        let result = client.get_customer(job.record.id()).await.map(drop);
+        Done::Reconciled(job, result)
+    })
+}
