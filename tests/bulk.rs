@@ -26,8 +26,8 @@ fn client(sandbox: &Sandbox) -> ComplianceClient {
 }
 
 fn transaction(n: u64, account: &str) -> Record {
-    Record::Transaction(
-        serde_json::from_value(json!({
+    Record::from(
+        serde_json::from_value::<cmp::MonetaryTransaction>(json!({
             "id": format!("tx-{n}"), "account_number": account,
             "trans_amount": format!("{n}.01"), "trans_currency": "PEN"
         }))

@@ -263,7 +263,7 @@ fn call(client: ComplianceClient, job: Job) -> InFlight {
             }
             Record::Customer(c) => client.customer_maintenance(c).await.map(drop),
             Record::Account(a) => client.account_onboarding(a).await.map(drop),
-            Record::Transaction(t) => client.register_monetary_transaction(t).await.map(drop),
+            Record::Transaction(t) => client.register_monetary_transaction(*t).await.map(drop),
         };
         Done::Sent(job, result)
     })

@@ -22,7 +22,7 @@
 //! # async fn run(client: preventor::ComplianceClient, feed: Vec<preventor::compliance::types::MonetaryTransaction>) -> preventor::Result<()> {
 //! use preventor::bulk::{send, BulkOptions, NoLedger, Outcome, Record};
 //! let records = futures::stream::iter(
-//!     feed.into_iter().enumerate().map(|(i, t)| (i as u64, Record::Transaction(t))),
+//!     feed.into_iter().enumerate().map(|(i, t)| (i as u64, Record::from(t))),
 //! );
 //! let summary = send(&client, records, &BulkOptions::default(), &mut NoLedger, |done| {
 //!     if let Outcome::Rejected { status, message, .. } = &done.outcome {
@@ -49,8 +49,26 @@ pub enum Record {
     Customer(Customer),
     /// `accountOnboarding`.
     Account(Account),
-    /// `registerMonetaryTransaction`.
-    Transaction(MonetaryTransaction),
+    /// `registerMonetaryTransaction` (boxed: a transaction is much larger than the others).
+    Transaction(Box<MonetaryTransaction>),
+}
+
+impl From<Customer> for Record {
+    fn from(c: Customer) -> Self {
+        Record::Customer(c)
+    }
+}
+
+impl From<Account> for Record {
+    fn from(a: Account) -> Self {
+        Record::Account(a)
+    }
+}
+
+impl From<MonetaryTransaction> for Record {
+    fn from(t: MonetaryTransaction) -> Self {
+        Record::Transaction(Box::new(t))
+    }
 }
 
 impl Record {
