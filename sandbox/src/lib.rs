@@ -117,6 +117,9 @@ pub struct SandboxConfig {
     pub drop_after_commit: f64,
     /// Share of calls answered with this status without being processed (a 503, say).
     pub fail_share: Option<(f64, u16)>,
+    /// Accept transactions on accounts it does not know (a demo of a transaction feed on its
+    /// own); by default such a transaction gets the API's 404.
+    pub accept_unknown_accounts: bool,
 }
 
 impl Default for SandboxConfig {
@@ -130,6 +133,7 @@ impl Default for SandboxConfig {
             rate_limit: None,
             drop_after_commit: 0.0,
             fail_share: None,
+            accept_unknown_accounts: false,
         }
     }
 }

@@ -1,0 +1,254 @@
+//! Reading records: JSON Lines or CSV (the documents' field names), one numbered line at a time,
+//! with every field name checked against the compliance document (the generated types ignore
+//! unknown fields, so a typo such as `trans_ammount` would otherwise drop data silently).
+
+use std::{
+    collections::{HashMap, HashSet},
+    io::BufRead,
+};
+
+use preventor::bulk::Record;
+use serde_json::Value;
+
+/// Which records a file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kind {
+    /// `Customer` records (customerOnboarding / customerMaintenance).
+    Customers,
+    /// `Account` records (accountOnboarding).
+    Accounts,
+    /// `MonetaryTransaction` records (registerMonetaryTransaction).
+    Transactions,
+}
+
+impl Kind {
+    /// The document's schema of this kind of record.
+    pub fn schema(self) -> &'static str {
+        match self {
+            Kind::Customers => "Customer",
+            Kind::Accounts => "Account",
+            Kind::Transactions => "MonetaryTransaction",
+        }
+    }
+
+    /// The journal's name of the kind.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Customers => "customers",
+            Kind::Accounts => "accounts",
+            Kind::Transactions => "transactions",
+        }
+    }
+}
+
+/// A line that is not a valid record: where, and what is wrong (never the values).
+#[derive(Clone, Debug)]
+pub struct BadLine {
+    pub line: u64,
+    pub problem: String,
+}
+
+/// One line read: a record with its canonical JSON (for the content hash), or why not.
+pub type Line = Result<(Record, String), BadLine>;
+
+/// The property names of every schema of the compliance document, and which properties hold
+/// arrays of which schema.
+pub struct Fields {
+    properties: HashMap<String, HashSet<String>>,
+    arrays: HashMap<(String, String), String>,
+    integers: HashSet<(String, String)>,
+}
+
+impl Fields {
+    pub fn from_document() -> Fields {
+        let doc: Value = serde_yaml::from_str(include_str!("../../openapi/compliance.yaml"))
+            .expect("the document parses");
+        let mut properties = HashMap::new();
+        let mut arrays = HashMap::new();
+        let mut integers = HashSet::new();
+        for (name, schema) in doc["components"]["schemas"]
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
+            let Some(props) = schema["properties"].as_object() else {
+                continue;
+            };
+            properties.insert(name.clone(), props.keys().cloned().collect());
+            for (prop, def) in props {
+                if def["type"] == "integer" {
+                    integers.insert((name.clone(), prop.clone()));
+                }
+                if let Some(r) = def["items"]["$ref"].as_str() {
+                    let item = r.rsplit('/').next().unwrap_or_default().to_string();
+                    arrays.insert((name.clone(), prop.clone()), item);
+                }
+            }
+        }
+        Fields {
+            properties,
+            arrays,
+            integers,
+        }
+    }
+
+    /// The first unknown field of `value` (as schema `schema`), with its path.
+    fn unknown(&self, schema: &str, value: &Value, path: &str) -> Option<String> {
+        let object = value.as_object()?;
+        let known = self.properties.get(schema)?;
+        for (key, member) in object {
+            let here = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            if !known.contains(key) {
+                return Some(format!("unknown field `{here}` (not in {schema})"));
+            }
+            if let (Some(item), Some(items)) = (
+                self.arrays.get(&(schema.to_string(), key.clone())),
+                member.as_array(),
+            ) {
+                for (i, element) in items.iter().enumerate() {
+                    if let Some(problem) = self.unknown(item, element, &format!("{here}[{i}]")) {
+                        return Some(problem);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// A record of `kind` from one JSON object, checked field by field.
+    pub fn record(&self, kind: Kind, line: u64, value: Value) -> Line {
+        let bad = |problem: String| BadLine { line, problem };
+        if !value.is_object() {
+            return Err(bad("not a JSON object".into()));
+        }
+        if let Some(problem) = self.unknown(kind.schema(), &value, "") {
+            return Err(bad(problem));
+        }
+        let canonical = serde_json::to_string(&value).unwrap_or_default();
+        // serde's message names the field and what was expected, without the value.
+        let decode = |e: serde_json::Error| bad(redact(&e.to_string()));
+        let record = match kind {
+            Kind::Customers => Record::Customer(serde_json::from_value(value).map_err(decode)?),
+            Kind::Accounts => Record::Account(serde_json::from_value(value).map_err(decode)?),
+            Kind::Transactions => Record::from(
+                serde_json::from_value::<preventor::compliance::types::MonetaryTransaction>(value)
+                    .map_err(decode)?,
+            ),
+        };
+        Ok((record, canonical))
+    }
+}
+
+/// serde's message without quoted or backticked values (they may be personal data).
+fn redact(message: &str) -> String {
+    let mut out = String::new();
+    let mut open: Option<char> = None;
+    for c in message.chars() {
+        match open {
+            Some(q) if c == q => {
+                out.push(c);
+                open = None;
+            }
+            Some(_) => {}
+            None if c == '"' || c == '`' => {
+                out.push(c);
+                out.push('…');
+                open = Some(c);
+            }
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+/// The lines of `reader` as records: JSON Lines, or CSV with a header row when `csv`.
+pub fn lines(
+    kind: Kind,
+    reader: Box<dyn BufRead + Send>,
+    csv: bool,
+) -> Box<dyn Iterator<Item = Line> + Send> {
+    let fields = Fields::from_document();
+    if csv {
+        let mut rows = csv::ReaderBuilder::new().from_reader(reader);
+        let headers = rows.headers().cloned().unwrap_or_default();
+        Box::new(rows.into_records().enumerate().map(move |(i, row)| {
+            let line = i as u64 + 2; // the header is line 1
+            let row = row.map_err(|e| BadLine {
+                line,
+                problem: format!("not CSV: {e}"),
+            })?;
+            let object: serde_json::Map<String, Value> = headers
+                .iter()
+                .zip(row.iter())
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| {
+                    let integer = fields
+                        .integers
+                        .contains(&(kind.schema().to_string(), k.to_string()));
+                    let value = match v.parse::<i64>() {
+                        Ok(n) if integer => Value::from(n),
+                        _ => Value::from(v),
+                    };
+                    (k.to_string(), value)
+                })
+                .collect();
+            fields.record(kind, line, Value::Object(object))
+        }))
+    } else {
+        Box::new(
+            reader
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| l.as_ref().map_or(true, |l| !l.trim().is_empty()))
+                .map(move |(i, text)| {
+                    let line = i as u64 + 1;
+                    let text = text.map_err(|e| BadLine {
+                        line,
+                        problem: format!("cannot read: {e}"),
+                    })?;
+                    let value: Value = serde_json::from_str(&text).map_err(|e| BadLine {
+                        line,
+                        problem: format!("not JSON: {}", redact(&e.to_string())),
+                    })?;
+                    fields.record(kind, line, value)
+                }),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_are_errors_with_their_line_and_path() {
+        let f = Fields::from_document();
+        let e = f
+            .record(Kind::Transactions, 7, serde_json::json!({"id": "t", "account_number": "a", "trans_ammount": "1", "trans_currency": "PEN"}))
+            .unwrap_err();
+        assert_eq!(
+            (e.line, e.problem.as_str()),
+            (
+                7,
+                "unknown field `trans_ammount` (not in MonetaryTransaction)"
+            )
+        );
+        let e = f
+            .record(Kind::Customers, 3, serde_json::json!({"request_type": "A", "id": "c", "addresses": [{"id": 1, "request_type": "A", "cty": "x"}]}))
+            .unwrap_err();
+        assert!(e.problem.contains("`addresses[0].cty`"), "{}", e.problem);
+        let e = f
+            .record(Kind::Transactions, 4, serde_json::json!({"id": "t", "account_number": "a", "trans_amount": 12.5, "trans_currency": "PEN"}))
+            .unwrap_err();
+        assert!(
+            e.problem.contains("trans_amount") || e.problem.contains("string"),
+            "{}",
+            e.problem
+        );
+        assert!(!e.problem.contains("12.5"), "{}", e.problem);
+    }
+}

@@ -1,0 +1,410 @@
+//! `preventor`: the Preventor SDK from a shell.
+//!
+//! With no `PREVENTOR_*` variables set, every command runs against an embedded sandbox (said on
+//! stderr), so that it can be tried anywhere; with them, against Preventor's API (the same
+//! variables as the crate: `PREVENTOR_API_KEY`, `PREVENTOR_TENANT`, ..., base URLs overridable
+//! with `PREVENTOR_COMPLIANCE_URL` and `PREVENTOR_BIOMETRICS_URL`).
+
+mod import;
+mod input;
+mod journal;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use preventor::{BiometricsClient, ComplianceClient};
+use preventor_sandbox::{Sandbox, SandboxConfig};
+
+/// Exit codes: 0 every record acknowledged (or the command succeeded); 1 records rejected,
+/// invalid, or changed since acknowledged; 2 usage; 3 records left ambiguous or failed (an
+/// operator must decide); 4 configuration, credentials, input or journal error.
+#[derive(Debug)]
+pub enum Exit {
+    Ok,
+    Rejected,
+    Usage(String),
+    Unsettled,
+    Fatal(String),
+}
+
+impl Exit {
+    pub fn fatal(message: String) -> Exit {
+        Exit::Fatal(message)
+    }
+    pub fn usage(message: String) -> Exit {
+        Exit::Usage(message)
+    }
+}
+
+#[derive(Parser)]
+#[command(
+    name = "preventor",
+    version,
+    about = "Preventor's compliance and biometrics APIs from a shell: bulk import with a durable journal, and single calls.",
+    after_help = "Exit codes: 0 all acknowledged / success; 1 records rejected, invalid or changed \
+                  since acknowledged; 2 usage; 3 records ambiguous or failed (an operator must decide, \
+                  see `preventor status`); 4 configuration, credentials, input or journal error.\n\
+                  Without PREVENTOR_* variables, commands run against an embedded sandbox."
+)]
+struct Cli {
+    /// Print results as one JSON object on stdout (for scripts).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Send a file of customers, accounts or transactions, one call per record, safely.
+    Import(import::ImportArgs),
+    /// Counts per state of a journal, and the rejected, ambiguous and failed records.
+    Status {
+        /// The journal of `preventor import --journal`.
+        journal: PathBuf,
+    },
+    /// Check the compliance credentials: obtain a token (prints nothing secret).
+    Token,
+    /// Customer calls.
+    Customer {
+        #[command(subcommand)]
+        command: CustomerCommand,
+    },
+    /// The page's "Onboarding based on Biometrics" flow with your photos.
+    Onboard {
+        /// Portrait (selfie), JPEG.
+        #[arg(long)]
+        portrait: PathBuf,
+        /// Front of the identity document, JPEG.
+        #[arg(long)]
+        document_front: PathBuf,
+        /// Back of the identity document, JPEG.
+        #[arg(long)]
+        document_back: Option<PathBuf>,
+        /// Id of the customer to create.
+        #[arg(long)]
+        customer_id: String,
+    },
+    /// Run the sandbox server (both APIs) until interrupted.
+    Sandbox {
+        /// Port (0: any free port).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Requests a second per tenant before 429 with Retry-After.
+        #[arg(long, value_name = "RPS")]
+        rate_limit: Option<f64>,
+        /// Share of writes stored but whose answer is lost.
+        #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
+        drop_after_commit: f64,
+        /// Share of calls answered STATUS without processing, e.g. 0.01:503.
+        #[arg(long, value_name = "FRACTION:STATUS")]
+        fail_share: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CustomerCommand {
+    /// getCustomer: print a customer (personal data masked unless --show-personal-data).
+    Get {
+        /// The customer's id.
+        id: String,
+        /// Print names, addresses, phones, emails and document numbers in clear.
+        #[arg(long)]
+        show_personal_data: bool,
+    },
+}
+
+/// The clients, from `PREVENTOR_*` variables, or against an embedded sandbox.
+async fn clients() -> Result<(ComplianceClient, BiometricsClient, Option<Sandbox>), String> {
+    if std::env::var_os("PREVENTOR_API_KEY").is_some() {
+        let c = ComplianceClient::from_env().map_err(|e| e.to_string())?;
+        let b = BiometricsClient::from_env().map_err(|e| e.to_string())?;
+        return Ok((c, b, None));
+    }
+    let sandbox = Sandbox::start(SandboxConfig {
+        accept_unknown_accounts: true,
+        ..SandboxConfig::default()
+    })
+    .await
+    .map_err(|e| format!("embedded sandbox: {e}"))?;
+    eprintln!(
+        "no PREVENTOR_* variables: using an embedded sandbox at {} (it accepts transactions on \
+         accounts it does not know)",
+        sandbox.url()
+    );
+    let creds = sandbox.credentials();
+    let c = ComplianceClient::builder()
+        .base_url(sandbox.url())
+        .tenant(creds.tenant())
+        .credentials(creds.oauth())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let b = BiometricsClient::builder()
+        .base_url(sandbox.url())
+        .tenant(creds.tenant())
+        .api_secret(&creds.api_secret)
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok((c, b, Some(sandbox)))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.json;
+    let exit = run(cli).await;
+    match exit {
+        Exit::Ok => ExitCode::SUCCESS,
+        Exit::Rejected => ExitCode::from(1),
+        Exit::Usage(m) => {
+            eprintln!("error: {m}");
+            ExitCode::from(2)
+        }
+        Exit::Unsettled => ExitCode::from(3),
+        Exit::Fatal(m) => {
+            if json {
+                println!("{}", serde_json::json!({"error": m}));
+            }
+            eprintln!("error: {m}");
+            ExitCode::from(4)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Exit {
+    let json = cli.json;
+    match cli.command {
+        Command::Status { journal } => status(&journal, json),
+        Command::Import(args) => {
+            if args.dry_run {
+                return import::run(None, args, json).await;
+            }
+            let (client, _, _sandbox) = match clients().await {
+                Ok(c) => c,
+                Err(e) => return Exit::fatal(e),
+            };
+            if let Err(e) = client.authenticate().await {
+                return Exit::fatal(format!("credentials: {e}"));
+            }
+            import::run(Some(client), args, json).await
+        }
+        Command::Token => {
+            let (client, _, _sandbox) = match clients().await {
+                Ok(c) => c,
+                Err(e) => return Exit::fatal(e),
+            };
+            match client.authenticate().await {
+                Ok(()) => {
+                    if json {
+                        println!("{}", serde_json::json!({"token": "obtained"}));
+                    } else {
+                        println!("credentials accepted: an access token was obtained");
+                    }
+                    Exit::Ok
+                }
+                Err(e) => Exit::fatal(format!("credentials refused: {e}")),
+            }
+        }
+        Command::Customer {
+            command:
+                CustomerCommand::Get {
+                    id,
+                    show_personal_data,
+                },
+        } => {
+            let (client, _, _sandbox) = match clients().await {
+                Ok(c) => c,
+                Err(e) => return Exit::fatal(e),
+            };
+            match client.get_customer(&id).await {
+                Ok(customer) => {
+                    let mut value = serde_json::to_value(&customer).unwrap_or_default();
+                    if !show_personal_data {
+                        mask(&mut value);
+                    }
+                    println!(
+                        "{}",
+                        if json {
+                            value.to_string()
+                        } else {
+                            serde_json::to_string_pretty(&value).unwrap_or_default()
+                        }
+                    );
+                    Exit::Ok
+                }
+                Err(e) if e.is_not_found() => {
+                    eprintln!("customer {id} does not exist");
+                    Exit::Rejected
+                }
+                Err(e) => Exit::fatal(e.to_string()),
+            }
+        }
+        Command::Onboard {
+            portrait,
+            document_front,
+            document_back,
+            customer_id,
+        } => onboard(portrait, document_front, document_back, customer_id, json).await,
+        Command::Sandbox {
+            port,
+            rate_limit,
+            drop_after_commit,
+            fail_share,
+        } => {
+            let fail_share = match fail_share.as_deref().map(|f| {
+                let (share, status) = f.split_once(':')?;
+                Some((share.parse().ok()?, status.parse().ok()?))
+            }) {
+                Some(None) => return Exit::usage("--fail-share takes FRACTION:STATUS".into()),
+                Some(Some(f)) => Some(f),
+                None => None,
+            };
+            let config = SandboxConfig {
+                addr: ([127, 0, 0, 1], port).into(),
+                rate_limit,
+                drop_after_commit,
+                fail_share,
+                ..SandboxConfig::default()
+            };
+            let sandbox = match Sandbox::start(config).await {
+                Ok(s) => s,
+                Err(e) => return Exit::fatal(format!("sandbox: {e}")),
+            };
+            println!("preventor sandbox listening on {}", sandbox.url());
+            let _ = tokio::signal::ctrl_c().await;
+            Exit::Ok
+        }
+    }
+}
+
+fn status(path: &std::path::Path, json: bool) -> Exit {
+    if !path.exists() {
+        return Exit::fatal(format!("no journal at {}", path.display()));
+    }
+    let journal = match journal::Journal::open(path) {
+        Ok(j) => j,
+        Err(e) => return Exit::fatal(format!("journal {}: {e}", path.display())),
+    };
+    let (counts, problems) = match (journal.counts(), journal.problems(1000)) {
+        (Ok(c), Ok(p)) => (c, p),
+        (Err(e), _) | (_, Err(e)) => return Exit::fatal(format!("journal: {e}")),
+    };
+    let n = |state: &str| counts.get(state).copied().unwrap_or(0);
+    let report = serde_json::json!({
+        "acknowledged": n(journal::ACKNOWLEDGED),
+        "rejected": n(journal::REJECTED),
+        "ambiguous": n(journal::AMBIGUOUS) + n(journal::IN_FLIGHT),
+        "pending": n(journal::PENDING),
+        "failed": n(journal::FAILED),
+        "problems": problems,
+    });
+    if json {
+        println!("{report}");
+    } else {
+        for state in ["acknowledged", "rejected", "ambiguous", "pending", "failed"] {
+            println!("{state}: {}", report[state]);
+        }
+        for p in report["problems"].as_array().into_iter().flatten() {
+            println!("  {p}");
+        }
+    }
+    if n(journal::AMBIGUOUS) + n(journal::IN_FLIGHT) + n(journal::FAILED) + n(journal::PENDING) > 0
+    {
+        Exit::Unsettled
+    } else if n(journal::REJECTED) > 0 {
+        Exit::Rejected
+    } else {
+        Exit::Ok
+    }
+}
+
+/// Replaces personal members (names, addresses, phones, emails, document numbers) at any depth.
+fn mask(value: &mut serde_json::Value) {
+    const PERSONAL: &[&str] = &[
+        "full_name",
+        "first_name",
+        "middle_name",
+        "last_name",
+        "address_line1",
+        "address_line2",
+        "address_city",
+        "address_zipcode",
+        "phone_number",
+        "email",
+        "doc_number",
+        "account_name",
+    ];
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                if PERSONAL.contains(&k.as_str()) && !v.is_null() {
+                    *v = "<masked>".into();
+                } else {
+                    mask(v);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(mask),
+        _ => {}
+    }
+}
+
+async fn onboard(
+    portrait: PathBuf,
+    front: PathBuf,
+    back: Option<PathBuf>,
+    customer_id: String,
+    json: bool,
+) -> Exit {
+    use preventor::{onboarding, BioPhotos, Photo};
+    let photos = (|| -> preventor::Result<BioPhotos> {
+        Ok(BioPhotos {
+            portrait: Photo::from_file(&portrait)?,
+            second_portrait: None,
+            document_front: Photo::from_file(&front)?,
+            document_back: back.as_ref().map(Photo::from_file).transpose()?,
+        })
+    })();
+    let photos = match photos {
+        Ok(p) => p,
+        Err(e) => return Exit::Fatal(e.to_string()),
+    };
+    let (compliance, biometrics, _sandbox) = match clients().await {
+        Ok(c) => c,
+        Err(e) => return Exit::fatal(e),
+    };
+    let request = onboarding::OnboardingRequest {
+        customer_id,
+        document_type: preventor::DocumentType::IdCard,
+        doc_type_code: 6,
+        photos,
+        context: Default::default(),
+        require_valid_mrz: false,
+    };
+    match onboarding::onboard(&biometrics, &compliance, request, |step| {
+        if !json {
+            eprintln!("{step}");
+        }
+    })
+    .await
+    {
+        Ok(done) => {
+            let report = serde_json::json!({"customer_id": done.customer.id.to_string(), "user_id": done.user_id, "ticket": done.ticket, "mrz_valid": done.mrz.as_ref().map(|m| m.is_valid())});
+            println!(
+                "{}",
+                if json {
+                    report.to_string()
+                } else {
+                    format!("customer {} created", done.customer.id)
+                }
+            );
+            Exit::Ok
+        }
+        Err(e @ preventor::Error::Onboarding { .. }) if matches!(&e, preventor::Error::Onboarding { source, .. } if matches!(**source, preventor::Error::Rejected { .. })) =>
+        {
+            eprintln!("{e}");
+            Exit::Rejected
+        }
+        Err(e) => Exit::fatal(e.to_string()),
+    }
+}
