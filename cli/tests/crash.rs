@@ -1,0 +1,135 @@
+//! kill -9 the importer mid-run, run it again: every record is stored exactly once, apart from
+//! records the journal reports ambiguous, and `preventor status` agrees with the sandbox.
+
+use std::{
+    io::Write,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use preventor_sandbox::{Sandbox, SandboxConfig};
+
+const RECORDS: u64 = 20_000;
+
+fn importer(sandbox: &Sandbox, args: &[&str]) -> Command {
+    let c = sandbox.credentials();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_preventor"));
+    command
+        .args(args)
+        .env("PREVENTOR_API_KEY", &c.api_key)
+        .env("PREVENTOR_TENANT", &c.tenant)
+        .env("PREVENTOR_ENV", &c.env)
+        .env("PREVENTOR_BANKNU", &c.banknu)
+        .env("PREVENTOR_CLIENT_ID", &c.client_id)
+        .env("PREVENTOR_CLIENT_SECRET", &c.client_secret)
+        .env("PREVENTOR_USERNAME", &c.username)
+        .env("PREVENTOR_PASSWORD", &c.password)
+        .env("PREVENTOR_SCOPE", "read")
+        .env("PREVENTOR_API_SECRET", &c.api_secret)
+        .env("PREVENTOR_COMPLIANCE_URL", sandbox.url())
+        .env("PREVENTOR_BIOMETRICS_URL", sandbox.url())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_import_resumes_without_losing_or_doubling_a_record() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        accept_unknown_accounts: true,
+        drop_after_commit: 0.005,
+        fail_share: Some((0.01, 503)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("preventor-crash-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("transactions.jsonl");
+    let journal = dir.join("journal.sqlite");
+    let _ = std::fs::remove_file(&journal);
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
+        for n in 0..RECORDS {
+            writeln!(
+                f,
+                r#"{{"id":"tx-{n}","account_number":"acc-{}","trans_amount":"{n}.50","trans_currency":"PEN"}}"#,
+                n % 97
+            )
+            .unwrap();
+        }
+    }
+    let (input_s, journal_s) = (input.to_str().unwrap(), journal.to_str().unwrap());
+    let args = [
+        "import",
+        "transactions",
+        input_s,
+        "--journal",
+        journal_s,
+        "--concurrency",
+        "32",
+    ];
+
+    // First run: killed (SIGKILL) once a quarter of the records are stored.
+    let mut child = importer(&sandbox, &args).spawn().unwrap();
+    let started = Instant::now();
+    loop {
+        let stored = sandbox.stats()["stored"]["transactions"].as_u64().unwrap();
+        if stored >= RECORDS / 4 {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the importer ended before it was killed"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "too slow: {stored} stored"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let at_kill = sandbox.stats()["stored"]["transactions"].as_u64().unwrap();
+    assert!(at_kill < RECORDS, "killed mid-run");
+
+    // Second run: to the end.
+    let out = importer(&sandbox, &[&args[..], &["--json"]].concat())
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    // 3: ambiguous records remain (lost answers, 503s, and what was in flight at the kill).
+    assert!(matches!(out.status.code(), Some(0 | 3)), "{report}");
+
+    let status = importer(&sandbox, &["status", journal_s, "--json"])
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let n = |k: &str| status[k].as_u64().unwrap();
+    assert_eq!(n("pending"), 0, "{status}");
+    assert_eq!(n("rejected"), 0, "{status}");
+    assert_eq!(n("failed"), 0, "{status}");
+    assert_eq!(
+        n("acknowledged") + n("ambiguous"),
+        RECORDS,
+        "every record settled: {status}"
+    );
+
+    let stats = sandbox.stats();
+    let stored = stats["stored"]["transactions"].as_u64().unwrap();
+    assert_eq!(stats["duplicates"], 0, "nothing sent twice: {stats}");
+    // Every acknowledged record is stored once; an ambiguous one is stored or not.
+    assert!(
+        n("acknowledged") <= stored && stored <= RECORDS,
+        "journal {status} vs sandbox {stats}"
+    );
+    assert!(
+        stored >= RECORDS - n("ambiguous"),
+        "journal {status} vs sandbox {stats}"
+    );
+    eprintln!(
+        "stored at the kill: {at_kill}\nsecond run: {report}\nstatus: {status}\nsandbox: {stats}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
