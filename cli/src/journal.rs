@@ -123,12 +123,13 @@ impl Journal {
         if self.db.is_autocommit() {
             self.db.execute_batch("BEGIN")?; // committed with the in-flight marks
         }
-        self.db.execute(
-            "INSERT INTO records (row, kind, operation, key, id, hash, state, line, created, updated)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
-             ON CONFLICT(row) DO UPDATE SET hash = ?6, state = ?7, line = ?8, status = NULL, details = NULL, updated = ?9",
-            params![row, kind, operation, key, id, hash, PENDING, seq as i64, t],
-        )?;
+        self.db
+            .prepare_cached(
+                "INSERT INTO records (row, kind, operation, key, id, hash, state, line, created, updated)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
+                 ON CONFLICT(row) DO UPDATE SET hash = ?6, state = ?7, line = ?8, status = NULL, details = NULL, updated = ?9",
+            )?
+            .execute(params![row, kind, operation, key, id, hash, PENDING, seq as i64 + 1, t])?;
         self.open.insert(seq, Open { row });
         Ok(())
     }

@@ -107,8 +107,13 @@ where
 
         // Dispatch, unless the server asked us to wait.
         let paused = paused_until.is_some_and(|t| Instant::now() < t);
-        if !paused {
-            let room = limiter.limit().saturating_sub(in_flight.len());
+        // In batches of at least an eighth of the limit while calls are in flight: the ledger
+        // records each batch at once (one journal commit, not one per record).
+        let room = limiter.limit().saturating_sub(in_flight.len());
+        let worth_it = room >= (limiter.limit() / 8).max(1)
+            || in_flight.len() < limiter.limit() / 2
+            || (input_done && waiting_count == 0);
+        if !paused && worth_it {
             let batch: Vec<Job> = (0..room.min(ready.len()))
                 .filter_map(|_| ready.pop_front())
                 .collect();
@@ -150,7 +155,7 @@ where
             }
             Done::Sent(mut job, Err(e)) => {
                 if e.status() == Some(reqwest::StatusCode::TOO_MANY_REQUESTS) {
-                    limiter.overload();
+                    limiter.rate_limited();
                     summary.rate_limited += 1;
                     let wait = e.retry_after().unwrap_or(Duration::from_secs(1));
                     let until = Instant::now() + wait;
@@ -164,7 +169,7 @@ where
                     }
                 } else if e.is_ambiguous() {
                     if e.status().is_some_and(|s| s.is_server_error()) {
-                        limiter.overload();
+                        limiter.server_error();
                     }
                     if job.record.reconcilable() {
                         Next::Reconcile(job)

@@ -1,4 +1,9 @@
 //! Additive increase, multiplicative decrease of the calls in flight.
+//!
+//! A 429 is the server saying "slower": the limit halves (once per burst). A 5xx is noisier: one
+//! 503 among many successes is a server's hiccup, not overload (halving on each would pin the
+//! limit near the square root of the success run, like TCP under random loss), so the limit
+//! halves when 5xx answers reach 5% (and at least 3) of a window of `limit` calls.
 
 use std::time::{Duration, Instant};
 
@@ -8,6 +13,8 @@ pub(crate) struct Limiter {
     limit: f64,
     max: f64,
     last_decrease: Option<Instant>,
+    window_calls: u32,
+    window_errors: u32,
 }
 
 /// Decreases closer together than this count once: one overload, one halving.
@@ -20,6 +27,8 @@ impl Limiter {
             limit: (start.max(1) as f64).min(max),
             max,
             last_decrease: None,
+            window_calls: 0,
+            window_errors: 0,
         }
     }
 
@@ -28,13 +37,35 @@ impl Limiter {
         self.limit as usize
     }
 
+    fn count(&mut self, error: bool) {
+        if self.window_calls as f64 >= self.limit {
+            self.window_calls = 0;
+            self.window_errors = 0;
+        }
+        self.window_calls += 1;
+        self.window_errors += u32::from(error);
+    }
+
     /// A success: about one more call in flight per round of `limit` successes.
     pub(crate) fn success(&mut self) {
+        self.count(false);
         self.limit = (self.limit + 1.0 / self.limit).min(self.max);
     }
 
-    /// The server is overloaded (429, 5xx): halve, once per burst.
-    pub(crate) fn overload(&mut self) {
+    /// The server refused for rate (429): halve, once per burst.
+    pub(crate) fn rate_limited(&mut self) {
+        self.halve();
+    }
+
+    /// A 5xx: halve when they are a real share of the current window.
+    pub(crate) fn server_error(&mut self) {
+        self.count(true);
+        if f64::from(self.window_errors) >= (0.05 * self.limit).max(3.0) {
+            self.halve();
+        }
+    }
+
+    fn halve(&mut self) {
         let now = Instant::now();
         if self
             .last_decrease
@@ -44,6 +75,8 @@ impl Limiter {
         }
         self.last_decrease = Some(now);
         self.limit = (self.limit / 2.0).max(1.0);
+        self.window_calls = 0;
+        self.window_errors = 0;
     }
 }
 
@@ -62,11 +95,25 @@ mod tests {
             l.success();
         }
         assert_eq!(l.limit(), 8, "capped");
-        l.overload();
-        l.overload();
+        l.rate_limited();
+        l.rate_limited();
         assert_eq!(l.limit(), 4, "one halving per burst");
         let mut one = Limiter::new(1, 8);
-        one.overload();
+        one.rate_limited();
         assert_eq!(one.limit(), 1, "never below one");
+    }
+
+    #[test]
+    fn a_lone_server_error_is_not_overload_but_a_burst_is() {
+        let mut l = Limiter::new(64, 64);
+        for _ in 0..63 {
+            l.success();
+        }
+        l.server_error();
+        assert_eq!(l.limit(), 64, "one 503 in 64 calls");
+        for _ in 0..10 {
+            l.server_error();
+        }
+        assert_eq!(l.limit(), 32, "a burst of them");
     }
 }

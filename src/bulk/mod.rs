@@ -3,7 +3,8 @@
 //! Preventor takes one record per call. [`send`] runs that loop for you:
 //!
 //! * **Adaptive concurrency**: starts at [`BulkOptions::concurrency`], grows by about one call
-//!   in flight per round of successes, halves on a 429 or 5xx, never above
+//!   in flight per round of successes, halves on a 429 (and on a burst of 5xx: a lone 503 among
+//!   successes is a hiccup, not overload), honours `Retry-After`, never above
 //!   [`BulkOptions::max_concurrency`].
 //! * **Order per key**: records with the same key (a customer's `id`; an account's or a
 //!   transaction's `account_number`) go one at a time, in input order; other keys in parallel.

@@ -1,0 +1,311 @@
+//! Bulk import benchmark: `preventor import` against a naive sequential loop over the SDK and a
+//! fixed concurrency of 64, against the sandbox binary with a rate limit (5,000/s), random 503s
+//! (1%), lost answers (0.5%) and 20 ms of latency; peak memory at two input sizes; the journal on
+//! and off. Rates count acknowledged records: a loop that gives up on errors is fast and lossy.
+//!
+//! ```sh
+//! cargo build --release -p preventor-cli -p preventor-sandbox
+//! cargo run --release -p preventor-cli --example bulk_bench            # 200,000 transactions
+//! cargo run --release -p preventor-cli --example bulk_bench -- --quick # 20,000, to prove it runs
+//! ```
+//! Figures go to stdout and `target/bench/bulk.json`. Ratios are printed, never asserted.
+
+use std::{
+    io::{BufRead, Write},
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use futures::StreamExt;
+use preventor::{compliance::types::MonetaryTransaction, ComplianceClient};
+use serde_json::json;
+
+const RATE_LIMIT: &str = "5000";
+const FAIL_SHARE: &str = "0.01:503";
+const DROP_AFTER_COMMIT: &str = "0.005";
+const ACCOUNTS: u64 = 97;
+/// Latency the sandbox adds to every answer: a round trip to a cloud API, not loopback.
+const LATENCY_MS: &str = "20";
+
+fn release(name: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let path = root.join("target/release").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: cargo build --release -p preventor-cli -p preventor-sandbox",
+        path.display()
+    );
+    path
+}
+
+/// A transactions file of `n` records with ids prefixed `prefix`.
+fn input(dir: &Path, prefix: &str, n: u64) -> PathBuf {
+    let path = dir.join(format!("{prefix}.jsonl"));
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    for i in 0..n {
+        writeln!(
+            f,
+            r#"{{"id":"{prefix}-{i}","account_number":"acc-{}","trans_amount":"{i}.25","trans_currency":"PEN","trans_posting_date":"2024-03-01T10:00:00Z"}}"#,
+            i % ACCOUNTS
+        )
+        .unwrap();
+    }
+    path
+}
+
+struct Sandbox {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sandbox() -> Sandbox {
+    let mut child = Command::new(release("preventor-sandbox"))
+        .args([
+            "--port",
+            "0",
+            "--rate-limit",
+            RATE_LIMIT,
+            "--fail-share",
+            FAIL_SHARE,
+            "--drop-after-commit",
+            DROP_AFTER_COMMIT,
+            "--latency-ms",
+            LATENCY_MS,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = lines
+        .find_map(|l| l.ok()?.split("listening on ").nth(1).map(str::to_string))
+        .expect("the sandbox prints its URL");
+    std::thread::spawn(move || lines.for_each(drop));
+    Sandbox { child, url }
+}
+
+fn env(command: &mut Command, url: &str) {
+    let c = preventor_sandbox::Credentials::default();
+    command
+        .env("PREVENTOR_API_KEY", &c.api_key)
+        .env("PREVENTOR_TENANT", &c.tenant)
+        .env("PREVENTOR_ENV", &c.env)
+        .env("PREVENTOR_BANKNU", &c.banknu)
+        .env("PREVENTOR_CLIENT_ID", &c.client_id)
+        .env("PREVENTOR_CLIENT_SECRET", &c.client_secret)
+        .env("PREVENTOR_USERNAME", &c.username)
+        .env("PREVENTOR_PASSWORD", &c.password)
+        .env("PREVENTOR_SCOPE", "read")
+        .env("PREVENTOR_API_SECRET", &c.api_secret)
+        .env("PREVENTOR_COMPLIANCE_URL", url)
+        .env("PREVENTOR_BIOMETRICS_URL", url);
+}
+
+/// Runs `preventor import`, polling its peak RSS; returns its JSON report, seconds, peak KiB.
+fn import(url: &str, file: &Path, journal: Option<&Path>) -> (serde_json::Value, f64, u64) {
+    let mut command = Command::new(release("preventor"));
+    command.args(["import", "transactions", file.to_str().unwrap(), "--json"]);
+    if let Some(j) = journal {
+        command.args(["--journal", j.to_str().unwrap()]);
+    }
+    env(&mut command, url);
+    command.stdout(Stdio::piped()).stderr(Stdio::null());
+    let started = Instant::now();
+    let mut child = command.spawn().unwrap();
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak = 0u64;
+    while child.try_wait().unwrap().is_none() {
+        if let Ok(status) = std::fs::read_to_string(&status_path) {
+            for line in status.lines().filter(|l| l.starts_with("VmHWM:")) {
+                let kib: u64 = line
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                peak = peak.max(kib);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    let report = serde_json::from_str(out.trim()).unwrap_or(json!({"raw": out}));
+    (report, seconds, peak)
+}
+
+fn records(file: &Path, limit: usize) -> Vec<MonetaryTransaction> {
+    std::io::BufReader::new(std::fs::File::open(file).unwrap())
+        .lines()
+        .take(limit)
+        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+        .collect()
+}
+
+/// The SDK in a loop, `concurrency` calls at a time, no retry logic of its own: what most teams
+/// write first. Returns (seconds, acknowledged, errors).
+async fn naive(
+    client: &ComplianceClient,
+    records: Vec<MonetaryTransaction>,
+    concurrency: usize,
+) -> (f64, u64, u64) {
+    let started = Instant::now();
+    let results: Vec<bool> = futures::stream::iter(records)
+        .map(|t| async { client.register_monetary_transaction(t).await.is_ok() })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let ok = results.iter().filter(|r| **r).count() as u64;
+    (
+        started.elapsed().as_secs_f64(),
+        ok,
+        results.len() as u64 - ok,
+    )
+}
+
+#[tokio::main]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (small, large, sequential_n) = if quick {
+        (2_000, 20_000, 200)
+    } else {
+        (20_000, 200_000, 1_000)
+    };
+    let dir = std::env::temp_dir().join(format!("preventor-bulk-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let server = sandbox();
+    let c = preventor_sandbox::Credentials::default();
+    let client = ComplianceClient::builder()
+        .base_url(&server.url)
+        .tenant(c.tenant())
+        .credentials(c.oauth())
+        .build()
+        .unwrap();
+    for a in 0..ACCOUNTS {
+        let account = json!({"request_type": "A", "id": format!("acc-{a}"), "account_number": format!("acc-{a}")});
+        // The sandbox's faults apply here too: retry until the account exists.
+        for _ in 0..20 {
+            let record: preventor::compliance::types::Account =
+                serde_json::from_value(account.clone()).unwrap();
+            match client.account_onboarding(record).await {
+                Ok(_) => break,
+                Err(e) if e.is_already_exists() => break,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    // Duplicates from here on are the scenarios' (the setup above may retry an account).
+    let setup_duplicates = reqwest_stats(&server.url).await["duplicates"]
+        .as_u64()
+        .unwrap_or(0);
+    let mut rows = Vec::new();
+    let mut row = |name: &str,
+                   n: u64,
+                   seconds: f64,
+                   report: serde_json::Value,
+                   peak_kib: Option<u64>| {
+        // What counts is records the server took (a loop that gives up on 429s is fast and lossy).
+        let rate = report["acknowledged"].as_u64().unwrap_or(0) as f64 / seconds;
+        println!(
+            "{name:<44} {n:>8} records {seconds:>8.1} s {rate:>8.0} acknowledged/s  peak RSS {:>8}  {}",
+            peak_kib
+                .map(|k| format!("{} MiB", k / 1024))
+                .unwrap_or_else(|| "-".into()),
+            report
+        );
+        rows.push(json!({"scenario": name, "records": n, "seconds": seconds, "acknowledged_per_s": rate, "peak_rss_kib": peak_kib, "outcome": report}));
+        rate
+    };
+
+    let brief = |r: &serde_json::Value| json!({"acknowledged": r["acknowledged"], "ambiguous": r["ambiguous"], "rejected": r["rejected"], "failed": r["failed"], "rate_limited": r["rate_limited"]});
+    let big = input(&dir, "large", large);
+    let (report, secs, peak_large) = import(&server.url, &big, Some(&dir.join("large.sqlite")));
+    let adaptive = row(
+        "preventor import (journal on)",
+        large,
+        secs,
+        brief(&report),
+        Some(peak_large),
+    );
+    let big2 = input(&dir, "large2", large);
+    let (report, secs, _) = import(&server.url, &big2, None);
+    let no_journal = row(
+        "preventor import (journal off)",
+        large,
+        secs,
+        brief(&report),
+        None,
+    );
+    let small_file = input(&dir, "small", small);
+    let (report, secs, peak_small) =
+        import(&server.url, &small_file, Some(&dir.join("small.sqlite")));
+    row(
+        "preventor import (journal on, small input)",
+        small,
+        secs,
+        brief(&report),
+        Some(peak_small),
+    );
+
+    let fixed_file = input(&dir, "fixed", large);
+    let (secs, ok, errors) = naive(&client, records(&fixed_file, large as usize), 64).await;
+    let fixed = row(
+        "SDK loop, fixed 64 in flight",
+        large,
+        secs,
+        json!({"acknowledged": ok, "lost (errors, not sent again)": errors}),
+        None,
+    );
+    let seq_file = input(&dir, "sequential", sequential_n);
+    let (secs, ok, errors) = naive(&client, records(&seq_file, sequential_n as usize), 1).await;
+    let sequential = row(
+        "SDK loop, sequential",
+        sequential_n,
+        secs,
+        json!({"acknowledged": ok, "lost (errors, not sent again)": errors}),
+        None,
+    );
+
+    println!();
+    println!("import / sequential loop: {:.1}x", adaptive / sequential);
+    println!(
+        "import / fixed 64 in flight: {:.2}x (the fixed loop gives up on every 429 and 503)",
+        adaptive / fixed
+    );
+    println!("journal on / off: {:.2}x", adaptive / no_journal);
+    println!(
+        "peak RSS {} records / {} records: {:.2}x",
+        large,
+        small,
+        peak_large as f64 / peak_small.max(1) as f64
+    );
+    let stats: serde_json::Value = reqwest_stats(&server.url).await;
+    println!(
+        "sandbox: {stats} (duplicates during the scenarios: {})",
+        stats["duplicates"].as_u64().unwrap_or(0) - setup_duplicates
+    );
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(
+        out.join("bulk.json"),
+        serde_json::to_string_pretty(&json!({"quick": quick, "rate_limit": RATE_LIMIT, "fail_share": FAIL_SHARE, "drop_after_commit": DROP_AFTER_COMMIT, "rows": rows, "sandbox": stats})).unwrap(),
+    )
+    .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn reqwest_stats(url: &str) -> serde_json::Value {
+    match reqwest::get(format!("{url}/__sandbox/stats")).await {
+        Ok(r) => r.json().await.unwrap_or(json!(null)),
+        Err(_) => json!(null),
+    }
+}
