@@ -60,6 +60,13 @@ async fn run(
     options: BulkOptions,
 ) -> (preventor::bulk::Summary, Vec<Sent>) {
     let mut outcomes = Vec::new();
+    // At most 48 calls in flight: both ends of each connection live in this process, and the
+    // tests must pass under `ulimit -n 256`.
+    let options = BulkOptions {
+        max_concurrency: options.max_concurrency.min(48),
+        concurrency: options.concurrency.min(48),
+        ..options
+    };
     let input = stream::iter(records.into_iter().enumerate().map(|(i, r)| (i as u64, r)));
     let summary = send(client, input, &options, &mut NoLedger, |s| outcomes.push(s))
         .await

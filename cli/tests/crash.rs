@@ -60,6 +60,8 @@ async fn a_killed_import_resumes_without_losing_or_doubling_a_record() {
         }
     }
     let (input_s, journal_s) = (input.to_str().unwrap(), journal.to_str().unwrap());
+    // At most 64 in flight: the sandbox's end of each connection is in this process, and the
+    // test must pass under `ulimit -n 256`.
     let args = [
         "import",
         "transactions",
@@ -68,6 +70,8 @@ async fn a_killed_import_resumes_without_losing_or_doubling_a_record() {
         journal_s,
         "--concurrency",
         "32",
+        "--max-concurrency",
+        "64",
     ];
 
     // First run: killed (SIGKILL) once a quarter of the records are stored.
