@@ -460,6 +460,22 @@ async fn run(url: String, quick: bool) -> serde_json::Value {
         photos,
     };
 
+    // `--profile sdk|hand N`: only N sequential transactions on one side (for callgrind: the
+    // instructions per call are (Ir(N) - Ir(0)) / N).
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--profile") {
+        let sdk = args.get(at + 1).is_some_and(|s| s == "sdk");
+        let n: u64 = args
+            .get(at + 2)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1000);
+        let op = Transactions(&env);
+        op.call(sdk, u64::MAX).await;
+        for i in 0..n {
+            op.call(sdk, i).await;
+        }
+        return json!({"profile": if sdk { "sdk" } else { "hand" }, "calls": n});
+    }
     let (blocks, block, flight) = if quick {
         (2, 50, 128)
     } else {
