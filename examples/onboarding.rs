@@ -28,43 +28,6 @@ fn photo(variable: &str, sample: &str) -> preventor::Result<Photo> {
     Photo::from_file(path)
 }
 
-/// Members of a customer record that hold personal data.
-const PERSONAL: &[&str] = &[
-    "full_name",
-    "first_name",
-    "middle_name",
-    "last_name",
-    "address_line1",
-    "address_line2",
-    "address_city",
-    "address_zipcode",
-    "phone_number",
-    "email",
-    "doc_number",
-    "account_name",
-];
-
-/// `value` with every personal member replaced by `<masked>`, at any depth.
-fn masked(mut value: serde_json::Value) -> serde_json::Value {
-    fn walk(v: &mut serde_json::Value) {
-        match v {
-            serde_json::Value::Object(map) => {
-                for (key, member) in map.iter_mut() {
-                    if PERSONAL.contains(&key.as_str()) && !member.is_null() {
-                        *member = "<masked>".into();
-                    } else {
-                        walk(member);
-                    }
-                }
-            }
-            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
-            _ => {}
-        }
-    }
-    walk(&mut value);
-    value
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let show_personal = std::env::args().any(|a| a == "--show-personal-data");
@@ -135,11 +98,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("acknowledgement: {:?}", done.acknowledgement);
     let stored = serde_json::to_value(compliance.get_customer(&done.customer.id).await?)?;
-    let shown = if show_personal {
-        stored
-    } else {
-        masked(stored)
-    };
+    let mut shown = stored;
+    if !show_personal {
+        preventor::redacted::mask_personal(&mut shown);
+    }
     println!(
         "customer as stored (getCustomer{}):\n{}",
         if show_personal {

@@ -256,6 +256,64 @@ impl fmt::Debug for PersonalText {
     }
 }
 
+/// `message` (a serde error, say) without the values it quotes: text between `"` or between
+/// backticks (serde's ``invalid type: integer `1` ``) becomes `…`. A value may be a secret, a
+/// document number or personal data.
+pub fn without_values(message: &str) -> String {
+    let mut out = String::new();
+    let mut open: Option<char> = None;
+    for c in message.chars() {
+        match open {
+            Some(q) if c == q => {
+                out.push(c);
+                open = None;
+            }
+            Some(_) => {}
+            None if c == '"' || c == '`' => {
+                out.push(c);
+                out.push('…');
+                open = Some(c);
+            }
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+/// Members of a serialized compliance record that hold personal data or document numbers.
+const PERSONAL_MEMBERS: &[&str] = &[
+    "full_name",
+    "first_name",
+    "middle_name",
+    "last_name",
+    "address_line1",
+    "address_line2",
+    "address_city",
+    "address_zipcode",
+    "phone_number",
+    "email",
+    "doc_number",
+    "account_name",
+];
+
+/// Replaces, at any depth of a serialized record, every member holding personal data or a
+/// document number by `"<masked>"`: for printing a customer without its KYC data.
+pub fn mask_personal(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, member) in map.iter_mut() {
+                if PERSONAL_MEMBERS.contains(&key.as_str()) && !member.is_null() {
+                    *member = "<masked>".into();
+                } else {
+                    mask_personal(member);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(mask_personal),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,5 +332,15 @@ mod tests {
         );
         assert!(PhotoDataUri::try_from("data:image/png;base64,AAAA".to_string()).is_err());
         assert!(PhotoDataUri::try_from("data:image/jpeg;base64,a b".to_string()).is_err());
+    }
+
+    #[test]
+    fn personal_members_are_masked_at_any_depth() {
+        let mut v = serde_json::json!({"id": "c", "first_name": "ANA", "iddocuments": [{"doc_number": "X1", "doc_type": 6}]});
+        mask_personal(&mut v);
+        assert_eq!(
+            v,
+            serde_json::json!({"id": "c", "first_name": "<masked>", "iddocuments": [{"doc_number": "<masked>", "doc_type": 6}]})
+        );
     }
 }

@@ -25,6 +25,22 @@ fn client(sandbox: &Sandbox) -> ComplianceClient {
         .unwrap()
 }
 
+/// A client whose calls time out after 1 s: a lost answer (the sandbox keeps the connection
+/// open without answering) ends quickly.
+fn client_losing_answers(sandbox: &Sandbox) -> ComplianceClient {
+    let c = sandbox.credentials();
+    ComplianceClient::builder()
+        .base_url(sandbox.url())
+        .tenant(c.tenant())
+        .credentials(c.oauth())
+        .http_options(preventor::HttpOptions {
+            request_timeout: std::time::Duration::from_secs(1),
+            ..support::fast_retries()
+        })
+        .build()
+        .unwrap()
+}
+
 fn transaction(n: u64, account: &str) -> Record {
     Record::from(
         serde_json::from_value::<cmp::MonetaryTransaction>(json!({
@@ -109,17 +125,7 @@ async fn lost_answers_are_ambiguous_for_transactions_and_reconciled_for_customer
     })
     .await
     .unwrap();
-    let c = sandbox.credentials();
-    let client_fast = ComplianceClient::builder()
-        .base_url(sandbox.url())
-        .tenant(c.tenant())
-        .credentials(c.oauth())
-        .http_options(preventor::HttpOptions {
-            request_timeout: std::time::Duration::from_secs(1),
-            ..support::fast_retries()
-        })
-        .build()
-        .unwrap();
+    let client_fast = client_losing_answers(&sandbox);
     let customers: Vec<Record> = (0..300).map(customer).collect();
     let (summary, outcomes) = run(&client_fast, customers, BulkOptions::default()).await;
     let stats = sandbox.stats();
@@ -149,17 +155,7 @@ async fn transactions_whose_answer_is_lost_stay_ambiguous_and_are_never_resent()
     })
     .await
     .unwrap();
-    let c = sandbox.credentials();
-    let client = ComplianceClient::builder()
-        .base_url(sandbox.url())
-        .tenant(c.tenant())
-        .credentials(c.oauth())
-        .http_options(preventor::HttpOptions {
-            request_timeout: std::time::Duration::from_secs(1),
-            ..support::fast_retries()
-        })
-        .build()
-        .unwrap();
+    let client = client_losing_answers(&sandbox);
     let records = (0..300)
         .map(|n| transaction(n, &format!("acc-{}", n % 5)))
         .collect();

@@ -130,7 +130,8 @@ impl Fields {
         }
         let canonical = serde_json::to_string(&value).unwrap_or_default();
         // serde's message names the field and what was expected, without the value.
-        let decode = |e: serde_json::Error| bad(redact(&e.to_string()));
+        let decode =
+            |e: serde_json::Error| bad(preventor::redacted::without_values(&e.to_string()));
         let record = match kind {
             Kind::Customers => Record::Customer(serde_json::from_value(value).map_err(decode)?),
             Kind::Accounts => Record::Account(serde_json::from_value(value).map_err(decode)?),
@@ -141,28 +142,6 @@ impl Fields {
         };
         Ok((record, canonical))
     }
-}
-
-/// serde's message without quoted or backticked values (they may be personal data).
-fn redact(message: &str) -> String {
-    let mut out = String::new();
-    let mut open: Option<char> = None;
-    for c in message.chars() {
-        match open {
-            Some(q) if c == q => {
-                out.push(c);
-                open = None;
-            }
-            Some(_) => {}
-            None if c == '"' || c == '`' => {
-                out.push(c);
-                out.push('…');
-                open = Some(c);
-            }
-            None => out.push(c),
-        }
-    }
-    out
 }
 
 /// The lines of `reader` as records: JSON Lines, or CSV with a header row when `csv`.
@@ -212,7 +191,10 @@ pub fn lines(
                     })?;
                     let value: Value = serde_json::from_str(&text).map_err(|e| BadLine {
                         line,
-                        problem: format!("not JSON: {}", redact(&e.to_string())),
+                        problem: format!(
+                            "not JSON: {}",
+                            preventor::redacted::without_values(&e.to_string())
+                        ),
                     })?;
                     fields.record(kind, line, value)
                 }),

@@ -220,7 +220,7 @@ async fn run(cli: Cli) -> Exit {
                 Ok(customer) => {
                     let mut value = serde_json::to_value(&customer).unwrap_or_default();
                     if !show_personal_data {
-                        mask(&mut value);
+                        preventor::redacted::mask_personal(&mut value);
                     }
                     println!(
                         "{}",
@@ -315,37 +315,6 @@ fn status(path: &std::path::Path, json: bool) -> Exit {
         Exit::Rejected
     } else {
         Exit::Ok
-    }
-}
-
-/// Replaces personal members (names, addresses, phones, emails, document numbers) at any depth.
-fn mask(value: &mut serde_json::Value) {
-    const PERSONAL: &[&str] = &[
-        "full_name",
-        "first_name",
-        "middle_name",
-        "last_name",
-        "address_line1",
-        "address_line2",
-        "address_city",
-        "address_zipcode",
-        "phone_number",
-        "email",
-        "doc_number",
-        "account_name",
-    ];
-    match value {
-        serde_json::Value::Object(map) => {
-            for (k, v) in map.iter_mut() {
-                if PERSONAL.contains(&k.as_str()) && !v.is_null() {
-                    *v = "<masked>".into();
-                } else {
-                    mask(v);
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(mask),
-        _ => {}
     }
 }
 

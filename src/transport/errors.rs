@@ -45,28 +45,9 @@ pub(crate) fn describe(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// serde's message without the values it quotes (a value may be a secret or a document
-/// number): text between `"` or between backticks (serde's `invalid type: integer \`1\``) is
-/// replaced by `…`.
+/// serde's message without the values it quotes (see [`crate::redacted::without_values`]).
 pub(crate) fn redact_serde(e: &serde_json::Error) -> String {
-    let mut out = String::new();
-    let mut open: Option<char> = None;
-    for c in e.to_string().chars() {
-        match open {
-            Some(q) if c == q => {
-                out.push(c);
-                open = None;
-            }
-            Some(_) => {}
-            None if c == '"' || c == '`' => {
-                out.push(c);
-                out.push('…');
-                open = Some(c);
-            }
-            None => out.push(c),
-        }
-    }
-    out
+    crate::redacted::without_values(&e.to_string())
 }
 
 #[cfg(test)]
