@@ -6,6 +6,10 @@
 //! generated client and written by hand in `src/` on top of the generated types; each one is
 //! listed in `HAND_WRITTEN` so that a new multipart operation fails the build instead of
 //! disappearing silently.
+//!
+//! It also writes `operations.rs`, the transport's table of every operation (id, method, path,
+//! retry class from the `x-preventor-retry` extension, tolerant acknowledgement or not), so that
+//! an operation added to a document cannot be missing from it.
 
 use std::{
     env, fs,
@@ -71,9 +75,18 @@ fn main() {
         PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     println!("cargo:rerun-if-changed=build.rs");
+    let mut table = String::from(
+        "// Written by build.rs from the x-preventor-retry extension of each operation.\n\
+         /// Every operation of both documents.\n\
+         pub(crate) static OPERATIONS: &[Operation] = &[\n",
+    );
     for (name, replacements) in DOCUMENTS {
         let spec = root.join("openapi").join(format!("{name}.yaml"));
         println!("cargo:rerun-if-changed={}", spec.display());
+        match operation_rows(&spec) {
+            Ok(rows) => table.push_str(&rows),
+            Err(problem) => fail(&spec, &problem),
+        }
         match generate(name, &spec, replacements) {
             Ok(code) => {
                 let dest = out.join(format!("{name}.rs"));
@@ -84,6 +97,59 @@ fn main() {
             Err(problem) => fail(&spec, &problem),
         }
     }
+    table.push_str("];\n");
+    let dest = out.join("operations.rs");
+    if let Err(e) = fs::write(&dest, table) {
+        eprintln!("error: cannot write {}: {e}", dest.display());
+        std::process::exit(1);
+    }
+}
+
+/// Values of `x-preventor-retry` and the transport's `Idempotency` variant for each.
+const RETRY_CLASSES: &[(&str, &str)] =
+    &[("token", "TokenCall"), ("read", "Read"), ("write", "Write")];
+
+/// One `op!(...)` row per operation of the document at `spec`.
+fn operation_rows(spec: &Path) -> Result<String, String> {
+    let text = fs::read_to_string(spec).map_err(|e| format!("cannot read: {e}"))?;
+    let api: openapiv3::OpenAPI = serde_yaml::from_str(&text)
+        .map_err(|e| format!("not a valid OpenAPI 3.0 document: {e}"))?;
+    let mut rows = String::new();
+    for (path, item) in api.paths.paths.iter() {
+        let openapiv3::ReferenceOr::Item(item) = item else {
+            return Err(format!("path {path}: $ref path items are not supported"));
+        };
+        for (method, op) in item.iter() {
+            let id = op
+                .operation_id
+                .as_deref()
+                .ok_or_else(|| format!("{method} {path}: no operationId"))?;
+            let class = op
+                .extensions
+                .get("x-preventor-retry")
+                .ok_or_else(|| {
+                    format!("operation {id}: no x-preventor-retry (token, read or write)")
+                })?
+                .as_str()
+                .unwrap_or_default();
+            let Some((_, variant)) = RETRY_CLASSES.iter().find(|(c, _)| *c == class) else {
+                return Err(format!(
+                    "operation {id}: x-preventor-retry is {class:?}, not token, read or write"
+                ));
+            };
+            let acknowledgement = op.responses.responses.iter().any(|(status, r)| {
+                *status == openapiv3::StatusCode::Code(200)
+                    && matches!(r, openapiv3::ReferenceOr::Reference { reference }
+                        if reference == "#/components/responses/Acknowledged")
+            });
+            let generated_id = heck::ToSnakeCase::to_snake_case(id);
+            let method = method.to_ascii_uppercase();
+            rows.push_str(&format!(
+                "    op!({generated_id:?}, {id:?}, {method}, {path:?}, {variant}, {acknowledgement}),\n"
+            ));
+        }
+    }
+    Ok(rows)
 }
 
 /// Stops the build with one readable line naming the document and the problem.
