@@ -94,7 +94,12 @@
 //!
 //! # Tracing
 //! Each call is one `preventor.call` span with `operation`, `method`, `path` (the template),
-//! `status`, `attempt` and `duration_ms`.
+//! `status`, `attempt` and `duration_ms`, and OpenTelemetry's HTTP client attributes:
+//! `http.request.method`, `url.template`, `server.address`, `server.port`,
+//! `http.response.status_code`, `http.request.resend_count` (from the second attempt),
+//! `error.type` (the status code, or `timeout`/`connect`/... when no answer came) and
+//! `otel.kind`/`otel.status_code`, so `tracing-opentelemetry` exports calls like any HTTP
+//! client's. No body, header value or query is recorded.
 #![warn(missing_docs)]
 
 mod auth;

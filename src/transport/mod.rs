@@ -169,6 +169,8 @@ impl CallState {
         info: &OperationInfo,
     ) -> reqwest::Result<Response> {
         let op = Operation::find(info.operation_id);
+        // Our own fields, and OpenTelemetry's HTTP client semantic conventions (with
+        // tracing-opentelemetry, `otel.kind` and `otel.status_code` set the span's kind and status).
         let span = tracing::info_span!(
             "preventor.call",
             operation = op.id,
@@ -177,6 +179,15 @@ impl CallState {
             status = Empty,
             attempt = Empty,
             duration_ms = Empty,
+            otel.kind = "client",
+            otel.status_code = Empty,
+            http.request.method = %op.method,
+            url.template = op.path,
+            server.address = request.url().host_str().unwrap_or_default(),
+            server.port = request.url().port_or_known_default(),
+            http.response.status_code = Empty,
+            http.request.resend_count = Empty,
+            error.type = Empty,
         );
         let started = Instant::now();
         let result = self
@@ -186,9 +197,17 @@ impl CallState {
         span.record("duration_ms", started.elapsed().as_millis() as u64);
         match &result {
             Ok(r) => {
-                span.record("status", r.status().as_u16());
+                let status = r.status();
+                span.record("status", status.as_u16());
+                span.record("http.response.status_code", status.as_u16());
+                if status.is_client_error() || status.is_server_error() {
+                    span.record("error.type", status.as_str());
+                    span.record("otel.status_code", "ERROR");
+                }
             }
             Err(e) => {
+                span.record("error.type", error_type(e));
+                span.record("otel.status_code", "ERROR");
                 span.in_scope(
                     || tracing::debug!(error = %crate::transport::describe(e), "request failed"),
                 );
@@ -207,7 +226,11 @@ impl CallState {
         let mut replayed_after_401 = false;
         let mut next = request;
         loop {
-            tracing::Span::current().record("attempt", attempt);
+            let span = tracing::Span::current();
+            span.record("attempt", attempt);
+            if attempt > 1 {
+                span.record("http.request.resend_count", attempt - 1);
+            }
             // Bodies here are always buffered, so a copy exists for a retry or a replay.
             let spare = next.try_clone();
             self.outcome().permit = None; // a generated client reused for another call
@@ -371,5 +394,22 @@ impl CallState {
             },
         };
         Err(err)
+    }
+}
+
+/// OpenTelemetry's `error.type` for a call that got no response: a short, fixed class.
+fn error_type(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else if e.is_body() {
+        "body"
+    } else if e.is_decode() {
+        "decode"
+    } else if e.is_request() {
+        "request"
+    } else {
+        "_OTHER"
     }
 }
