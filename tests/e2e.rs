@@ -52,7 +52,11 @@ impl Drop for Proxy {
 
 impl Env {
     async fn start() -> Env {
-        let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+        Env::start_with(SandboxConfig::default()).await
+    }
+
+    async fn start_with(config: SandboxConfig) -> Env {
+        let sandbox = Sandbox::start(config).await.unwrap();
         let Ok(prism) = std::env::var("PREVENTOR_E2E_PRISM") else {
             return Env {
                 compliance_url: sandbox.url(),
@@ -532,4 +536,53 @@ async fn wrong_credentials_and_tenant_headers_get_the_pages_statuses_without_ech
         0,
         "nothing is sent without a token"
     );
+}
+
+#[tokio::test]
+async fn each_refused_check_ends_the_flow_at_enroll_as_rejected() {
+    use preventor_sandbox::Refusals;
+    for (refusals, check) in [
+        (
+            Refusals {
+                liveness: true,
+                ..Refusals::default()
+            },
+            "liveness",
+        ),
+        (
+            Refusals {
+                photo_match: true,
+                ..Refusals::default()
+            },
+            "photoVerify",
+        ),
+        (
+            Refusals {
+                document_read: true,
+                ..Refusals::default()
+            },
+            "enroll",
+        ),
+    ] {
+        let env = Env::start_with(SandboxConfig {
+            refusals,
+            ..SandboxConfig::default()
+        })
+        .await;
+        let (biometrics, compliance) = clients(&env);
+        let err = onboard(&biometrics, &compliance, request("cu-refused"), |_| {})
+            .await
+            .unwrap_err();
+        match &err {
+            Error::Onboarding {
+                step: Step::Enroll,
+                source,
+            } => match &**source {
+                Error::Rejected { reason } => assert!(reason.contains(check), "{reason}"),
+                other => panic!("{check}: {other:?}"),
+            },
+            other => panic!("{check}: {other:?}"),
+        }
+        assert_eq!(env.sandbox.calls("customerOnboarding"), 0, "{check}");
+    }
 }

@@ -12,7 +12,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use axum::{extract::State, http::StatusCode, routing::post, Json, Router};
+use axum::{extract::State, http::StatusCode, response::IntoResponse, routing::post, Json, Router};
 use serde::Deserialize;
 
 use crate::state::AppState;
@@ -49,15 +49,26 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
             "/__sandbox/faults",
             post(
                 |State(s): State<Arc<AppState>>, Json(f): Json<FaultRequest>| async move {
+                    if !crate::state::OPERATIONS.contains(&f.operation.as_str()) {
+                        return crate::reply::bad_request(format!(
+                            "unknown operation {:?}; known: {}",
+                            f.operation,
+                            crate::state::OPERATIONS.join(", ")
+                        ));
+                    }
                     match (f.drop, f.status) {
                         (true, _) => s.faults.drop_next(&f.operation, f.count),
                         (false, Some(status)) => {
                             s.faults
                                 .fail_next(&f.operation, f.count, status, f.retry_after)
                         }
-                        (false, None) => return StatusCode::BAD_REQUEST,
+                        (false, None) => {
+                            return crate::reply::bad_request(
+                                "a fault needs a status or drop: true",
+                            )
+                        }
                     }
-                    StatusCode::NO_CONTENT
+                    StatusCode::NO_CONTENT.into_response()
                 },
             ),
         )

@@ -81,7 +81,21 @@ fn process(state: &AppState, headers: &HeaderMap) -> Result<String, Response> {
 async fn create_user(State(state): S, headers: HeaderMap) -> Reply {
     let token = process(&state, &headers)?;
     let user_id = state.new_id();
-    state.data().bio_users.insert(user_id.clone(), token);
+    let mut data = state.data();
+    // "One process at a time": a process token carries one bio user.
+    if data
+        .bio_users
+        .values()
+        .any(|owner| owner.as_str() == token.as_str())
+    {
+        return Err(error(
+            400,
+            "PROCESS_HAS_USER",
+            "this process token already has a bio user: start a new process for another",
+        ));
+    }
+    data.bio_users.insert(user_id.clone(), token);
+    drop(data);
     let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     Ok(Json(json!({"userId": user_id, "create": created})).into_response())
 }
@@ -165,7 +179,9 @@ async fn enroll(
     let data = state.data();
     match data.uploads.get(&ticket) {
         Some(upload) if upload.user_id == user_id => {
-            Ok(Json(enroll_result(&upload.identity, &upload.portrait)).into_response())
+            let mut result = enroll_result(&upload.identity, &upload.portrait);
+            state.config.refusals.apply(&mut result);
+            Ok(Json(result).into_response())
         }
         _ => Err(not_found(format!(
             "ticket {ticket} does not exist for bio user {user_id}"

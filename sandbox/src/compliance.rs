@@ -4,7 +4,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use axum::{
     body::Bytes,
-    extract::{Multipart, State},
+    extract::{FromRequest, Multipart, State},
     http::{header, HeaderMap},
     response::{IntoResponse, Response},
     routing::post,
@@ -290,13 +290,22 @@ fn merge_items(list: &mut Value, items: Vec<Value>, what: &str) -> Result<(), Re
     Ok(())
 }
 
-async fn get_customer(
-    State(state): S,
-    headers: HeaderMap,
-    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-) -> Reply {
-    authorize(&state, &headers)?;
-    let mut multipart = multipart
+async fn get_customer(State(state): S, mut request: axum::extract::Request) -> Reply {
+    authorize(&state, request.headers())?;
+    // The page's own curl sends its `--form` with `Content-Type: application/json`, so curl
+    // sends `application/json; boundary=...`: a multipart body under another type. Accept it.
+    let boundary = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(boundary_of);
+    if let Some(boundary) = boundary {
+        if let Ok(value) = format!("multipart/form-data; boundary={boundary}").parse() {
+            request.headers_mut().insert(header::CONTENT_TYPE, value);
+        }
+    }
+    let mut multipart = Multipart::from_request(request, &state)
+        .await
         .map_err(|_| bad_request("body must be multipart/form-data with a cifCod part"))?;
     let mut cif = None;
     loop {
@@ -317,6 +326,16 @@ async fn get_customer(
         Some(customer) => Ok(Json(customer.clone()).into_response()),
         None => Err(not_found(format!("customer {cif} does not exist"))),
     }
+}
+
+/// The `boundary` parameter of a Content-Type value, whatever its media type.
+fn boundary_of(content_type: &str) -> Option<String> {
+    content_type.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        (name.trim().eq_ignore_ascii_case("boundary"))
+            .then(|| value.trim().trim_matches('"').to_string())
+            .filter(|b| !b.is_empty())
+    })
 }
 
 async fn transaction(State(state): S, headers: HeaderMap, body: Bytes) -> Reply {

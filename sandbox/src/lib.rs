@@ -28,11 +28,13 @@ mod reply;
 mod server;
 mod state;
 
+use std::io::Write as _;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 pub use faults::Faults;
 pub use identity::Identity;
 use state::AppState;
+pub use state::OPERATIONS;
 
 /// Credentials the sandbox accepts (any other value is refused like Preventor would).
 #[derive(Clone, Debug)]
@@ -120,6 +122,67 @@ pub struct SandboxConfig {
     /// Accept transactions on accounts it does not know (a demo of a transaction feed on its
     /// own); by default such a transaction gets the API's 404.
     pub accept_unknown_accounts: bool,
+    /// Biometric checks every enroll result fails (the flow's refusal paths).
+    pub refusals: Refusals,
+    /// Where to write one line per request (method, path, status, milliseconds; no header or
+    /// body); `None`: no request log.
+    pub request_log: Option<RequestLog>,
+}
+
+/// A shared writer for the request log (`--log`).
+#[derive(Clone)]
+pub struct RequestLog(std::sync::Arc<std::sync::Mutex<Box<dyn std::io::Write + Send>>>);
+
+impl RequestLog {
+    /// Logs to `writer` (a file, stderr, a buffer in a test).
+    pub fn new(writer: impl std::io::Write + Send + 'static) -> Self {
+        RequestLog(std::sync::Arc::new(std::sync::Mutex::new(Box::new(writer))))
+    }
+
+    /// Writes one line and flushes it.
+    pub(crate) fn line(&self, line: &str) {
+        let mut w = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = writeln!(w, "{line}");
+        let _ = w.flush();
+    }
+}
+
+impl std::fmt::Debug for RequestLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RequestLog")
+    }
+}
+
+/// Checks the sandbox's enroll results fail, so that refusals can be tested end to end.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Refusals {
+    /// `liveness: false` (and `enroll: false`).
+    pub liveness: bool,
+    /// `photoVerify: false`: the selfie does not match the document portrait.
+    pub photo_match: bool,
+    /// The document could not be read: no fields, `enroll: false`.
+    pub document_read: bool,
+}
+
+impl Refusals {
+    /// Applies the refusals to an enroll result.
+    pub fn apply(&self, result: &mut serde_json::Value) {
+        if self.liveness {
+            result["liveness"] = false.into();
+            result["enroll"] = false.into();
+        }
+        if self.photo_match {
+            result["photoVerify"] = false.into();
+            result["enroll"] = false.into();
+        }
+        if self.document_read {
+            result["enroll"] = false.into();
+            result["documentReader"]["fields"] = serde_json::json!([]);
+            if let Some(reader) = result["documentReader"].as_object_mut() {
+                reader.remove("graphics");
+            }
+        }
+    }
 }
 
 impl Default for SandboxConfig {
@@ -134,6 +197,8 @@ impl Default for SandboxConfig {
             drop_after_commit: 0.0,
             fail_share: None,
             accept_unknown_accounts: false,
+            refusals: Refusals::default(),
+            request_log: None,
         }
     }
 }

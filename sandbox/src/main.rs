@@ -1,136 +1,191 @@
-//! `preventor-sandbox [--port N] [--token-lifetime SECS] [--latency-ms MS]
-//! [--fail OP:COUNT:STATUS[:RETRY_AFTER]]... [--drop OP:COUNT]...`: the sandbox as a server for
-//! teams in other languages. Credentials are the defaults of `preventor_sandbox::Credentials`
-//! (printed at start); faults can also be set at run time under `POST /__sandbox/...`.
+//! `preventor-sandbox`: the sandbox as a server for teams in other languages and for load tests.
+//! Credentials are the defaults of `preventor_sandbox::Credentials` (printed at start); faults
+//! can also be set at run time under `POST /__sandbox/...` (see `--help`).
 
-use std::{net::SocketAddr, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+    time::Duration,
+};
 
-use preventor_sandbox::{Sandbox, SandboxConfig};
+use std::io::Write;
 
-const USAGE: &str = "preventor-sandbox [--port N] [--token-lifetime SECS] [--latency-ms MS] \
-[--fail OP:COUNT:STATUS[:RETRY_AFTER]]... [--drop OP:COUNT]... [--rate-limit RPS] \
-[--drop-after-commit FRACTION] [--fail-share FRACTION:STATUS]";
+use clap::Parser;
+use preventor_sandbox::{Refusals, RequestLog, Sandbox, SandboxConfig};
 
-/// A fault to queue once the sandbox runs.
-enum StartFault {
-    Fail {
-        op: String,
-        count: usize,
-        status: u16,
-        retry_after: Option<u64>,
-    },
-    Drop {
-        op: String,
-        count: usize,
-    },
+/// A stateful local stand-in for Preventor's compliance and biometrics APIs, held to the
+/// OpenAPI documents. Both APIs are served on one port (their paths do not overlap).
+#[derive(Parser)]
+#[command(
+    name = "preventor-sandbox",
+    version,
+    after_help = "Run-time knobs on the same port (not part of the documents):
+  POST /__sandbox/faults {\"operation\": \"bioToken\", \"count\": 2, \"status\": 429, \"retry_after\": 1}
+  POST /__sandbox/faults {\"operation\": \"bioToken\", \"count\": 1, \"drop\": true}
+  POST /__sandbox/latency {\"ms\": 250}
+  POST /__sandbox/expire-tokens
+  POST /__sandbox/clear-faults
+  GET  /__sandbox/stats
+
+Operations: oauthToken accountOnboarding customerOnboarding customerMaintenance getCustomer
+registerMonetaryTransaction bioToken createBioUser uploadBioFiles bioEnroll"
+)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port to listen on (0 picks a free one, printed at start).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Write one line per request (time, method, path, status, ms; never headers or bodies)
+    /// to this file, or `-` for standard error.
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// Lifetime of compliance access tokens, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    token_lifetime: u64,
+    /// Latency added to every response, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    latency_ms: u64,
+    /// Answer the next COUNT calls of OP with STATUS (and Retry-After), without processing.
+    #[arg(long, value_name = "OP:COUNT:STATUS[:RETRY_AFTER]", value_parser = parse_fail)]
+    fail: Vec<(String, usize, u16, Option<u64>)>,
+    /// Close the connection of the next COUNT calls of OP unanswered.
+    #[arg(long, value_name = "OP:COUNT", value_parser = parse_drop)]
+    drop: Vec<(String, usize)>,
+    /// Requests a second per tenant before answering 429 with Retry-After.
+    #[arg(long, value_name = "RPS", value_parser = positive)]
+    rate_limit: Option<f64>,
+    /// Share (0..1) of writes that are stored but whose answer is lost.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, value_parser = share)]
+    drop_after_commit: f64,
+    /// Share (0..1) of calls answered with STATUS without being processed.
+    #[arg(long, value_name = "FRACTION:STATUS", value_parser = parse_fail_share)]
+    fail_share: Option<(f64, u16)>,
+    /// Accept transactions on accounts the sandbox does not know.
+    #[arg(long)]
+    accept_unknown_accounts: bool,
+    /// Every enroll result fails liveness.
+    #[arg(long)]
+    refuse_liveness: bool,
+    /// Every enroll result fails the photo match (photoVerify false).
+    #[arg(long)]
+    refuse_photo_match: bool,
+    /// Every enroll result has an unreadable document (no fields, enroll false).
+    #[arg(long)]
+    refuse_document_read: bool,
 }
 
-fn number<T: std::str::FromStr>(flag: &str, value: Option<&str>) -> T {
-    value
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| exit(&format!("{flag}: expected a number\nusage: {USAGE}")))
+fn share(v: &str) -> Result<f64, String> {
+    let v: f64 = v.parse().map_err(|_| format!("{v:?} is not a number"))?;
+    (0.0..=1.0)
+        .contains(&v)
+        .then_some(v)
+        .ok_or_else(|| format!("{v} is not between 0 and 1"))
 }
 
-/// A number in `0..=max` (positive for a rate).
-fn fraction(flag: &str, value: Option<&str>, max: f64) -> f64 {
-    let v: f64 = number(flag, value);
-    if !(0.0..=max).contains(&v) || v.is_nan() {
-        exit(&format!("{flag}: {v} is out of range\nusage: {USAGE}"));
+fn positive(v: &str) -> Result<f64, String> {
+    let v: f64 = v.parse().map_err(|_| format!("{v:?} is not a number"))?;
+    (v > 0.0 && v.is_finite())
+        .then_some(v)
+        .ok_or_else(|| format!("{v} is not a positive rate"))
+}
+
+fn number<T: std::str::FromStr>(what: &str, v: &str) -> Result<T, String> {
+    v.parse()
+        .map_err(|_| format!("{what} {v:?} is not a number"))
+}
+
+fn operation(op: &str) -> Result<String, String> {
+    preventor_sandbox::OPERATIONS
+        .contains(&op)
+        .then(|| op.to_string())
+        .ok_or_else(|| format!("unknown operation {op:?}"))
+}
+
+fn parse_fail(v: &str) -> Result<(String, usize, u16, Option<u64>), String> {
+    match v.split(':').collect::<Vec<_>>().as_slice() {
+        [op, count, status] => Ok((
+            operation(op)?,
+            number("count", count)?,
+            number("status", status)?,
+            None,
+        )),
+        [op, count, status, retry] => Ok((
+            operation(op)?,
+            number("count", count)?,
+            number("status", status)?,
+            Some(number("retry-after", retry)?),
+        )),
+        _ => Err("expected OP:COUNT:STATUS[:RETRY_AFTER]".into()),
     }
-    v
+}
+
+fn parse_drop(v: &str) -> Result<(String, usize), String> {
+    let (op, count) = v.split_once(':').ok_or("expected OP:COUNT")?;
+    Ok((operation(op)?, number("count", count)?))
+}
+
+fn parse_fail_share(v: &str) -> Result<(f64, u16), String> {
+    let (s, status) = v.split_once(':').ok_or("expected FRACTION:STATUS")?;
+    Ok((share(s)?, number("status", status)?))
 }
 
 #[tokio::main]
 async fn main() {
-    let mut config = SandboxConfig::default();
-    let mut faults = Vec::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let value = args.next();
-        match arg.as_str() {
-            "--port" => {
-                config.addr = SocketAddr::from(([127, 0, 0, 1], number(&arg, value.as_deref())))
-            }
-            "--token-lifetime" => {
-                config.token_lifetime = Duration::from_secs(number(&arg, value.as_deref()))
-            }
-            "--latency-ms" => {
-                config.latency = Duration::from_millis(number(&arg, value.as_deref()))
-            }
-            "--fail" => {
-                let value = value.unwrap_or_default();
-                let parts: Vec<&str> = value.split(':').collect();
-                let (op, count, status) = match parts.as_slice() {
-                    [op, count, status] | [op, count, status, _] => (
-                        op.to_string(),
-                        number(&arg, Some(count)),
-                        number(&arg, Some(status)),
-                    ),
-                    _ => exit(&format!(
-                        "--fail takes OP:COUNT:STATUS[:RETRY_AFTER]\nusage: {USAGE}"
-                    )),
-                };
-                let retry_after = parts.get(3).map(|r| number(&arg, Some(r)));
-                faults.push(StartFault::Fail {
-                    op,
-                    count,
-                    status,
-                    retry_after,
-                });
-            }
-            "--drop" => {
-                let value = value.unwrap_or_default();
-                let Some((op, count)) = value.split_once(':') else {
-                    exit(&format!("--drop takes OP:COUNT\nusage: {USAGE}"))
-                };
-                faults.push(StartFault::Drop {
-                    op: op.to_string(),
-                    count: number(&arg, Some(count)),
-                });
-            }
-            "--rate-limit" => {
-                config.rate_limit = Some(fraction(&arg, value.as_deref(), f64::MAX));
-            }
-            "--drop-after-commit" => {
-                config.drop_after_commit = fraction(&arg, value.as_deref(), 1.0);
-            }
-            "--fail-share" => {
-                let v = value.unwrap_or_default();
-                let Some((share, status)) = v.split_once(':') else {
-                    exit(&format!(
-                        "--fail-share takes FRACTION:STATUS\nusage: {USAGE}"
-                    ))
-                };
-                config.fail_share =
-                    Some((fraction(&arg, Some(share), 1.0), number(&arg, Some(status))));
-            }
-            "-h" | "--help" => {
-                println!("usage: {USAGE}");
-                return;
-            }
-            other => exit(&format!("unknown argument {other}\nusage: {USAGE}")),
-        }
+    let args = Args::parse();
+    let request_log = match &args.log {
+        None => None,
+        Some(p) if p.as_os_str() == "-" => Some(RequestLog::new(std::io::stderr())),
+        Some(p) => match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+        {
+            Ok(file) => Some(RequestLog::new(file)),
+            Err(e) => exit(&format!("--log {}: {e}", p.display())),
+        },
+    };
+    let config = SandboxConfig {
+        addr: SocketAddr::new(args.host, args.port),
+        token_lifetime: Duration::from_secs(args.token_lifetime),
+        latency: Duration::from_millis(args.latency_ms),
+        rate_limit: args.rate_limit,
+        drop_after_commit: args.drop_after_commit,
+        fail_share: args.fail_share,
+        accept_unknown_accounts: args.accept_unknown_accounts,
+        refusals: Refusals {
+            liveness: args.refuse_liveness,
+            photo_match: args.refuse_photo_match,
+            document_read: args.refuse_document_read,
+        },
+        request_log,
+        ..SandboxConfig::default()
+    };
+    let sandbox = Sandbox::start(config).await.unwrap_or_else(|e| {
+        exit(&format!(
+            "cannot listen on {}:{}: {e}",
+            args.host, args.port
+        ))
+    });
+    for (op, count, status, retry_after) in &args.fail {
+        sandbox
+            .faults()
+            .fail_next(op, *count, *status, *retry_after);
     }
-    let sandbox = Sandbox::start(config)
-        .await
-        .unwrap_or_else(|e| exit(&format!("cannot listen: {e}")));
-    for fault in faults {
-        match fault {
-            StartFault::Fail {
-                op,
-                count,
-                status,
-                retry_after,
-            } => sandbox.faults().fail_next(&op, count, status, retry_after),
-            StartFault::Drop { op, count } => sandbox.faults().drop_next(&op, count),
-        }
+    for (op, count) in &args.drop {
+        sandbox.faults().drop_next(op, *count);
     }
     let c = sandbox.credentials();
-    println!("preventor sandbox listening on {}", sandbox.url());
-    println!(
+    // A closed stdout (the reader went away) must not stop the server.
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "preventor sandbox listening on {}", sandbox.url());
+    let _ = writeln!(
+        out,
         "credentials: api key {} / tenant {} / env {} / banknu {} / client {}:{} / user {}:{} / api secret {}",
         c.api_key, c.tenant, c.env, c.banknu, c.client_id, c.client_secret, c.username, c.password, c.api_secret
     );
+    let _ = out.flush();
     sandbox.wait().await;
 }
 

@@ -141,3 +141,46 @@ pub(crate) fn check_context(headers: &HeaderMap) -> Result<(), Response> {
     }
     Ok(())
 }
+
+/// Whether the request's `Accept` (absent: anything) admits `application/json`.
+pub(crate) fn accepts_json(headers: &HeaderMap) -> bool {
+    let mut ranges = headers
+        .get_all(axum::http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .peekable();
+    if ranges.peek().is_none() {
+        return true;
+    }
+    ranges.any(|range| {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let refused = parts.any(|p| {
+            p.split_once('=').is_some_and(|(k, v)| {
+                k.trim() == "q" && v.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
+            })
+        });
+        !refused && matches!(media.as_str(), "*/*" | "application/*" | "application/json")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_admits_json_or_not() {
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(axum::http::header::ACCEPT, v.parse().unwrap());
+            accepts_json(&h)
+        };
+        assert!(accepts_json(&HeaderMap::new()));
+        assert!(with("application/json"));
+        assert!(with("*/*"));
+        assert!(with("text/html, application/*;q=0.5"));
+        assert!(!with("text/xml"));
+        assert!(!with("application/json;q=0"));
+    }
+}

@@ -31,7 +31,11 @@ pub(crate) async fn serve(
         .merge(crate::compliance::router())
         .merge(crate::biometrics::router())
         .fallback(|| async { reply::error(404, "NOT_FOUND", "no such path") })
+        .method_not_allowed_fallback(|| async {
+            reply::error(405, "METHOD_NOT_ALLOWED", "method not allowed on this path")
+        })
         .layer(axum::middleware::from_fn_with_state(state.clone(), faults))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), log))
         .with_state(state);
     loop {
         let (stream, _) = tokio::select! {
@@ -71,6 +75,13 @@ async fn faults(State(state): State<Arc<AppState>>, request: Request, next: Next
     let Some(operation) = crate::state::operation_of(request.method(), request.uri().path()) else {
         return next.run(request).await;
     };
+    if !reply::accepts_json(request.headers()) {
+        return reply::error(
+            406,
+            "NOT_ACCEPTABLE",
+            "this API answers application/json only",
+        );
+    }
     if let Err(response) = reply::check_context(request.headers()) {
         return response;
     }
@@ -144,4 +155,23 @@ async fn faults(State(state): State<Arc<AppState>>, request: Request, next: Next
             std::future::pending().await
         }
     }
+}
+
+/// `--log`: one line per request (time, method, path, status, milliseconds); no header, query
+/// or body is written, so no credential or personal data reaches the log.
+async fn log(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let Some(log) = state.config.request_log.clone() else {
+        return next.run(request).await;
+    };
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    log.line(&format!(
+        "{} {method} {path} {} {}ms",
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        response.status().as_u16(),
+        started.elapsed().as_millis()
+    ));
+    response
 }

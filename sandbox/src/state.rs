@@ -137,6 +137,20 @@ impl AppState {
 }
 
 /// The operationId of a request, when it targets one of the documents' operations.
+/// Every operationId the sandbox serves (the names faults take).
+pub const OPERATIONS: &[&str] = &[
+    "oauthToken",
+    "accountOnboarding",
+    "customerOnboarding",
+    "customerMaintenance",
+    "getCustomer",
+    "registerMonetaryTransaction",
+    "bioToken",
+    "createBioUser",
+    "uploadBioFiles",
+    "bioEnroll",
+];
+
 pub(crate) fn operation_of(method: &Method, path: &str) -> Option<&'static str> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let op = match (method.as_str(), segments.as_slice()) {

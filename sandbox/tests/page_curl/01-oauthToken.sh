@@ -1,0 +1,12 @@
+curl --location --request POST 'https://api.preventor.com/security/oauth/token' \
+--header 'Content-Type: application/x-www-form-urlencoded' \
+--header 'x-api-key: <api-key>' \
+--header 'Authorization: Basic <basic-auth-sign>' \
+--header 'x-tenant: <tenant-name>' \
+--header 'x-env: <env>' \
+--header 'x-banknu: <bank-nu>' \
+--data-urlencode 'grant_type=<grant-type>' \
+--data-urlencode 'scope=<scope>' \
+--data-urlencode 'client_id=<client-id>' \
+--data-urlencode 'password=<password>' \
+--data-urlencode 'username=<username-email>'
