@@ -177,6 +177,10 @@ fn generate(name: &str, spec: &Path, replacements: &[(&str, &str)]) -> Result<St
         .with_interface(InterfaceStyle::Builder)
         .with_hooks(HooksMode::Expected)
         .with_inner_type(inner);
+    // `--features schemars`: JSON Schema of every generated type.
+    if env::var_os("CARGO_FEATURE_SCHEMARS").is_some() {
+        settings.with_derive("schemars::JsonSchema");
+    }
     for (schema, replacement) in replacements.iter().chain(redacted.iter()) {
         if !api
             .components

@@ -344,3 +344,31 @@ mod tests {
         );
     }
 }
+
+/// With the `schemars` feature, each redacting type is described as the JSON string it is.
+#[cfg(feature = "schemars")]
+mod json_schema {
+    use schemars::{gen::SchemaGenerator, schema::Schema, JsonSchema};
+
+    macro_rules! string_schema {
+        ($($ty:ident),*) => {$(
+            impl JsonSchema for super::$ty {
+                fn schema_name() -> String {
+                    stringify!($ty).to_string()
+                }
+                fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+                    String::json_schema(generator)
+                }
+            }
+        )*};
+    }
+
+    string_schema!(
+        DocumentNumber,
+        PhotoDataUri,
+        DocumentValue,
+        DocumentImage,
+        SecretText,
+        PersonalText
+    );
+}

@@ -7,8 +7,9 @@
 //! | `docs/{compliance,biometrics}.html` | HTML references that render offline (Redocly, inline bundle) |
 //! | `CHANGELOG.md` | `diff` against the previous `spec-v*` tag, when there is one |
 //! | `clients/typescript-types/*.ts` | openapi-typescript types, checked with `tsc --strict` |
-//! | `clients/python/preventor_*` | openapi-python-client packages |
-//! | `clients/typescript-fetch/*` | openapi-generator `typescript-fetch` clients |
+//! | `clients/python/preventor-*` | openapi-python-client projects (`pyproject.toml`, pip-installable) |
+//! | `clients/typescript-fetch/*` | openapi-generator `typescript-fetch` npm packages (`package.json`, built with `tsc`) |
+//! | `LICENSE-MIT`, `LICENSE-APACHE` | the documents' and clients' licenses (MIT OR Apache-2.0) |
 //! | `manifest.json`, `SHA256SUMS` | versions, and the size and SHA-256 of every file |
 //!
 //! Everything is generated from the published YAML files, not from `openapi/` directly.
@@ -100,6 +101,9 @@ pub fn run(out: &Path) -> Result<PathBuf, String> {
         generate(name, &yaml_path, &bundle)?;
     }
     fs::write(bundle.join("CHANGELOG.md"), changelog(&version)?).map_err(|e| e.to_string())?;
+    for license in ["LICENSE-MIT", "LICENSE-APACHE"] {
+        fs::copy(tools::root().join(license), bundle.join(license)).map_err(|e| e.to_string())?;
+    }
     write_manifest(&bundle, &version)?;
     let files = files(&bundle)?;
     let bytes: u64 = files.iter().map(|(_, b, _)| b).sum();
@@ -152,6 +156,15 @@ fn generate(name: &str, yaml: &Path, bundle: &Path) -> Result<(), String> {
         venv_bin("").display(),
         std::env::var("PATH").unwrap_or_default()
     );
+    // Installable packages: a pyproject.toml project (pdm-backend) and an npm package.
+    let config = std::env::temp_dir().join(format!("preventor-pyclient-{name}.yaml"));
+    fs::write(
+        &config,
+        format!(
+            "project_name_override: preventor-{name}\npackage_name_override: preventor_{name}\n"
+        ),
+    )
+    .map_err(|e| e.to_string())?;
     run(
         "openapi-python-client",
         Command::new(venv_bin("openapi-python-client"))
@@ -160,20 +173,41 @@ fn generate(name: &str, yaml: &Path, bundle: &Path) -> Result<(), String> {
                 "--path",
                 yaml,
                 "--meta",
-                "none",
+                "pdm",
                 "--overwrite",
                 "--fail-on-warning",
-                "--output-path",
+                "--config",
             ])
-            .arg(bundle.join(format!("clients/python/preventor_{name}")))
-            .env("PATH", path),
+            .arg(&config)
+            .arg("--output-path")
+            .arg(bundle.join(format!("clients/python/preventor-{name}")))
+            .env("PATH", path)
+            .env("RUFF_NO_CACHE", "true"),
     )?;
+    let version = version()?;
     run(
         "openapi-generator typescript-fetch",
         Command::new(venv_bin("openapi-generator-cli"))
             .args(["generate", "-g", "typescript-fetch", "-i", yaml, "-o"])
-            .arg(bundle.join(format!("clients/typescript-fetch/{name}"))),
+            .arg(bundle.join(format!("clients/typescript-fetch/{name}")))
+            .arg(format!(
+                "--additional-properties=npmName=@preventor/{name}-fetch,npmVersion={version},supportsES6=true"
+            )),
     )?;
+    // The generators' own bookkeeping is not part of what other teams receive.
+    for leftover in [
+        format!("clients/python/preventor-{name}/.gitignore"),
+        format!("clients/typescript-fetch/{name}/.gitignore"),
+        format!("clients/typescript-fetch/{name}/.openapi-generator-ignore"),
+        format!("clients/typescript-fetch/{name}/.openapi-generator"),
+    ] {
+        let path = bundle.join(leftover);
+        if path.is_dir() {
+            fs::remove_dir_all(&path).map_err(|e| e.to_string())?;
+        } else if path.exists() {
+            fs::remove_file(&path).map_err(|e| e.to_string())?;
+        }
+    }
     Ok(())
 }
 
@@ -247,6 +281,13 @@ fn hex(bytes: &[u8]) -> String {
 
 fn write_manifest(bundle: &Path, version: &str) -> Result<(), String> {
     let files = files(bundle)?;
+    // Caches and tool state must not ship (`.npmignore` is the npm package's own file list).
+    if let Some((stray, _, _)) = files.iter().find(|(p, _, _)| {
+        p.split('/')
+            .any(|part| part.starts_with('.') && part != ".npmignore")
+    }) {
+        return Err(format!("stray file in the bundle: {stray}"));
+    }
     let sums: String = files
         .iter()
         .map(|(p, _, h)| format!("{h}  {p}\n"))
@@ -279,19 +320,68 @@ pub fn smoke(bundle: &Path) -> Result<(), String> {
     let tmp = std::env::temp_dir().join(format!("preventor-smoke-{}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
 
-    // Python client.
+    // Python client: pip-installed from the bundle into a fresh virtual environment, with the
+    // build backend and the dependencies pinned by tools/spec/requirements.lock.
+    let venv = tmp.join("venv");
+    tools::run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+    let pip = venv.join("bin/pip");
+    let lock = tools::dir().join("requirements.lock");
     tools::run(
-        Command::new(venv_bin("python"))
+        Command::new(&pip)
+            .args(["install", "--quiet", "-c"])
+            .arg(&lock)
+            .arg("pdm-backend"),
+    )?;
+    tools::run(
+        Command::new(&pip)
+            .args(["install", "--quiet", "--no-build-isolation", "-c"])
+            .arg(&lock)
+            .arg(bundle.join("clients/python/preventor-compliance")),
+    )?;
+    tools::run(
+        Command::new(venv.join("bin/python"))
             .arg(smoke.join("smoke.py"))
-            .arg(bundle.join("clients/python"))
             .arg(&url),
     )?;
 
-    // TypeScript fetch client: compiled with tsc --strict, run with Node.
-    let ts = tmp.join("fetch");
+    // TypeScript fetch client: the npm package built with tsc, packed with npm, installed
+    // from the tarball into a new project, and used from there (tsc --strict, Node).
+    let package = tmp.join("package");
     copy_dir(
         &bundle.join("clients/typescript-fetch/compliance"),
-        &ts.join("compliance"),
+        &package,
+    )?;
+    for config in ["tsconfig.json", "tsconfig.esm.json"] {
+        tools::run(
+            Command::new(node_bin("tsc"))
+                .args(["-p", config])
+                .current_dir(&package),
+        )?;
+    }
+    let packed = Command::new("npm")
+        .args(["pack", "--ignore-scripts", "--silent"])
+        .current_dir(&package)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !packed.status.success() {
+        return Err(format!("npm pack failed: {packed:?}"));
+    }
+    let tarball = package.join(String::from_utf8_lossy(&packed.stdout).trim());
+    let ts = tmp.join("fetch");
+    fs::create_dir_all(&ts).map_err(|e| e.to_string())?;
+    fs::write(ts.join("package.json"), "{\"private\": true}\n").map_err(|e| e.to_string())?;
+    tools::run(
+        Command::new("npm")
+            .args([
+                "install",
+                "--offline",
+                "--ignore-scripts",
+                "--no-audit",
+                "--no-fund",
+                "--silent",
+            ])
+            .arg(&tarball)
+            .current_dir(&ts),
     )?;
     fs::copy(smoke.join("smoke.ts"), ts.join("smoke.ts")).map_err(|e| e.to_string())?;
     tools::run(
@@ -302,6 +392,8 @@ pub fn smoke(bundle: &Path) -> Result<(), String> {
                 "es2020",
                 "--module",
                 "commonjs",
+                "--moduleResolution",
+                "node",
                 "--lib",
                 "es2020,dom",
                 "--skipLibCheck",

@@ -1,18 +1,17 @@
-"""Cross-language smoke test: the published Python client (openapi-python-client) obtains a
-compliance token from the sandbox, creates a customer and reads it back.
+"""Cross-language smoke test: the published Python client (openapi-python-client), pip-installed
+from the bundle, obtains a compliance token from the sandbox, creates a customer and reads it back.
 
-usage: python smoke.py <bundle>/clients/python <sandbox base URL>
+usage: python smoke.py <sandbox base URL>
 """
 import base64
 import sys
 
-sys.path.insert(0, sys.argv[1])
-BASE = sys.argv[2]
+BASE = sys.argv[1]
 
-from preventor_compliance import AuthenticatedClient  # noqa: E402
-from preventor_compliance.api.authentication import oauth_token  # noqa: E402
-from preventor_compliance.api.customer import customer_onboarding, get_customer  # noqa: E402
-from preventor_compliance.models import Customer, GetCustomerForm, OAuthToken, RequestType, TokenRequest  # noqa: E402
+from preventor_compliance import AuthenticatedClient
+from preventor_compliance.api.authentication import oauth_token
+from preventor_compliance.api.customer import customer_onboarding, get_customer
+from preventor_compliance.models import Customer, GetCustomerForm, OAuthToken, RequestType, TokenRequest
 
 TENANT = {"x-api-key": "sandbox-api-key", "x-tenant": "sandbox", "x-env": "test", "x-banknu": "1"}
 basic = base64.b64encode(b"sandbox-client:sandbox-client-secret").decode()

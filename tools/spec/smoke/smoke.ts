@@ -1,7 +1,8 @@
 // Cross-language smoke test: the published TypeScript fetch client (openapi-generator
-// typescript-fetch) obtains a compliance token from the sandbox, creates a customer and reads
-// it back. Compiled with tsc --strict, run with Node: node smoke.js <sandbox base URL>
-import { AuthenticationApi, Configuration, CustomerApi, RequestType } from "./compliance";
+// typescript-fetch), installed with npm from the bundle's package, obtains a compliance token
+// from the sandbox, creates a customer and reads it back. Compiled with tsc --strict, run with
+// Node: node smoke.js <sandbox base URL>
+import { AuthenticationApi, Configuration, CustomerApi, RequestType } from "@preventor/compliance-fetch";
 
 // The two members of Node's `process` used here (no @types/node needed).
 declare const process: { argv: string[]; exit(code: number): never };
