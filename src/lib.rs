@@ -102,6 +102,11 @@
 //! client's. No body, header value or query is recorded.
 #![warn(missing_docs)]
 
+/// README.md's Rust examples, compiled as doctests so the first call it shows keeps building.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod auth;
 pub mod bulk;
 mod client;

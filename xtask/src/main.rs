@@ -7,56 +7,96 @@ mod sandbox_check;
 mod spec_check;
 mod tools;
 
-const HELP: &str = "\
-cargo xtask <command>
+use std::path::PathBuf;
 
-Commands:
-  spec-check [--self-test]  Check both OpenAPI documents: openapi-spec-validator, Redocly lint
-                            (recommended-strict), Spectral (spectral:oas, fail on warnings),
-                            openapi-generator validate, and Prism (every example request accepted,
-                            broken requests rejected). Installs the pinned tools in tools/spec/
-                            when missing. --self-test also proves broken copies are caught.
-  diff <git-ref>            Compare the documents at <git-ref> with the working tree; each change is
-                            breaking or compatible. Exits 1 on a breaking change unless the major
-                            part of info.version was raised.
-  generate [--check]        Refresh the snapshots of the code progenitor generates from the documents
-                            (tests/snapshots/), so a spec edit shows as a diff; --check fails when
-                            they are stale.
-  publish --out DIR         Build the versioned bundle for other teams in DIR/preventor-openapi-<v>/:
-                            documents as YAML and JSON, SHA-256 sums, manifest, offline HTML
-                            references, changelog since the previous spec-v* tag, TypeScript types,
-                            Python client, TypeScript fetch client.
-  smoke <bundle>            Run the bundle's Python and TypeScript clients against the sandbox.
-  build-times               Clean build times of the crate and a minimal downstream binary beside a
-                            plain reqwest + serde binary (default TLS and ring TLS), as ratios.
-  sandbox-check             Start the sandbox binary and run schemathesis on both documents
-                            against it (examples + fuzzing, positive and negative, all checks).
-";
+use clap::{Parser, Subcommand};
+
+/// Spec work for the preventor repository: checking, diffing, publishing the OpenAPI documents.
+///
+/// Tools: the npm tools (Redocly, Spectral, Prism, openapi-typescript, TypeScript) and the PyPI
+/// tools (openapi-spec-validator, openapi-python-client, openapi-generator-cli, schemathesis)
+/// are installed on first use into tools/spec/ from its lock files (package-lock.json,
+/// requirements.lock): that needs Node 20 + npm, Python 3.11, and network access to the npm and
+/// PyPI registries once. openapi-generator-cli runs on Java 17.
+#[derive(Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check both OpenAPI documents with five tools.
+    ///
+    /// openapi-spec-validator, Redocly lint (recommended-strict), Spectral (spectral:oas, fail
+    /// on warnings), openapi-generator validate, and Prism (every example request accepted,
+    /// broken requests rejected). Needs Node, Python and Java; installs the pinned tools in
+    /// tools/spec/ when missing.
+    SpecCheck {
+        /// Also prove that deliberately broken copies of the documents are caught.
+        #[arg(long)]
+        self_test: bool,
+    },
+    /// Compare the documents at a git ref with the working tree.
+    ///
+    /// Each change is breaking or compatible. Exits 1 on a breaking change unless the major
+    /// part of info.version was raised. Needs git only.
+    Diff {
+        /// A git ref (tag, branch, commit), e.g. spec-v0.1.0.
+        git_ref: String,
+    },
+    /// Refresh the snapshots of the generated code (tests/snapshots/).
+    ///
+    /// Runs `cargo test --test generated_surface` with insta, so a spec edit shows as a diff of
+    /// the code progenitor generates. Needs cargo only.
+    Generate {
+        /// Fail when the snapshots are stale instead of refreshing them.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Build the versioned bundle for other teams in DIR/preventor-openapi-<version>/.
+    ///
+    /// Documents as YAML and JSON (with generated code samples), offline HTML references,
+    /// changelog since the previous spec-v* tag, TypeScript types, a pip-installable Python
+    /// client, an npm TypeScript fetch client, licenses, manifest and SHA-256 sums. Needs Node,
+    /// Python and Java; installs the pinned tools when missing.
+    Publish {
+        /// Where to write the bundle.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Check a published bundle against the sandbox.
+    ///
+    /// pip-installs the Python client into a fresh virtual environment, npm-installs the packed
+    /// TypeScript client into a new project, and runs each against the sandbox binary; runs
+    /// every curl code sample against the sandbox, and compiles or type-checks the Rust, Python
+    /// and TypeScript samples. Needs Node, Python, curl; fetches the Python client's pinned
+    /// dependencies from PyPI.
+    Smoke {
+        /// The bundle directory (DIR/preventor-openapi-<version>).
+        bundle: PathBuf,
+    },
+    /// Clean build times of the crate beside a plain reqwest + serde binary, as ratios.
+    ///
+    /// Builds into temporary target directories (several minutes). Needs cargo only.
+    BuildTimes,
+    /// Run schemathesis on both documents against the sandbox binary.
+    ///
+    /// Examples and fuzzing, positive and negative, all checks. Needs Python; installs the
+    /// pinned tools when missing; builds the sandbox binary.
+    SandboxCheck,
+}
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("spec-check") => spec_check::run(args.iter().any(|a| a == "--self-test")),
-        Some("sandbox-check") => sandbox_check::run(),
-        Some("build-times") => build_times::run(),
-        Some("generate") => generate(args.iter().any(|a| a == "--check")),
-        Some("publish") => match (args.get(1).map(String::as_str), args.get(2)) {
-            (Some("--out"), Some(dir)) => publish::run(std::path::Path::new(dir)).map(|_| ()),
-            _ => Err(format!("publish needs --out DIR\n\n{HELP}")),
-        },
-        Some("smoke") => match args.get(1) {
-            Some(bundle) => publish::smoke(std::path::Path::new(bundle)),
-            None => Err(format!("smoke needs a bundle directory\n\n{HELP}")),
-        },
-        Some("diff") => match args.get(1) {
-            Some(reference) => diff::run(reference),
-            None => Err(format!("diff needs a git ref\n\n{HELP}")),
-        },
-        Some("-h" | "--help" | "help") | None => {
-            print!("{HELP}");
-            Ok(())
-        }
-        Some(other) => Err(format!("unknown command {other}\n\n{HELP}")),
+    let result = match Cli::parse().command {
+        Command::SpecCheck { self_test } => spec_check::run(self_test),
+        Command::SandboxCheck => sandbox_check::run(),
+        Command::BuildTimes => build_times::run(),
+        Command::Generate { check } => generate(check),
+        Command::Publish { out } => publish::run(&out).map(|_| ()),
+        Command::Smoke { bundle } => publish::smoke(&bundle),
+        Command::Diff { git_ref } => diff::run(&git_ref),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
