@@ -1,6 +1,7 @@
 //! Spec work for the preventor repository. `cargo xtask --help` lists the commands.
 
 mod build_times;
+mod code_samples;
 mod diff;
 mod publish;
 mod sandbox_check;

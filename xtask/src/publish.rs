@@ -32,6 +32,38 @@ use crate::{
 /// `tsc` type-checking flags used for every published TypeScript file.
 const TSC_CHECK: [&str; 4] = ["--noEmit", "--strict", "--target", "es2020"];
 
+/// First lines of each published YAML document.
+const PUBLISHED_NOTE: &str =
+    "# Published by `cargo xtask publish` from the preventor repository's openapi/ documents:\n\
+# the same document, with generated x-codeSamples and each operation's retry class spelled out.\n";
+
+/// Appends to each operation's description what its `x-preventor-retry` class means, so the
+/// HTML reference says which calls are safe to repeat.
+fn describe_retry_classes(doc: &mut serde_json::Value) -> Result<(), String> {
+    let paths = doc["paths"].as_object_mut().ok_or("no paths")?;
+    for (path, item) in paths.iter_mut() {
+        for (method, op) in item.as_object_mut().ok_or("path item")?.iter_mut() {
+            let class = op["x-preventor-retry"]
+                .as_str()
+                .ok_or_else(|| format!("{method} {path}: no x-preventor-retry"))?;
+            let meaning = match class {
+                "token" => "a token call: safe to repeat (it only mints another token).",
+                "read" => "a read: safe to repeat after a timeout, a lost connection, a 429 or a 5xx.",
+                "write" => "not idempotent: do not send it again by yourself once it may have \
+                            reached the server (a timeout, a lost answer, a 5xx); only a 429 may be \
+                            resent, after `Retry-After`.",
+                other => return Err(format!("{method} {path}: unknown x-preventor-retry {other}")),
+            };
+            let description = op["description"].as_str().unwrap_or_default().trim_end();
+            op["description"] =
+                format!("{description}\n\n**Retries** (`x-preventor-retry: {class}`): {meaning}")
+                    .trim_start()
+                    .into();
+        }
+    }
+    Ok(())
+}
+
 /// The one version of the documents (both `info.version`s must agree).
 pub fn version() -> Result<String, String> {
     let mut versions = Vec::new();
@@ -94,8 +126,12 @@ pub fn run(out: &Path) -> Result<PathBuf, String> {
         let text = fs::read_to_string(tools::root().join(format!("openapi/{name}.yaml")))
             .map_err(|e| e.to_string())?;
         let yaml_path = bundle.join(format!("openapi/{name}.yaml"));
-        fs::write(&yaml_path, &text).map_err(|e| e.to_string())?;
-        let value: serde_json::Value = serde_yaml::from_str(&text).map_err(|e| e.to_string())?;
+        let mut value: serde_json::Value =
+            serde_yaml::from_str(&text).map_err(|e| e.to_string())?;
+        describe_retry_classes(&mut value)?;
+        crate::code_samples::add(name, &mut value).map_err(|e| format!("{name}: {e}"))?;
+        let yaml = serde_yaml::to_string(&value).map_err(|e| e.to_string())?;
+        fs::write(&yaml_path, format!("{PUBLISHED_NOTE}{yaml}")).map_err(|e| e.to_string())?;
         let json = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())? + "\n";
         fs::write(bundle.join(format!("openapi/{name}.json")), json).map_err(|e| e.to_string())?;
         generate(name, &yaml_path, &bundle)?;
@@ -315,12 +351,13 @@ fn write_manifest(bundle: &Path, version: &str) -> Result<(), String> {
 pub fn smoke(bundle: &Path) -> Result<(), String> {
     tools::ensure_installed()?;
     let bundle = &std::path::absolute(bundle).map_err(|e| e.to_string())?;
-    let (_sandbox, url) = crate::sandbox_check::start_sandbox()?;
+    // The samples' transaction names an account the account example does not create.
+    let (_sandbox, url) = crate::sandbox_check::start_sandbox_with(&["--accept-unknown-accounts"])?;
     let smoke = tools::dir().join("smoke");
     let tmp = std::env::temp_dir().join(format!("preventor-smoke-{}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
 
-    // Python client: pip-installed from the bundle into a fresh virtual environment, with the
+    // Python clients: pip-installed from the bundle into a fresh virtual environment, with the
     // build backend and the dependencies pinned by tools/spec/requirements.lock.
     let venv = tmp.join("venv");
     tools::run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
@@ -336,7 +373,8 @@ pub fn smoke(bundle: &Path) -> Result<(), String> {
         Command::new(&pip)
             .args(["install", "--quiet", "--no-build-isolation", "-c"])
             .arg(&lock)
-            .arg(bundle.join("clients/python/preventor-compliance")),
+            .arg(bundle.join("clients/python/preventor-compliance"))
+            .arg(bundle.join("clients/python/preventor-biometrics")),
     )?;
     tools::run(
         Command::new(venv.join("bin/python"))
@@ -344,45 +382,47 @@ pub fn smoke(bundle: &Path) -> Result<(), String> {
             .arg(&url),
     )?;
 
-    // TypeScript fetch client: the npm package built with tsc, packed with npm, installed
-    // from the tarball into a new project, and used from there (tsc --strict, Node).
-    let package = tmp.join("package");
-    copy_dir(
-        &bundle.join("clients/typescript-fetch/compliance"),
-        &package,
-    )?;
-    for config in ["tsconfig.json", "tsconfig.esm.json"] {
-        tools::run(
-            Command::new(node_bin("tsc"))
-                .args(["-p", config])
-                .current_dir(&package),
-        )?;
-    }
-    let packed = Command::new("npm")
-        .args(["pack", "--ignore-scripts", "--silent"])
-        .current_dir(&package)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !packed.status.success() {
-        return Err(format!("npm pack failed: {packed:?}"));
-    }
-    let tarball = package.join(String::from_utf8_lossy(&packed.stdout).trim());
+    // TypeScript fetch clients: each npm package built with tsc, packed with npm, installed
+    // from its tarball into a new project, and used from there (tsc --strict, Node).
     let ts = tmp.join("fetch");
     fs::create_dir_all(&ts).map_err(|e| e.to_string())?;
     fs::write(ts.join("package.json"), "{\"private\": true}\n").map_err(|e| e.to_string())?;
-    tools::run(
-        Command::new("npm")
-            .args([
-                "install",
-                "--offline",
-                "--ignore-scripts",
-                "--no-audit",
-                "--no-fund",
-                "--silent",
-            ])
-            .arg(&tarball)
-            .current_dir(&ts),
-    )?;
+    for name in DOCUMENTS {
+        let package = tmp.join(format!("package-{name}"));
+        copy_dir(
+            &bundle.join(format!("clients/typescript-fetch/{name}")),
+            &package,
+        )?;
+        for config in ["tsconfig.json", "tsconfig.esm.json"] {
+            tools::run(
+                Command::new(node_bin("tsc"))
+                    .args(["-p", config])
+                    .current_dir(&package),
+            )?;
+        }
+        let packed = Command::new("npm")
+            .args(["pack", "--ignore-scripts", "--silent"])
+            .current_dir(&package)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !packed.status.success() {
+            return Err(format!("npm pack failed for {name}: {packed:?}"));
+        }
+        let tarball = package.join(String::from_utf8_lossy(&packed.stdout).trim());
+        tools::run(
+            Command::new("npm")
+                .args([
+                    "install",
+                    "--offline",
+                    "--ignore-scripts",
+                    "--no-audit",
+                    "--no-fund",
+                    "--silent",
+                ])
+                .arg(&tarball)
+                .current_dir(&ts),
+        )?;
+    }
     fs::copy(smoke.join("smoke.ts"), ts.join("smoke.ts")).map_err(|e| e.to_string())?;
     tools::run(
         Command::new(node_bin("tsc"))
@@ -427,6 +467,25 @@ pub fn smoke(bundle: &Path) -> Result<(), String> {
             .current_dir(&types),
     )?;
     println!("typescript types: a customer request type-checks: ok");
+
+    // The code samples of the HTML reference.
+    let published: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(bundle.join("openapi/biometrics.json")).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    let photo = published["paths"]["/v1/workflow/enroll/user/{userId}/upload"]["post"]
+        ["requestBody"]["content"]["application/json"]["example"]["portraits"]["picture1"]
+        .as_str()
+        .ok_or("the upload example has no portraits.picture1")?
+        .to_string();
+    crate::code_samples::check(
+        bundle,
+        &url,
+        &photo,
+        &venv.join("bin/python"),
+        &ts,
+        &tmp.join("samples"),
+    )?;
     let _ = fs::remove_dir_all(&tmp);
     Ok(())
 }

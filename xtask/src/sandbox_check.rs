@@ -21,6 +21,11 @@ impl Drop for Running {
 
 /// Starts the sandbox binary on a free loopback port; returns it and its base URL.
 pub fn start_sandbox() -> Result<(impl Drop, String), String> {
+    start_sandbox_with(&[])
+}
+
+/// [`start_sandbox`] with more command-line options.
+pub fn start_sandbox_with(options: &[&str]) -> Result<(impl Drop, String), String> {
     let root = tools::root();
     tools::run(
         Command::new("cargo")
@@ -41,6 +46,7 @@ pub fn start_sandbox() -> Result<(impl Drop, String), String> {
     let binary = root.join("target/debug/preventor-sandbox");
     let child = Command::new(binary)
         .args(["--port", &port.to_string()])
+        .args(options)
         .stdout(std::process::Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start the sandbox: {e}"))?;
