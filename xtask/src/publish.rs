@@ -137,6 +137,7 @@ pub fn run(out: &Path) -> Result<PathBuf, String> {
         generate(name, &yaml_path, &bundle)?;
     }
     fs::write(bundle.join("CHANGELOG.md"), changelog(&version)?).map_err(|e| e.to_string())?;
+    fs::write(bundle.join("README.md"), bundle_readme(&version)).map_err(|e| e.to_string())?;
     for license in ["LICENSE-MIT", "LICENSE-APACHE"] {
         fs::copy(tools::root().join(license), bundle.join(license)).map_err(|e| e.to_string())?;
     }
@@ -245,6 +246,30 @@ fn generate(name: &str, yaml: &Path, bundle: &Path) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// What the bundle holds and how to install its clients.
+fn bundle_readme(version: &str) -> String {
+    format!(
+        "# preventor-openapi {version}\n\n\
+         OpenAPI 3.0 documents for Preventor's Open Services Platform (compliance and biometrics\n\
+         APIs), with references, clients and code samples generated from them.\n\n\
+         | path | what |\n|---|---|\n\
+         | `openapi/*.yaml`, `openapi/*.json` | the documents; every operation has `x-codeSamples` (curl, Rust, Python, TypeScript) and `x-preventor-retry` (`token`, `read`, `write`: whether a client may send it again) |\n\
+         | `docs/*.html` | references that render offline |\n\
+         | `clients/python/preventor-*` | Python clients: `pip install clients/python/preventor-compliance` |\n\
+         | `clients/typescript-fetch/*` | TypeScript fetch clients (`@preventor/<document>-fetch`): `npm install && npm pack` in the folder, or `npm install <folder>` |\n\
+         | `clients/typescript-types/*.ts` | request and response types only |\n\
+         | `CHANGELOG.md` | changes since the previous published version, breaking ones marked |\n\
+         | `manifest.json`, `SHA256SUMS` | versions of the tools used, and the size and SHA-256 of every file |\n\n\
+         Servers: production (`https://api.preventor.com`, `https://api.preventor.id`) and the local\n\
+         sandbox (`http://127.0.0.1:8080`, both APIs on one port: `cargo run -p preventor-sandbox --\n\
+         --port 8080` in the preventor repository). The samples read credentials from `PREVENTOR_*`\n\
+         variables (`PREVENTOR_API_KEY`, `PREVENTOR_TENANT`, `PREVENTOR_ENV`, `PREVENTOR_BANKNU`,\n\
+         `PREVENTOR_CLIENT_ID`, `PREVENTOR_CLIENT_SECRET`, `PREVENTOR_USERNAME`, `PREVENTOR_PASSWORD`,\n\
+         `PREVENTOR_API_SECRET`) and the token from `PREVENTOR_TOKEN`.\n\n\
+         License: MIT OR Apache-2.0 (`LICENSE-MIT`, `LICENSE-APACHE`).\n"
+    )
 }
 
 /// The changes since the newest `spec-v*` tag other than this version's own.
