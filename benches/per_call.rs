@@ -303,11 +303,20 @@ fn main() {
         .read_line(&mut url)
         .unwrap();
     let url = url.trim().to_string();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    // `--profile` (callgrind): one thread, so that instruction counts do not depend on how
+    // two workers happened to share the work.
+    let runtime = if std::env::args().any(|a| a == "--profile") {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    };
     let report = runtime.block_on(run(url, quick));
     drop(child.stdin.take());
     let _ = child.wait();

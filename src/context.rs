@@ -2,7 +2,7 @@
 //!
 //! Set per client (defaults) and per call ([`EndUserContext::merged_over`]): a per-call value wins.
 
-use reqwest::header::{HeaderName, HeaderValue, USER_AGENT};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 
 use crate::{Error, Result};
 
@@ -84,17 +84,26 @@ impl EndUserContext {
         Ok(())
     }
 
-    /// The headers of this context for `api`, built once (per client, per `with_context`, per
-    /// session) and then copied into each request.
-    pub(crate) fn headers(&self, api: crate::transport::Api) -> std::sync::Arc<ContextHeaders> {
+    /// The tenant headers of `shared` and the headers of this context, as one map built once
+    /// (per client, per `with_context`, per session) and then copied into each request.
+    pub(crate) fn headers(
+        &self,
+        shared: &crate::transport::ApiShared,
+    ) -> std::sync::Arc<ContextHeaders> {
         use crate::transport::Api;
-        let mut headers = Vec::with_capacity(5);
+        // Room for what each request adds (accept, content-type, authorization), so that
+        // filling a copy never grows it.
+        let mut headers =
+            HeaderMap::with_capacity(shared.tenant_headers.len() + 5 + REQUEST_HEADERS);
+        for (name, value) in &shared.tenant_headers {
+            headers.insert(name.clone(), value.clone());
+        }
         let mut set = |name: &'static str, value: &Option<String>| {
             if let Some(v) = value.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
-                headers.push((HeaderName::from_static(name), v));
+                headers.insert(HeaderName::from_static(name), v);
             }
         };
-        match api {
+        match shared.api {
             Api::Compliance => {
                 set("x-lang", &self.lang);
                 set("x-tzone", &self.tzone);
@@ -108,23 +117,22 @@ impl EndUserContext {
             .as_deref()
             .and_then(|v| HeaderValue::from_str(v).ok())
             .unwrap_or(HeaderValue::from_static(SDK_USER_AGENT));
-        headers.push((USER_AGENT, agent));
+        headers.insert(USER_AGENT, agent);
         std::sync::Arc::new(ContextHeaders(headers))
     }
 }
 
 /// The end-user headers of one context for one API, ready to copy into requests.
 #[derive(Debug)]
-pub(crate) struct ContextHeaders(Vec<(HeaderName, HeaderValue)>);
+pub(crate) struct ContextHeaders(HeaderMap);
+
+/// Headers a request brings besides the tenant and context ones (accept, content-type,
+/// authorization).
+const REQUEST_HEADERS: usize = 3;
 
 impl ContextHeaders {
-    /// Each header and its value.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &(HeaderName, HeaderValue)> {
-        self.0.iter()
-    }
-
-    /// How many headers.
-    pub(crate) fn len(&self) -> usize {
-        self.0.len()
+    /// A copy of the tenant and context headers, with room for the request's own.
+    pub(crate) fn to_map(&self) -> HeaderMap {
+        self.0.clone()
     }
 }

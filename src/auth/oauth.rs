@@ -118,7 +118,7 @@ impl TokenSource {
         };
         let mut state = CallState::new(
             self.shared.clone(),
-            EndUserContext::default().headers(crate::transport::Api::Compliance),
+            EndUserContext::default().headers(&self.shared),
             CallAuth::Basic {
                 user: SecretString::from(c.client_id.clone()),
                 secret: c.client_secret.clone(),

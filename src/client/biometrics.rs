@@ -65,7 +65,7 @@ impl BiometricsClient {
     pub fn generated(&self) -> biometrics::Client {
         let state = CallState::new(
             self.shared.clone(),
-            self.context.headers(self.shared.api),
+            self.context.headers(&self.shared),
             CallAuth::Basic {
                 user: self.shared.tenant.api_key.clone(),
                 secret: self.api_secret.clone(),
@@ -108,7 +108,7 @@ impl BiometricsClient {
         context: &EndUserContext,
     ) -> Result<BioSession> {
         context.validate()?;
-        let context = context.merged_over(&self.context).headers(self.shared.api);
+        let context = context.merged_over(&self.context).headers(&self.shared);
         let state = CallState::new(
             self.shared.clone(),
             context.clone(),

@@ -43,7 +43,7 @@ impl ComplianceClient {
     ) -> Self {
         ComplianceClient {
             tokens: Arc::new(TokenSource::new(shared.clone(), credentials)),
-            context_headers: context.headers(shared.api),
+            context_headers: context.headers(&shared),
             shared,
             context,
         }
@@ -64,7 +64,7 @@ impl ComplianceClient {
         context.validate()?;
         let context = context.merged_over(&self.context);
         Ok(ComplianceClient {
-            context_headers: context.headers(self.shared.api),
+            context_headers: context.headers(&self.shared),
             context,
             ..self.clone()
         })

@@ -130,14 +130,15 @@ impl CallState {
         info: &OperationInfo,
     ) -> Result<(), String> {
         let op = Operation::find(info.operation_id);
+        // Start from a copy of the client's tenant and context headers (hashed once, when the
+        // client was built) and add the request's own (accept, content-type) unless ours
+        // already name them; progenitor's `api-version` is dropped.
+        let theirs = std::mem::replace(request.headers_mut(), self.context.to_map());
         let headers = request.headers_mut();
-        headers.remove("api-version");
-        headers.reserve(self.shared.tenant_headers.len() + self.context.len() + 1);
-        for (name, value) in &self.shared.tenant_headers {
-            headers.insert(name.clone(), value.clone());
-        }
-        for (name, value) in self.context.iter() {
-            headers.insert(name.clone(), value.clone());
+        for (name, value) in theirs.iter() {
+            if name != "api-version" {
+                headers.entry(name).or_insert_with(|| value.clone());
+            }
         }
         let authorization = match &self.auth {
             CallAuth::Basic { user, secret } => auth::basic(user, secret),
@@ -232,10 +233,10 @@ impl CallState {
                 span.record("http.request.resend_count", attempt - 1);
             }
             // Bodies here are always buffered, so a copy exists for a retry or a replay.
-            let spare = next.try_clone();
+            let spare = copy_of(&next);
             self.outcome().permit = None; // a generated client reused for another call
             let permit = match &self.shared.in_flight {
-                Some(permits) => permits.clone().acquire_owned().await.ok(),
+                Some(permits) => Box::pin(permits.clone().acquire_owned()).await.ok(),
                 None => None,
             };
             let sent = self.shared.http.execute(next).await;
@@ -248,7 +249,7 @@ impl CallState {
                         (Some(again), Some(wait)) => {
                             tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, error = %describe(&e), "transport error, retrying");
                             self.outcome().permit = None;
-                            tokio::time::sleep(wait).await;
+                            Box::pin(tokio::time::sleep(wait)).await;
                             next = again;
                         }
                         _ => return Err(e),
@@ -257,7 +258,7 @@ impl CallState {
                 Ok(response) => {
                     if response.status() == StatusCode::UNAUTHORIZED && !replayed_after_401 {
                         if let (CallAuth::ComplianceToken(source), Some(mut again)) =
-                            (&self.auth, spare.as_ref().and_then(Request::try_clone))
+                            (&self.auth, spare.as_ref().and_then(copy_of))
                         {
                             replayed_after_401 = true;
                             // The token request needs a permit of its own: give this one back.
@@ -273,7 +274,7 @@ impl CallState {
                                 attempt,
                                 "401: refreshing the access token and replaying once"
                             );
-                            match source.bearer().await {
+                            match Box::pin(source.bearer()).await {
                                 Ok((token, generation)) => {
                                     again
                                         .headers_mut()
@@ -288,7 +289,7 @@ impl CallState {
                                 }
                                 Err(e) => {
                                     self.outcome().failure = Some(e);
-                                    return self.keep_error_body(op, response).await;
+                                    return Box::pin(self.keep_error_body(op, response)).await;
                                 }
                             }
                         }
@@ -304,16 +305,16 @@ impl CallState {
                             "retrying"
                         );
                         self.outcome().permit = None;
-                        tokio::time::sleep(wait).await;
+                        Box::pin(tokio::time::sleep(wait)).await;
                         next = again;
                     } else if response.status().is_success() {
                         return if op.acknowledgement && !plain_acknowledgement(&response) {
-                            acknowledgement(response).await
+                            Box::pin(acknowledgement(response)).await
                         } else {
                             Ok(response)
                         };
                     } else {
-                        return self.keep_error_body(op, response).await;
+                        return Box::pin(self.keep_error_body(op, response)).await;
                     }
                 }
             }
@@ -395,6 +396,25 @@ impl CallState {
         };
         Err(err)
     }
+}
+
+/// A copy of `request` to send again, or `None` when its body is a stream. Like
+/// `Request::try_clone`, without allocating an extensions map for an unset timeout.
+fn copy_of(request: &Request) -> Option<Request> {
+    let body = match request.body() {
+        None => None,
+        Some(body) => Some(reqwest::Body::from(Bytes::copy_from_slice(
+            body.as_bytes()?,
+        ))),
+    };
+    let mut copy = Request::new(request.method().clone(), request.url().clone());
+    *copy.headers_mut() = request.headers().clone();
+    *copy.version_mut() = request.version();
+    *copy.body_mut() = body;
+    if let Some(timeout) = request.timeout() {
+        *copy.timeout_mut() = Some(*timeout);
+    }
+    Some(copy)
 }
 
 /// OpenTelemetry's `error.type` for a call that got no response: a short, fixed class.

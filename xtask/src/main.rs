@@ -56,7 +56,7 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// Build the versioned bundle for other teams in DIR/preventor-openapi-<version>/.
+    /// Build the versioned bundle for other teams in DIR/preventor-openapi-VERSION/.
     ///
     /// Documents as YAML and JSON (with generated code samples), offline HTML references,
     /// changelog since the previous spec-v* tag, TypeScript types, a pip-installable Python
@@ -75,7 +75,7 @@ enum Command {
     /// and TypeScript samples. Needs Node, Python, curl; fetches the Python client's pinned
     /// dependencies from PyPI.
     Smoke {
-        /// The bundle directory (DIR/preventor-openapi-<version>).
+        /// The bundle directory (DIR/preventor-openapi-VERSION).
         bundle: PathBuf,
     },
     /// Clean build times of the crate beside a plain reqwest + serde binary, as ratios.
