@@ -91,8 +91,8 @@ impl EndUserContext {
         shared: &crate::transport::ApiShared,
     ) -> std::sync::Arc<ContextHeaders> {
         use crate::transport::Api;
-        // Room for what each request adds (accept, content-type, authorization), so that
-        // filling a copy never grows it.
+        // Its index table keeps room for what each request adds (accept, content-type,
+        // authorization): a copy then needs no rehash, only its entries grow once.
         let mut headers =
             HeaderMap::with_capacity(shared.tenant_headers.len() + 5 + REQUEST_HEADERS);
         for (name, value) in &shared.tenant_headers {

@@ -233,7 +233,8 @@ impl CallState {
                 span.record("http.request.resend_count", attempt - 1);
             }
             // Bodies here are always buffered, so a copy exists for a retry or a replay.
-            let spare = copy_of(&next);
+            // reqwest clones a buffered body by reference count (an upload is megabytes).
+            let spare = next.try_clone();
             self.outcome().permit = None; // a generated client reused for another call
             let permit = match &self.shared.in_flight {
                 Some(permits) => Box::pin(permits.clone().acquire_owned()).await.ok(),
@@ -258,7 +259,7 @@ impl CallState {
                 Ok(response) => {
                     if response.status() == StatusCode::UNAUTHORIZED && !replayed_after_401 {
                         if let (CallAuth::ComplianceToken(source), Some(mut again)) =
-                            (&self.auth, spare.as_ref().and_then(copy_of))
+                            (&self.auth, spare.as_ref().and_then(Request::try_clone))
                         {
                             replayed_after_401 = true;
                             // The token request needs a permit of its own: give this one back.
@@ -396,25 +397,6 @@ impl CallState {
         };
         Err(err)
     }
-}
-
-/// A copy of `request` to send again, or `None` when its body is a stream. Like
-/// `Request::try_clone`, without allocating an extensions map for an unset timeout.
-fn copy_of(request: &Request) -> Option<Request> {
-    let body = match request.body() {
-        None => None,
-        Some(body) => Some(reqwest::Body::from(Bytes::copy_from_slice(
-            body.as_bytes()?,
-        ))),
-    };
-    let mut copy = Request::new(request.method().clone(), request.url().clone());
-    *copy.headers_mut() = request.headers().clone();
-    *copy.version_mut() = request.version();
-    *copy.body_mut() = body;
-    if let Some(timeout) = request.timeout() {
-        *copy.timeout_mut() = Some(*timeout);
-    }
-    Some(copy)
 }
 
 /// OpenTelemetry's `error.type` for a call that got no response: a short, fixed class.
