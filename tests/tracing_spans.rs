@@ -8,28 +8,8 @@ use tracing_subscriber::fmt::format::FmtSpan;
 
 #[test]
 fn each_call_is_one_span_with_operation_method_path_status_attempt_and_duration() {
-    let logs = Captured::default();
-    let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_span_events(FmtSpan::CLOSE)
-        .with_writer(move || sink.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let server = MockServer::start(|r, i| match (r.path.as_str(), i) {
-            ("/onboarding/getCustomer", 0) => Reply::json(503, json!({})),
-            _ => default_reply(r),
-        })
-        .await;
-        compliance(&server).get_customer("c-1").await.unwrap();
-    });
-    let logs = logs.text();
+    let closes = get_customer_answered_on_the_second_attempt();
+    let logs = closes.join("\n");
     let closes: Vec<&str> = logs.lines().filter(|l| l.contains("close")).collect();
     assert_eq!(closes.len(), 2, "{logs}");
     let token = closes
@@ -79,16 +59,21 @@ fn closed_spans<F: std::future::Future<Output = ()>>(call: impl FnOnce() -> F) -
         .collect()
 }
 
-#[test]
-fn spans_carry_the_opentelemetry_http_client_attributes() {
-    let closes = closed_spans(|| async {
+/// The closed spans of a getCustomer whose first attempt gets a 503.
+fn get_customer_answered_on_the_second_attempt() -> Vec<String> {
+    closed_spans(|| async {
         let server = MockServer::start(|r, i| match (r.path.as_str(), i) {
             ("/onboarding/getCustomer", 0) => Reply::json(503, json!({})),
             _ => default_reply(r),
         })
         .await;
         compliance(&server).get_customer("c-1").await.unwrap();
-    });
+    })
+}
+
+#[test]
+fn spans_carry_the_opentelemetry_http_client_attributes() {
+    let closes = get_customer_answered_on_the_second_attempt();
     let get = closes
         .iter()
         .find(|l| l.contains("operation=\"getCustomer\""))

@@ -735,19 +735,8 @@ pub fn check(
     }
     tools::run(
         Command::new(tools::node_bin("tsc"))
-            .args([
-                "--noEmit",
-                "--strict",
-                "--target",
-                "es2020",
-                "--module",
-                "commonjs",
-                "--moduleResolution",
-                "node",
-                "--lib",
-                "es2020,dom",
-                "--skipLibCheck",
-            ])
+            .arg("--noEmit")
+            .args(crate::publish::TSC_PROGRAM)
             .args(&files)
             .current_dir(typescript_project),
     )

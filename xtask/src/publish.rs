@@ -32,6 +32,20 @@ use crate::{
 /// `tsc` type-checking flags used for every published TypeScript file.
 const TSC_CHECK: [&str; 4] = ["--noEmit", "--strict", "--target", "es2020"];
 
+/// `tsc` flags for programs that use the installed fetch packages (Node, CommonJS, DOM types).
+pub const TSC_PROGRAM: [&str; 10] = [
+    "--strict",
+    "--target",
+    "es2020",
+    "--module",
+    "commonjs",
+    "--moduleResolution",
+    "node",
+    "--lib",
+    "es2020,dom",
+    "--skipLibCheck",
+];
+
 /// First lines of each published YAML document.
 const PUBLISHED_NOTE: &str =
     "# Published by `cargo xtask publish` from the preventor repository's openapi/ documents:\n\
@@ -451,21 +465,8 @@ pub fn smoke(bundle: &Path) -> Result<(), String> {
     fs::copy(smoke.join("smoke.ts"), ts.join("smoke.ts")).map_err(|e| e.to_string())?;
     tools::run(
         Command::new(node_bin("tsc"))
-            .args([
-                "--strict",
-                "--target",
-                "es2020",
-                "--module",
-                "commonjs",
-                "--moduleResolution",
-                "node",
-                "--lib",
-                "es2020,dom",
-                "--skipLibCheck",
-                "--outDir",
-                "out",
-                "smoke.ts",
-            ])
+            .args(TSC_PROGRAM)
+            .args(["--outDir", "out", "smoke.ts"])
             .current_dir(&ts),
     )?;
     tools::run(
