@@ -274,13 +274,13 @@ fn rust(op: &Operation) -> Result<String, String> {
                 .to_lowercase()
                 .to_upper_camel_case();
             uses.push("preventor::TransactionType".into());
-            body.push(
-                "// A session carries one process token: create user, upload, enroll.".into(),
-            );
             body.push(format!(
                 "let session = client.start_session(TransactionType::{kind}, None).await?;"
             ));
-            body.push("drop(session);".into());
+            body.push(
+                "// One process token: the session's create_user, upload and enroll use it.".into(),
+            );
+            body.push("println!(\"{session:?}\");".into());
         }
         ("biometrics", "createBioUser") => {
             session(&mut body, &mut uses);
