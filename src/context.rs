@@ -122,7 +122,8 @@ impl EndUserContext {
     }
 }
 
-/// The end-user headers of one context for one API, ready to copy into requests.
+/// The tenant headers of one client and the end-user headers of one context, for one API,
+/// ready to copy into requests.
 #[derive(Debug)]
 pub(crate) struct ContextHeaders(HeaderMap);
 
@@ -131,7 +132,8 @@ pub(crate) struct ContextHeaders(HeaderMap);
 const REQUEST_HEADERS: usize = 3;
 
 impl ContextHeaders {
-    /// A copy of the tenant and context headers, with room for the request's own.
+    /// A copy of the tenant and context headers (its index table has room for the request's
+    /// own).
     pub(crate) fn to_map(&self) -> HeaderMap {
         self.0.clone()
     }

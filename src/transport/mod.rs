@@ -237,7 +237,7 @@ impl CallState {
             let spare = next.try_clone();
             self.outcome().permit = None; // a generated client reused for another call
             let permit = match &self.shared.in_flight {
-                Some(permits) => Box::pin(permits.clone().acquire_owned()).await.ok(),
+                Some(permits) => permits.clone().acquire_owned().await.ok(),
                 None => None,
             };
             let sent = self.shared.http.execute(next).await;
