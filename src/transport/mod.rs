@@ -9,6 +9,7 @@ mod errors;
 mod operations;
 mod responses;
 mod shared;
+mod spare;
 
 use std::{
     sync::{Arc, Mutex},
@@ -232,9 +233,9 @@ impl CallState {
             if attempt > 1 {
                 span.record("http.request.resend_count", attempt - 1);
             }
-            // Bodies here are always buffered, so a copy exists for a retry or a replay.
-            // reqwest clones a buffered body by reference count (an upload is megabytes).
-            let spare = next.try_clone();
+            // A copy for a retry or a replay; it shares the buffered body (an upload is
+            // megabytes). A streaming body has none: it is sent once.
+            let mut spare = spare::spare(&mut next);
             self.outcome().permit = None; // a generated client reused for another call
             let permit = match &self.shared.in_flight {
                 Some(permits) => permits.clone().acquire_owned().await.ok(),
@@ -259,7 +260,7 @@ impl CallState {
                 Ok(response) => {
                     if response.status() == StatusCode::UNAUTHORIZED && !replayed_after_401 {
                         if let (CallAuth::ComplianceToken(source), Some(mut again)) =
-                            (&self.auth, spare.as_ref().and_then(Request::try_clone))
+                            (&self.auth, spare.as_mut().and_then(spare::spare))
                         {
                             replayed_after_401 = true;
                             // The token request needs a permit of its own: give this one back.
