@@ -1,6 +1,8 @@
 //! Generates the typed clients from the OpenAPI documents in `openapi/` with progenitor.
 //!
-//! One module per document is written to `OUT_DIR` and included by `src/generated/`.
+//! Two modules per document are written to `OUT_DIR` and included by `src/generated/`: the
+//! builder-style client with the types (public), and `<document>_direct.rs`, the same
+//! operations as positional methods on those types (what the hand-written layer calls).
 //! The documents are used as written, with one in-memory step: operations whose request body
 //! progenitor cannot generate (`multipart/form-data`, upstream issue #518) are left out of the
 //! generated client and written by hand in `src/` on top of the generated types; each one is
@@ -87,14 +89,19 @@ fn main() {
             Ok(rows) => table.push_str(&rows),
             Err(problem) => fail(&spec, &problem),
         }
-        match generate(name, &spec, replacements) {
-            Ok(code) => {
-                let dest = out.join(format!("{name}.rs"));
-                fs::write(&dest, code).unwrap_or_else(|e| {
-                    fail(&spec, &format!("cannot write {}: {e}", dest.display()))
-                });
+        for (style, file) in [
+            (InterfaceStyle::Builder, format!("{name}.rs")),
+            (InterfaceStyle::Positional, format!("{name}_direct.rs")),
+        ] {
+            match generate(name, &spec, replacements, style) {
+                Ok(code) => {
+                    let dest = out.join(file);
+                    fs::write(&dest, code).unwrap_or_else(|e| {
+                        fail(&spec, &format!("cannot write {}: {e}", dest.display()))
+                    });
+                }
+                Err(problem) => fail(&spec, &problem),
             }
-            Err(problem) => fail(&spec, &problem),
         }
     }
     table.push_str("];\n");
@@ -162,7 +169,16 @@ fn fail(spec: &Path, problem: &str) -> ! {
     std::process::exit(1);
 }
 
-fn generate(name: &str, spec: &Path, replacements: &[(&str, &str)]) -> Result<String, String> {
+/// The generated module of one document. `Builder`: its types (with struct builders) and the
+/// public generated client. `Positional`: the same operations as plain methods taking the body
+/// by reference (no builder to fill and convert back on every call), on the types of the
+/// `Builder` module; the hand-written layer calls these.
+fn generate(
+    name: &str,
+    spec: &Path,
+    replacements: &[(&str, &str)],
+    style: InterfaceStyle,
+) -> Result<String, String> {
     let text = fs::read_to_string(spec).map_err(|e| format!("cannot read: {e}"))?;
     let mut api: openapiv3::OpenAPI = serde_yaml::from_str(&text)
         .map_err(|e| format!("not a valid OpenAPI 3.0 document: {e}"))?;
@@ -172,9 +188,10 @@ fn generate(name: &str, spec: &Path, replacements: &[(&str, &str)]) -> Result<St
 
     let inner: proc_macro2::TokenStream =
         INNER_TYPE.parse().map_err(|e| format!("inner type: {e}"))?;
+    let positional = style == InterfaceStyle::Positional;
     let mut settings = GenerationSettings::new();
     settings
-        .with_interface(InterfaceStyle::Builder)
+        .with_interface(style)
         .with_hooks(HooksMode::Expected)
         .with_inner_type(inner);
     // `--features schemars`: JSON Schema of every generated type.
@@ -192,6 +209,24 @@ fn generate(name: &str, spec: &Path, replacements: &[(&str, &str)]) -> Result<St
             ));
         }
         settings.with_replacement(schema, replacement, std::iter::empty());
+    }
+    if positional {
+        // Every other schema is the `Builder` module's type of the same name.
+        let schemas: Vec<String> = api
+            .components
+            .as_ref()
+            .map(|c| c.schemas.keys().cloned().collect())
+            .unwrap_or_default();
+        for schema in schemas {
+            if replacements
+                .iter()
+                .chain(redacted.iter())
+                .all(|(s, _)| *s != schema)
+            {
+                let path = format!("crate::generated::{name}::types::{schema}");
+                settings.with_replacement(&schema, &path, std::iter::empty());
+            }
+        }
     }
 
     // progenitor panics on some inputs it does not support: turn that into a build error.

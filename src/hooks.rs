@@ -1,5 +1,6 @@
 //! How the generated clients plug into the hand-written transport: one `ClientHooks` impl per
-//! generated client, each delegating to [`CallState`].
+//! generated client (the public builder-style ones and the `direct` ones the hand-written layer
+//! calls), each delegating to [`CallState`].
 
 use progenitor_client::{ClientHooks, ClientInfo, Error, OperationInfo};
 
@@ -9,8 +10,8 @@ use crate::{
 };
 
 macro_rules! hooks {
-    ($module:ident, $constructor:ident) => {
-        impl ClientHooks<CallState> for $module::Client {
+    ($client:ty) => {
+        impl ClientHooks<CallState> for $client {
             async fn pre<E>(
                 &self,
                 request: &mut reqwest::Request,
@@ -27,17 +28,25 @@ macro_rules! hooks {
                 self.inner().exec(request, info).await
             }
         }
+    };
+}
 
-        /// A generated client for one call with `state`.
-        pub(crate) fn $constructor(state: &CallState) -> $module::Client {
-            $module::Client::new_with_client(
-                &state.shared.base_url,
-                state.shared.http.clone(),
-                state.clone(),
-            )
+hooks!(compliance::Client);
+hooks!(biometrics::Client);
+hooks!(compliance::direct::Client);
+hooks!(biometrics::direct::Client);
+
+macro_rules! constructor {
+    ($name:ident, $client:ty) => {
+        /// A generated client for calls with `state` (one call: `state` collects its outcome).
+        pub(crate) fn $name(state: CallState) -> $client {
+            let shared = state.shared.clone();
+            <$client>::new_with_client(&shared.base_url, shared.http.clone(), state)
         }
     };
 }
 
-hooks!(compliance, compliance_client);
-hooks!(biometrics, biometrics_client);
+constructor!(compliance_client, compliance::Client);
+constructor!(biometrics_client, biometrics::Client);
+constructor!(compliance_direct, compliance::direct::Client);
+constructor!(biometrics_direct, biometrics::direct::Client);

@@ -7,6 +7,7 @@ use std::{
     time::Duration,
 };
 
+use progenitor_client::ClientInfo;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{cache::ExpiringCache, CallAuth};
@@ -125,22 +126,25 @@ impl TokenSource {
             },
         );
         state.extra_secrets.extend(refresh.clone());
-        let client = crate::hooks::compliance_client(&state);
-        let result = client.oauth_token().body(body).send().await;
+        let client = crate::hooks::compliance_direct(state);
+        let result = client.oauth_token(&body).await;
         // RFC 6749 §5.2: a refused grant or client is a 400 or 401 (403 from some gateways).
         // Anything else (404, 429, 5xx) is not about the credentials: it stays `Error::Api`,
         // with its `Retry-After`.
-        let token = state.finish("oauthToken", result).map_err(|e| match e {
-            Error::Api(api) if matches!(api.status.as_u16(), 400 | 403) => Error::Auth {
-                operation: "oauthToken",
-                reason: format!(
-                    "token request refused ({})",
-                    api.code().unwrap_or(api.status.as_str())
-                ),
-                response: Some(api),
-            },
-            other => other,
-        })?;
+        let token = client
+            .inner()
+            .finish("oauthToken", result)
+            .map_err(|e| match e {
+                Error::Api(api) if matches!(api.status.as_u16(), 400 | 403) => Error::Auth {
+                    operation: "oauthToken",
+                    reason: format!(
+                        "token request refused ({})",
+                        api.code().unwrap_or(api.status.as_str())
+                    ),
+                    response: Some(api),
+                },
+                other => other,
+            })?;
         if let Some(r) = token.refresh_token {
             *self.refresh_token.lock().unwrap_or_else(|p| p.into_inner()) = Some(r.into());
         }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use progenitor_client::ClientInfo;
 use secrecy::SecretString;
 
 use crate::{
@@ -71,7 +72,7 @@ impl BiometricsClient {
                 secret: self.api_secret.clone(),
             },
         );
-        crate::hooks::biometrics_client(&state)
+        crate::hooks::biometrics_client(state)
     }
 
     /// `bioToken`: starts one process and returns its session. Two sessions never share a token.
@@ -117,12 +118,13 @@ impl BiometricsClient {
                 secret: self.api_secret.clone(),
             },
         );
-        let client = crate::hooks::biometrics_client(&state);
+        let client = crate::hooks::biometrics_direct(state);
         let body = types::BioTokenRequest {
             transaction_type: transaction,
             document_type: document,
         };
-        let token = state.finish("bioToken", client.bio_token().body(body).send().await)?;
+        let result = client.bio_token(&body).await;
+        let token = client.inner().finish("bioToken", result)?;
         Ok(BioSession {
             shared: self.shared.clone(),
             token: token.token.into(),
@@ -157,21 +159,24 @@ pub struct BioPhotos {
 }
 
 impl BioSession {
-    fn call(&self) -> (CallState, biometrics::Client) {
-        let state = CallState::new(
+    /// The state of one call with this session's token.
+    fn state(&self) -> CallState {
+        CallState::new(
             self.shared.clone(),
             self.context.clone(),
             CallAuth::Bearer(self.token.clone()),
-        );
-        let client = crate::hooks::biometrics_client(&state);
-        (state, client)
+        )
+    }
+
+    fn call(&self) -> biometrics::direct::Client {
+        crate::hooks::biometrics_direct(self.state())
     }
 
     /// The generated client carrying this session's token, with the SDK's headers, retries and
     /// tracing, for calls the methods here do not cover. Its errors are progenitor's, not
     /// [`crate::Error`].
     pub fn generated(&self) -> biometrics::Client {
-        self.call().1
+        crate::hooks::biometrics_client(self.state())
     }
 
     /// `createBioUser`: a new bio user. Never retried once sent.
@@ -192,8 +197,9 @@ impl BioSession {
     /// * [`crate::Error::Timeout`] / [`crate::Error::Transport`]: no answer; never sent again
     ///   automatically once it may have been processed.
     pub async fn create_user(&self) -> Result<types::BioUser> {
-        let (state, client) = self.call();
-        state.finish("createBioUser", client.create_bio_user().send().await)
+        let client = self.call();
+        let result = client.create_bio_user().await;
+        client.inner().finish("createBioUser", result)
     }
 
     /// `uploadBioFiles`: uploads the user's pictures and returns the ticket. Never retried once
@@ -260,15 +266,10 @@ impl BioSession {
         user_id: &str,
         body: types::BioUpload,
     ) -> Result<types::UploadTicket> {
-        let user_id = path_segment("uploadBioFiles.userId", user_id)?;
-        let (state, client) = self.call();
-        let result = client
-            .upload_bio_files()
-            .user_id(user_id)
-            .body(body)
-            .send()
-            .await;
-        state.finish("uploadBioFiles", result)
+        let user_id = path_parameter("uploadBioFiles.userId", user_id)?;
+        let client = self.call();
+        let result = client.upload_bio_files(&user_id, &body).await;
+        client.inner().finish("uploadBioFiles", result)
     }
 
     /// `bioEnroll`: the enroll result of an upload ticket: photo match, liveness, enrollment
@@ -289,17 +290,23 @@ impl BioSession {
     /// * [`crate::Error::Timeout`] / [`crate::Error::Transport`]: no answer after the retries.
     /// * [`crate::Error::InvalidResponse`]: the answer is not an enroll result (values not shown).
     pub async fn enroll(&self, user_id: &str, ticket: &str) -> Result<types::EnrollResult> {
-        let user_id = path_segment("bioEnroll.userId", user_id)?;
-        let ticket = path_segment("bioEnroll.ticket", ticket)?;
-        let (state, client) = self.call();
-        let result = client
-            .bio_enroll()
-            .user_id(user_id)
-            .ticket(ticket)
-            .send()
-            .await;
-        state.finish("bioEnroll", result)
+        let user_id = path_parameter("bioEnroll.userId", user_id)?;
+        let ticket = path_parameter("bioEnroll.ticket", ticket)?;
+        let client = self.call();
+        let result = client.bio_enroll(&user_id, &ticket).await;
+        client.inner().finish("bioEnroll", result)
     }
+}
+
+/// A path parameter of the generated call: one path segment ([`path_segment`]) within the
+/// document's bounds.
+fn path_parameter<'a, T>(field: &str, id: &'a str) -> Result<T>
+where
+    T: TryFrom<&'a str>,
+    T::Error: std::fmt::Display,
+{
+    T::try_from(path_segment(field, id)?)
+        .map_err(|e| crate::Error::invalid_input(field, e.to_string()))
 }
 
 /// An id that goes into a URL path as one segment. `.` and `..` (which a URL parser or a server

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use progenitor_client::{ClientHooks, OperationInfo, ResponseValue};
+use progenitor_client::{ClientHooks, ClientInfo, OperationInfo, ResponseValue};
 use reqwest::header::{HeaderValue, ACCEPT};
 
 use crate::{
@@ -70,20 +70,24 @@ impl ComplianceClient {
         })
     }
 
-    fn call(&self) -> (CallState, compliance::Client) {
-        self.call_sending(Vec::new())
-    }
-
-    /// A call whose request carries `secrets` besides the credentials.
-    fn call_sending(&self, secrets: Vec<secrecy::SecretString>) -> (CallState, compliance::Client) {
-        let mut state = CallState::new(
+    /// The state of one call with this client's token and context.
+    fn state(&self) -> CallState {
+        CallState::new(
             self.shared.clone(),
             self.context_headers.clone(),
             CallAuth::ComplianceToken(self.tokens.clone()),
-        );
+        )
+    }
+
+    fn call(&self) -> compliance::direct::Client {
+        crate::hooks::compliance_direct(self.state())
+    }
+
+    /// A call whose request carries `secrets` besides the credentials.
+    fn call_sending(&self, secrets: Vec<secrecy::SecretString>) -> compliance::direct::Client {
+        let mut state = self.state();
         state.extra_secrets = secrets;
-        let client = crate::hooks::compliance_client(&state);
-        (state, client)
+        crate::hooks::compliance_direct(state)
     }
 
     /// Obtains the access token now (it is otherwise fetched by the first call that needs it).
@@ -99,7 +103,7 @@ impl ComplianceClient {
     /// The generated client, with this client's auth, headers, retries and tracing, for calls
     /// the methods here do not cover. Its errors are progenitor's, not [`Error`].
     pub fn generated(&self) -> compliance::Client {
-        self.call().1
+        crate::hooks::compliance_client(self.state())
     }
 
     /// `accountOnboarding`: create (A), update (U) or delete (D) an account. Never retried
@@ -132,11 +136,9 @@ impl ComplianceClient {
         &self,
         account: types::Account,
     ) -> Result<types::Acknowledgement> {
-        let (state, client) = self.call();
-        state.finish(
-            "accountOnboarding",
-            client.account_onboarding().body(account).send().await,
-        )
+        let client = self.call();
+        let result = client.account_onboarding(&account).await;
+        client.inner().finish("accountOnboarding", result)
     }
 
     /// `customerOnboarding`: create a customer. Never retried once sent.
@@ -167,11 +169,9 @@ impl ComplianceClient {
         &self,
         customer: types::Customer,
     ) -> Result<types::Acknowledgement> {
-        let (state, client) = self.call_sending(document_numbers(&customer));
-        state.finish(
-            "customerOnboarding",
-            client.customer_onboarding().body(customer).send().await,
-        )
+        let client = self.call_sending(document_numbers(&customer));
+        let result = client.customer_onboarding(&customer).await;
+        client.inner().finish("customerOnboarding", result)
     }
 
     /// `customerMaintenance`: update (U) or delete (D) a customer (a partial record: only the
@@ -202,11 +202,9 @@ impl ComplianceClient {
         &self,
         customer: types::Customer,
     ) -> Result<types::Acknowledgement> {
-        let (state, client) = self.call_sending(document_numbers(&customer));
-        state.finish(
-            "customerMaintenance",
-            client.customer_maintenance().body(customer).send().await,
-        )
+        let client = self.call_sending(document_numbers(&customer));
+        let result = client.customer_maintenance(&customer).await;
+        client.inner().finish("customerMaintenance", result)
     }
 
     /// `registerMonetaryTransaction`: post a transaction to an account. Amounts are exact
@@ -238,13 +236,9 @@ impl ComplianceClient {
         &self,
         transaction: types::MonetaryTransaction,
     ) -> Result<types::Acknowledgement> {
-        let (state, client) = self.call();
-        let result = client
-            .register_monetary_transaction()
-            .body(transaction)
-            .send()
-            .await;
-        state.finish("registerMonetaryTransaction", result)
+        let client = self.call();
+        let result = client.register_monetary_transaction(&transaction).await;
+        client.inner().finish("registerMonetaryTransaction", result)
     }
 
     /// `getCustomer`: the customer `cif_cod`, sent as the `cifCod` part of a
@@ -271,9 +265,9 @@ impl ComplianceClient {
             cif_cod: types::GetCustomerFormCifCod::try_from(cif_cod)
                 .map_err(|e| Error::invalid_input("getCustomer.cifCod", e.to_string()))?,
         };
-        let (state, client) = self.call();
-        let result = get_customer(&client, &state, form).await;
-        state.finish("getCustomer", result)
+        let client = self.call();
+        let result = get_customer(&client, form).await;
+        client.inner().finish("getCustomer", result)
     }
 }
 
@@ -289,18 +283,17 @@ fn document_numbers(customer: &types::Customer) -> Vec<secrecy::SecretString> {
 
 /// The hand-written `getCustomer` call, through the same hooks as the generated ones.
 async fn get_customer(
-    client: &compliance::Client,
-    state: &CallState,
+    client: &compliance::direct::Client,
     form: types::GetCustomerForm,
 ) -> std::result::Result<ResponseValue<types::Customer>, progenitor_client::Error<types::ErrorBody>>
 {
     use http_body_util::BodyExt;
     use progenitor_client::Error as G;
     let multipart = reqwest::multipart::Form::new().text("cifCod", form.cif_cod.to_string());
-    let mut request = state
-        .shared
+    let shared = &client.inner().shared;
+    let mut request = shared
         .http
-        .post(format!("{}/onboarding/getCustomer", state.shared.base_url))
+        .post(format!("{}/onboarding/getCustomer", shared.base_url))
         .header(ACCEPT, HeaderValue::from_static("application/json"))
         .multipart(multipart)
         .build()?;

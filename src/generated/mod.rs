@@ -5,7 +5,9 @@
 //! behind `ComplianceClient::generated` and `BiometricsClient::generated`); the rest of what
 //! progenitor emits (operation builders, its own error type) is reachable but hidden from the
 //! docs: [`crate::ComplianceClient`], [`crate::BiometricsClient`] and [`crate::Error`] are the
-//! front door.
+//! front door. Each module also holds a crate-private `direct` client: the same operations
+//! generated as plain methods that borrow their body, which the front door calls (a builder per
+//! call would allocate a placeholder per required field and convert the body back and forth).
 
 /// The compliance API (`openapi/compliance.yaml`): its types, and the generated client.
 ///
@@ -24,6 +26,13 @@ pub mod compliance {
     pub use generated::Client;
     #[doc(hidden)]
     pub use generated::{builder, ByteStream, ClientInfo, Error, ResponseValue};
+
+    /// The same operations as plain methods that borrow their body, on the types above: what
+    /// the hand-written layer calls (no builder to fill and convert back on every call).
+    #[allow(missing_docs, clippy::all, unused_imports, rustdoc::all, dead_code)]
+    pub(crate) mod direct {
+        include!(concat!(env!("OUT_DIR"), "/compliance_direct.rs"));
+    }
 }
 
 /// The biometrics API (`openapi/biometrics.yaml`): its types, and the generated client.
@@ -39,4 +48,11 @@ pub mod biometrics {
     pub use generated::Client;
     #[doc(hidden)]
     pub use generated::{builder, ByteStream, ClientInfo, Error, ResponseValue};
+
+    /// The same operations as plain methods that borrow their body, on the types above: what
+    /// the hand-written layer calls (no builder to fill and convert back on every call).
+    #[allow(missing_docs, clippy::all, unused_imports, rustdoc::all, dead_code)]
+    pub(crate) mod direct {
+        include!(concat!(env!("OUT_DIR"), "/biometrics_direct.rs"));
+    }
 }

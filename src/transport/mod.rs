@@ -39,7 +39,7 @@ use crate::{
 const MAX_REQUEST_ID: usize = 128;
 
 /// The inner value of a generated client for one call.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct CallState {
     pub(crate) shared: Arc<ApiShared>,
     pub(crate) context: Arc<ContextHeaders>,
@@ -47,7 +47,20 @@ pub struct CallState {
     /// Secrets this call sends besides its credentials (the refresh token of a refresh grant,
     /// the document numbers of a customer): kept out of server text we show.
     pub(crate) extra_secrets: Vec<SecretString>,
-    outcome: Arc<Mutex<Outcome>>,
+    outcome: Mutex<Outcome>,
+}
+
+/// A copy for other calls: same client, auth and secrets, an outcome of its own.
+impl Clone for CallState {
+    fn clone(&self) -> Self {
+        CallState {
+            shared: self.shared.clone(),
+            context: self.context.clone(),
+            auth: self.auth.clone(),
+            extra_secrets: self.extra_secrets.clone(),
+            outcome: Mutex::default(),
+        }
+    }
 }
 
 /// What the hooks learned during a call, read back by [`CallState::finish`].
@@ -76,7 +89,7 @@ impl CallState {
             context,
             auth,
             extra_secrets: Vec::new(),
-            outcome: Arc::default(),
+            outcome: Mutex::default(),
         }
     }
 
