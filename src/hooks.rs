@@ -20,12 +20,14 @@ macro_rules! hooks {
                 self.inner().pre(request, info).await.map_err(Error::Custom)
             }
 
-            async fn exec(
+            // The transport's future itself, not one more `async` layer around it: a call's
+            // future is moved as a whole, so each layer costs a copy of it.
+            fn exec(
                 &self,
                 request: reqwest::Request,
                 info: &OperationInfo,
-            ) -> reqwest::Result<reqwest::Response> {
-                self.inner().exec(request, info).await
+            ) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> {
+                self.inner().exec(request, info)
             }
         }
     };

@@ -66,10 +66,11 @@ impl Clone for CallState {
 /// What the hooks learned during a call, read back by [`CallState::finish`].
 #[derive(Debug, Default)]
 struct Outcome {
-    /// A typed failure the hooks could not return through progenitor's error type.
-    failure: Option<Error>,
+    /// A typed failure the hooks could not return through progenitor's error type (boxed, as
+    /// is the error response: rare, and the state is moved into each call's client).
+    failure: Option<Box<Error>>,
     /// The last error response, with its raw body.
-    api_error: Option<ApiError>,
+    api_error: Option<Box<ApiError>>,
     /// Generation of the compliance token the request carried.
     token_generation: Option<u64>,
     /// The compliance token the request carried (to keep it out of server text we show).
@@ -167,7 +168,7 @@ impl CallState {
                 }
                 Err(e) => {
                     let message = format!("{}: no access token", op.id);
-                    self.outcome().failure = Some(e);
+                    self.outcome().failure = Some(Box::new(e));
                     return Err(message);
                 }
             },
@@ -177,12 +178,15 @@ impl CallState {
     }
 
     /// Sends the request: retries where [`crate::RetryPolicy`] allows, replays once after a 401
-    /// with a fresh compliance token, and keeps the raw body of an error response.
-    pub(crate) async fn exec(
+    /// with a fresh compliance token, and keeps the raw body of an error response; all inside
+    /// the call's `preventor.call` span.
+    pub(crate) fn exec(
         &self,
         request: Request,
         info: &OperationInfo,
-    ) -> reqwest::Result<Response> {
+    ) -> tracing::instrument::Instrumented<
+        impl std::future::Future<Output = reqwest::Result<Response>> + '_,
+    > {
         let op = Operation::find(info.operation_id);
         // Our own fields, and OpenTelemetry's HTTP client semantic conventions (with
         // tracing-opentelemetry, `otel.kind` and `otel.status_code` set the span's kind and status).
@@ -204,44 +208,22 @@ impl CallState {
             http.request.resend_count = Empty,
             error.type = Empty,
         );
-        let started = Instant::now();
-        let result = self
-            .send_with_policy(op, request)
-            .instrument(span.clone())
-            .await;
-        span.record("duration_ms", started.elapsed().as_millis() as u64);
-        match &result {
-            Ok(r) => {
-                let status = r.status();
-                span.record("status", status.as_u16());
-                span.record("http.response.status_code", status.as_u16());
-                if status.is_client_error() || status.is_server_error() {
-                    span.record("error.type", status.as_str());
-                    span.record("otel.status_code", "ERROR");
-                }
-            }
-            Err(e) => {
-                span.record("error.type", error_type(e));
-                span.record("otel.status_code", "ERROR");
-                span.in_scope(
-                    || tracing::debug!(error = %crate::transport::describe(e), "request failed"),
-                );
-            }
-        }
-        result
+        self.send_with_policy(op, request).instrument(span)
     }
 
+    /// [`CallState::exec`] inside its span: the attempts, then the call's result on the span.
     async fn send_with_policy(
         &self,
         op: &'static Operation,
         request: Request,
     ) -> reqwest::Result<Response> {
+        let started = Instant::now();
+        let span = tracing::Span::current();
         let policy = &self.shared.options.retry;
         let mut attempt = 1u32;
         let mut replayed_after_401 = false;
         let mut next = request;
-        loop {
-            let span = tracing::Span::current();
+        let result = loop {
             span.record("attempt", attempt);
             if attempt > 1 {
                 span.record("http.request.resend_count", attempt - 1);
@@ -267,7 +249,7 @@ impl CallState {
                             Box::pin(tokio::time::sleep(wait)).await;
                             next = again;
                         }
-                        _ => return Err(e),
+                        _ => break Err(e),
                     }
                 }
                 Ok(response) => {
@@ -303,8 +285,8 @@ impl CallState {
                                     continue;
                                 }
                                 Err(e) => {
-                                    self.outcome().failure = Some(e);
-                                    return Box::pin(self.keep_error_body(op, response)).await;
+                                    self.outcome().failure = Some(Box::new(e));
+                                    break Box::pin(self.keep_error_body(op, response)).await;
                                 }
                             }
                         }
@@ -323,18 +305,36 @@ impl CallState {
                         Box::pin(tokio::time::sleep(wait)).await;
                         next = again;
                     } else if response.status().is_success() {
-                        return if op.acknowledgement && !plain_acknowledgement(&response) {
+                        break if op.acknowledgement && !plain_acknowledgement(&response) {
                             Box::pin(acknowledgement(response)).await
                         } else {
                             Ok(response)
                         };
                     } else {
-                        return Box::pin(self.keep_error_body(op, response)).await;
+                        break Box::pin(self.keep_error_body(op, response)).await;
                     }
                 }
             }
             attempt += 1;
+        };
+        span.record("duration_ms", started.elapsed().as_millis() as u64);
+        match &result {
+            Ok(r) => {
+                let status = r.status();
+                span.record("status", status.as_u16());
+                span.record("http.response.status_code", status.as_u16());
+                if status.is_client_error() || status.is_server_error() {
+                    span.record("error.type", status.as_str());
+                    span.record("otel.status_code", "ERROR");
+                }
+            }
+            Err(e) => {
+                span.record("error.type", error_type(e));
+                span.record("otel.status_code", "ERROR");
+                tracing::debug!(error = %crate::transport::describe(e), "request failed");
+            }
         }
+        result
     }
 
     /// Reads an error response (capped), records it, and hands progenitor an equal response.
@@ -366,7 +366,7 @@ impl CallState {
             details: self.scrubbed_details(&body),
             body: body.clone(),
         };
-        self.outcome().api_error = Some(api_error);
+        self.outcome().api_error = Some(Box::new(api_error));
         Ok(rebuild(status, headers, body))
     }
 
@@ -379,7 +379,7 @@ impl CallState {
         let mut outcome = self.outcome();
         outcome.permit = None;
         if let Some(failure) = outcome.failure.take() {
-            return Err(failure);
+            return Err(*failure);
         }
         let api_error = outcome.api_error.take();
         use progenitor_client::Error as G;
@@ -402,7 +402,7 @@ impl CallState {
             },
             Err(G::Custom(message)) => Error::Config(message),
             Err(_) => match api_error {
-                Some(api) => from_api_error(api),
+                Some(api) => from_api_error(*api),
                 None => Error::InvalidResponse {
                     operation,
                     reason: "error response without details".into(),
