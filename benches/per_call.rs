@@ -469,8 +469,8 @@ async fn run(url: String, quick: bool) -> serde_json::Value {
         photos,
     };
 
-    // `--profile sdk|hand N`: only N sequential transactions on one side (for callgrind: the
-    // instructions per call are (Ir(N) - Ir(0)) / N).
+    // `--profile sdk|hand N [OPERATION]`: only N sequential calls on one side (for callgrind:
+    // the instructions per call are (Ir(N) - Ir(0)) / N); transactions unless getCustomer.
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|a| a == "--profile") {
         let sdk = args.get(at + 1).is_some_and(|s| s == "sdk");
@@ -478,12 +478,23 @@ async fn run(url: String, quick: bool) -> serde_json::Value {
             .get(at + 2)
             .and_then(|n| n.parse().ok())
             .unwrap_or(1000);
-        let op = Transactions(&env);
-        op.call(sdk, u64::MAX).await;
-        for i in 0..n {
-            op.call(sdk, i).await;
+        let operation = args
+            .get(at + 3)
+            .map_or("registerMonetaryTransaction", |s| s);
+        async fn calls(op: impl Operation, sdk: bool, n: u64) {
+            op.call(sdk, u64::MAX).await;
+            for i in 0..n {
+                op.call(sdk, i).await;
+            }
         }
-        return json!({"profile": if sdk { "sdk" } else { "hand" }, "calls": n});
+        match operation {
+            "registerMonetaryTransaction" => calls(Transactions(&env), sdk, n).await,
+            "getCustomer" => calls(GetCustomer(&env), sdk, n).await,
+            other => {
+                panic!("--profile: no operation {other} (registerMonetaryTransaction, getCustomer)")
+            }
+        }
+        return json!({"profile": if sdk { "sdk" } else { "hand" }, "operation": operation, "calls": n});
     }
     let (blocks, block, flight) = if quick {
         (2, 50, 128)

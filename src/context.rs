@@ -2,7 +2,9 @@
 //!
 //! Set per client (defaults) and per call ([`EndUserContext::merged_over`]): a per-call value wins.
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use reqwest::header::{
+    HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT,
+};
 
 use crate::{Error, Result};
 
@@ -91,10 +93,8 @@ impl EndUserContext {
         shared: &crate::transport::ApiShared,
     ) -> std::sync::Arc<ContextHeaders> {
         use crate::transport::Api;
-        // Its index table keeps room for what each request adds (accept, content-type,
-        // authorization): a copy then needs no rehash, only its entries grow once.
-        let mut headers =
-            HeaderMap::with_capacity(shared.tenant_headers.len() + 5 + REQUEST_HEADERS);
+        // Room for everything a request adds, so that a copy never grows (see `ContextHeaders`).
+        let mut headers = HeaderMap::with_capacity(shared.tenant_headers.len() + 16);
         for (name, value) in &shared.tenant_headers {
             headers.insert(name.clone(), value.clone());
         }
@@ -118,22 +118,27 @@ impl EndUserContext {
             .and_then(|v| HeaderValue::from_str(v).ok())
             .unwrap_or(HeaderValue::from_static(SDK_USER_AGENT));
         headers.insert(USER_AGENT, agent);
+        // Every documented answer of both APIs is JSON; a request's own `accept` replaces it.
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        // Slots a request fills in (or, for a content type, drops when it has no body).
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(AUTHORIZATION, HeaderValue::from_static(""));
         std::sync::Arc::new(ContextHeaders(headers))
     }
 }
 
 /// The tenant headers of one client and the end-user headers of one context, for one API,
 /// ready to copy into requests.
+///
+/// The map also holds `accept`, `content-type` and `authorization`, which every request sets or
+/// replaces: a copy has a slot for each, so that filling in a request allocates nothing beyond
+/// the copy itself (a cloned map has no spare room: one new header would grow it twice).
 #[derive(Debug)]
 pub(crate) struct ContextHeaders(HeaderMap);
 
-/// Headers a request brings besides the tenant and context ones (accept, content-type,
-/// authorization).
-const REQUEST_HEADERS: usize = 3;
-
 impl ContextHeaders {
-    /// A copy of the tenant and context headers (its index table has room for the request's
-    /// own).
+    /// A copy of the tenant and context headers, with the `accept`, `content-type` and
+    /// `authorization` slots still to be set.
     pub(crate) fn to_map(&self) -> HeaderMap {
         self.0.clone()
     }

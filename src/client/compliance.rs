@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo, ResponseValue};
-use reqwest::header::{HeaderValue, ACCEPT};
 
 use crate::{
     auth::{oauth::TokenSource, CallAuth},
@@ -294,7 +293,6 @@ async fn get_customer(
     let mut request = shared
         .http
         .post(format!("{}/onboarding/getCustomer", shared.base_url))
-        .header(ACCEPT, HeaderValue::from_static("application/json"))
         .multipart(multipart)
         .build()?;
     // Buffer the (small) form so that the request can be retried or replayed after a 401.

@@ -18,7 +18,10 @@ use std::{
 
 use bytes::Bytes;
 use progenitor_client::{OperationInfo, ResponseValue};
-use reqwest::{header::AUTHORIZATION, Request, Response, StatusCode};
+use reqwest::{
+    header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE},
+    Request, Response, StatusCode,
+};
 use secrecy::{ExposeSecret, SecretString};
 use tracing::{field::Empty, Instrument};
 
@@ -146,14 +149,24 @@ impl CallState {
     ) -> Result<(), String> {
         let op = Operation::find(info.operation_id);
         // Start from a copy of the client's tenant and context headers (hashed once, when the
-        // client was built) and add the request's own (accept, content-type) unless ours
-        // already name them; progenitor's `api-version` is dropped.
+        // client was built). The request's `accept` and `content-type` take their slots (a
+        // request without a body has no content type); its other headers are added unless ours
+        // name them; progenitor's `api-version` is dropped.
         let theirs = std::mem::replace(request.headers_mut(), self.context.to_map());
         let headers = request.headers_mut();
+        let mut has_content_type = false;
         for (name, value) in theirs.iter() {
-            if name != "api-version" {
+            if name == ACCEPT {
+                headers.insert(ACCEPT, value.clone());
+            } else if name == CONTENT_TYPE {
+                has_content_type = true;
+                headers.insert(CONTENT_TYPE, value.clone());
+            } else if name != "api-version" {
                 headers.entry(name).or_insert_with(|| value.clone());
             }
+        }
+        if !has_content_type {
+            headers.remove(CONTENT_TYPE);
         }
         let authorization = match &self.auth {
             CallAuth::Basic { user, secret } => auth::basic(user, secret),
