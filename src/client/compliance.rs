@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo, ResponseValue};
+use reqwest::header::CONTENT_LENGTH;
 
 use crate::{
     auth::{oauth::TokenSource, CallAuth},
@@ -295,14 +296,21 @@ async fn get_customer(
         .post(format!("{}/onboarding/getCustomer", shared.base_url))
         .multipart(multipart)
         .build()?;
-    // Buffer the (small) form so that the request can be retried or replayed after a 401.
-    if let Some(body) = request.body_mut().take() {
-        let bytes = body
-            .collect()
-            .await
-            .map_err(G::CommunicationError)?
-            .to_bytes();
-        *request.body_mut() = Some(bytes.into());
+    // Buffer the (small) form so that the request can be retried or replayed after a 401: one
+    // buffer of the form's length. Its `content-length` goes: hyper writes it from the body.
+    if let Some(mut body) = request.body_mut().take() {
+        let length = request
+            .headers_mut()
+            .remove(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .unwrap_or(0);
+        let mut buffer = Vec::with_capacity(length);
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.map_err(G::CommunicationError)?.into_data() {
+                buffer.extend_from_slice(&data);
+            }
+        }
+        *request.body_mut() = Some(buffer.into());
     }
     let info = OperationInfo {
         operation_id: "get_customer",

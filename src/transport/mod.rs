@@ -225,129 +225,189 @@ impl CallState {
     }
 
     /// [`CallState::exec`] inside its span: the attempts, then the call's result on the span.
-    async fn send_with_policy(
+    // The common case (a first answer that is final: a success) is kept apart from everything
+    // else, which runs in one boxed future: this future is part of every call's future, and a
+    // call's future is moved as a whole, so what only failures need should not make it larger.
+    //
+    // A plain `fn` returning an `async move` block: an `async fn` would copy its arguments into
+    // locals of the future and keep both (the request twice).
+    #[allow(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice")]
+    fn send_with_policy(
         &self,
         op: &'static Operation,
-        request: Request,
-    ) -> reqwest::Result<Response> {
-        let started = Instant::now();
+        mut request: Request,
+    ) -> impl std::future::Future<Output = reqwest::Result<Response>> + Send + '_ {
+        async move {
+            let started = Instant::now();
+            // The first attempt, as in `send_once` (inline: one future less to nest).
+            let spare = self.before_attempt(1, &mut request);
+            let permit = self.permit().await;
+            let sent = self.shared.http.execute(request).await;
+            self.outcome().permit = permit;
+            let result = match sent {
+                Ok(response)
+                    if response.status().is_success()
+                        && (!op.acknowledgement || plain_acknowledgement(&response)) =>
+                {
+                    Ok(response)
+                }
+                sent => Box::pin(self.follow_up(op, sent, spare)).await,
+            };
+            let span = tracing::Span::current();
+            span.record("duration_ms", started.elapsed().as_millis() as u64);
+            match &result {
+                Ok(r) => {
+                    let status = r.status();
+                    span.record("status", status.as_u16());
+                    span.record("http.response.status_code", status.as_u16());
+                    if status.is_client_error() || status.is_server_error() {
+                        span.record("error.type", status.as_str());
+                        span.record("otel.status_code", "ERROR");
+                    }
+                }
+                Err(e) => {
+                    span.record("error.type", error_type(e));
+                    span.record("otel.status_code", "ERROR");
+                    tracing::debug!(error = %crate::transport::describe(e), "request failed");
+                }
+            }
+            result
+        }
+    }
+
+    /// One attempt: see [`CallState::before_attempt`] and [`CallState::permit`], then sends.
+    #[allow(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice")]
+    fn send_once(
+        &self,
+        attempt: u32,
+        mut request: Request,
+    ) -> impl std::future::Future<Output = (reqwest::Result<Response>, Option<Request>)> + Send + '_
+    {
+        async move {
+            let spare = self.before_attempt(attempt, &mut request);
+            let permit = self.permit().await;
+            let sent = self.shared.http.execute(request).await;
+            self.outcome().permit = permit;
+            (sent, spare)
+        }
+    }
+
+    /// Before attempt `attempt`: records it on the span and returns a spare copy of `request`
+    /// for a retry or a replay (it shares the buffered body, an upload being megabytes; a
+    /// streaming body has none: it is sent once).
+    fn before_attempt(&self, attempt: u32, request: &mut Request) -> Option<Request> {
         let span = tracing::Span::current();
+        span.record("attempt", attempt);
+        if attempt > 1 {
+            span.record("http.request.resend_count", attempt - 1);
+        }
+        self.outcome().permit = None; // a generated client reused for another call
+        spare::spare(request)
+    }
+
+    /// An in-flight permit when the client caps requests in flight; held until `finish` (the
+    /// body is read in between), the next attempt replacing it.
+    async fn permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        match &self.shared.in_flight {
+            Some(permits) => permits.clone().acquire_owned().await.ok(),
+            None => None,
+        }
+    }
+
+    /// After a first answer that is not simply a success: retries where
+    /// [`crate::RetryPolicy`] allows, one replay after a 401 with a fresh compliance token,
+    /// the raw body of an error response, a tolerant acknowledgement.
+    async fn follow_up(
+        &self,
+        op: &'static Operation,
+        mut sent: reqwest::Result<Response>,
+        mut spare: Option<Request>,
+    ) -> reqwest::Result<Response> {
         let policy = &self.shared.options.retry;
         let mut attempt = 1u32;
         let mut replayed_after_401 = false;
-        let mut next = request;
-        let result = loop {
-            span.record("attempt", attempt);
-            if attempt > 1 {
-                span.record("http.request.resend_count", attempt - 1);
-            }
-            // A copy for a retry or a replay; it shares the buffered body (an upload is
-            // megabytes). A streaming body has none: it is sent once.
-            let mut spare = spare::spare(&mut next);
-            self.outcome().permit = None; // a generated client reused for another call
-            let permit = match &self.shared.in_flight {
-                Some(permits) => permits.clone().acquire_owned().await.ok(),
-                None => None,
-            };
-            let sent = self.shared.http.execute(next).await;
-            // Held until `finish` (the body is read in between); the next attempt replaces it.
-            self.outcome().permit = permit;
-            match sent {
+        loop {
+            let response = match sent {
+                Ok(response) => response,
                 Err(e) => {
                     let wait = policy.after_error(op.idempotency, attempt, &e);
-                    match (spare, wait) {
-                        (Some(again), Some(wait)) => {
-                            tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, error = %describe(&e), "transport error, retrying");
-                            self.outcome().permit = None;
-                            Box::pin(tokio::time::sleep(wait)).await;
-                            next = again;
-                        }
-                        _ => break Err(e),
-                    }
+                    let (Some(again), Some(wait)) = (spare, wait) else {
+                        return Err(e);
+                    };
+                    tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, error = %describe(&e), "transport error, retrying");
+                    self.outcome().permit = None;
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                    (sent, spare) = self.send_once(attempt, again).await;
+                    continue;
                 }
-                Ok(response) => {
-                    if response.status() == StatusCode::UNAUTHORIZED && !replayed_after_401 {
-                        if let (CallAuth::ComplianceToken(source), Some(mut again)) =
-                            (&self.auth, spare.as_mut().and_then(spare::spare))
-                        {
-                            replayed_after_401 = true;
-                            // The token request needs a permit of its own: give this one back.
-                            let used = {
+            };
+            if response.status() == StatusCode::UNAUTHORIZED && !replayed_after_401 {
+                if let (CallAuth::ComplianceToken(source), Some(mut again)) =
+                    (&self.auth, spare.take())
+                {
+                    replayed_after_401 = true;
+                    // The token request needs a permit of its own: give this one back.
+                    let used = {
+                        let mut outcome = self.outcome();
+                        outcome.permit = None;
+                        outcome.token_generation
+                    };
+                    if let Some(generation) = used {
+                        source.invalidate(generation);
+                    }
+                    tracing::info!(
+                        attempt,
+                        "401: refreshing the access token and replaying once"
+                    );
+                    match source.bearer().await {
+                        Ok((token, generation)) => {
+                            again
+                                .headers_mut()
+                                .insert(AUTHORIZATION, token.header.clone());
+                            {
                                 let mut outcome = self.outcome();
-                                outcome.permit = None;
-                                outcome.token_generation
-                            };
-                            if let Some(generation) = used {
-                                source.invalidate(generation);
+                                outcome.token_generation = Some(generation);
+                                outcome.token = Some(token);
                             }
-                            tracing::info!(
-                                attempt,
-                                "401: refreshing the access token and replaying once"
-                            );
-                            match Box::pin(source.bearer()).await {
-                                Ok((token, generation)) => {
-                                    again
-                                        .headers_mut()
-                                        .insert(AUTHORIZATION, token.header.clone());
-                                    let mut outcome = self.outcome();
-                                    outcome.token_generation = Some(generation);
-                                    outcome.token = Some(token);
-                                    drop(outcome);
-                                    next = again;
-                                    attempt += 1;
-                                    continue;
-                                }
-                                Err(e) => {
-                                    self.outcome().failure = Some(Box::new(e));
-                                    break Box::pin(self.keep_error_body(op, response)).await;
-                                }
-                            }
+                            drop(response);
+                            attempt += 1;
+                            (sent, spare) = self.send_once(attempt, again).await;
+                            continue;
+                        }
+                        Err(e) => {
+                            self.outcome().failure = Some(Box::new(e));
+                            return self.keep_error_body(op, response).await;
                         }
                     }
-                    if let (Some(again), Some(wait)) = (
-                        spare,
-                        policy.after_response(op.idempotency, attempt, &response),
-                    ) {
-                        tracing::warn!(
-                            attempt,
-                            status = response.status().as_u16(),
-                            wait_ms = wait.as_millis() as u64,
-                            "retrying"
-                        );
-                        self.outcome().permit = None;
-                        Box::pin(tokio::time::sleep(wait)).await;
-                        next = again;
-                    } else if response.status().is_success() {
-                        break if op.acknowledgement && !plain_acknowledgement(&response) {
-                            Box::pin(acknowledgement(response)).await
-                        } else {
-                            Ok(response)
-                        };
-                    } else {
-                        break Box::pin(self.keep_error_body(op, response)).await;
-                    }
                 }
             }
-            attempt += 1;
-        };
-        span.record("duration_ms", started.elapsed().as_millis() as u64);
-        match &result {
-            Ok(r) => {
-                let status = r.status();
-                span.record("status", status.as_u16());
-                span.record("http.response.status_code", status.as_u16());
-                if status.is_client_error() || status.is_server_error() {
-                    span.record("error.type", status.as_str());
-                    span.record("otel.status_code", "ERROR");
-                }
+            if let (Some(again), Some(wait)) = (
+                spare.take(),
+                policy.after_response(op.idempotency, attempt, &response),
+            ) {
+                tracing::warn!(
+                    attempt,
+                    status = response.status().as_u16(),
+                    wait_ms = wait.as_millis() as u64,
+                    "retrying"
+                );
+                // The refused answer is not kept while waiting (nor is its connection).
+                drop(response);
+                self.outcome().permit = None;
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+                (sent, spare) = self.send_once(attempt, again).await;
+                continue;
             }
-            Err(e) => {
-                span.record("error.type", error_type(e));
-                span.record("otel.status_code", "ERROR");
-                tracing::debug!(error = %crate::transport::describe(e), "request failed");
-            }
+            return if !response.status().is_success() {
+                self.keep_error_body(op, response).await
+            } else if op.acknowledgement && !plain_acknowledgement(&response) {
+                acknowledgement(response).await
+            } else {
+                Ok(response)
+            };
         }
-        result
     }
 
     /// Reads an error response (capped), records it, and hands progenitor an equal response.
