@@ -2,6 +2,7 @@
 //! generated client (the public builder-style ones and the `direct` ones the hand-written layer
 //! calls), each delegating to [`CallState`].
 
+use futures::FutureExt;
 use progenitor_client::{ClientHooks, ClientInfo, Error, OperationInfo};
 
 use crate::{
@@ -10,7 +11,7 @@ use crate::{
 };
 
 macro_rules! hooks {
-    ($client:ty) => {
+    ($client:ty, $answer:expr) => {
         impl ClientHooks<CallState> for $client {
             async fn pre<E>(
                 &self,
@@ -27,16 +28,32 @@ macro_rules! hooks {
                 request: reqwest::Request,
                 info: &OperationInfo,
             ) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> {
-                self.inner().exec(request, info)
+                self.inner().exec(request, info).map($answer)
             }
         }
     };
 }
 
-hooks!(compliance::Client);
-hooks!(biometrics::Client);
-hooks!(compliance::direct::Client);
-hooks!(biometrics::direct::Client);
+// The public generated clients hand every answer to the caller as it came.
+hooks!(compliance::Client, std::convert::identity);
+hooks!(biometrics::Client, std::convert::identity);
+// The hand-written methods keep only the value of a success (`CallState::finish`).
+hooks!(compliance::direct::Client, without_success_headers);
+hooks!(biometrics::direct::Client, without_success_headers);
+
+/// A success without its headers: progenitor copies a response's headers into the value it
+/// returns, and the hand-written methods drop them unread (an error keeps them: its request id
+/// and `Retry-After` are read from them).
+fn without_success_headers(
+    answer: reqwest::Result<reqwest::Response>,
+) -> reqwest::Result<reqwest::Response> {
+    answer.map(|mut response| {
+        if response.status().is_success() {
+            *response.headers_mut() = reqwest::header::HeaderMap::new();
+        }
+        response
+    })
+}
 
 macro_rules! constructor {
     ($name:ident, $client:ty) => {

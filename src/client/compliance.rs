@@ -289,7 +289,7 @@ async fn get_customer(
 {
     use http_body_util::BodyExt;
     use progenitor_client::Error as G;
-    let multipart = reqwest::multipart::Form::new().text("cifCod", form.cif_cod.to_string());
+    let multipart = reqwest::multipart::Form::new().text("cifCod", String::from(form.cif_cod));
     let shared = &client.inner().shared;
     let mut request = shared
         .http

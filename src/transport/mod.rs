@@ -231,16 +231,21 @@ impl CallState {
     //
     // A plain `fn` returning an `async move` block: an `async fn` would copy its arguments into
     // locals of the future and keep both (the request twice).
-    #[allow(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice")]
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn keeps its arguments twice"
+    )]
     fn send_with_policy(
         &self,
         op: &'static Operation,
         mut request: Request,
     ) -> impl std::future::Future<Output = reqwest::Result<Response>> + Send + '_ {
         async move {
-            let started = Instant::now();
+            let span = tracing::Span::current();
+            // Timed only when the span is recorded.
+            let started = (!span.is_disabled()).then(Instant::now);
             // The first attempt, as in `send_once` (inline: one future less to nest).
-            let spare = self.before_attempt(1, &mut request);
+            let spare = self.before_attempt(&span, 1, &mut request);
             let permit = self.permit().await;
             let sent = self.shared.http.execute(request).await;
             self.outcome().permit = permit;
@@ -253,8 +258,9 @@ impl CallState {
                 }
                 sent => Box::pin(self.follow_up(op, sent, spare)).await,
             };
-            let span = tracing::Span::current();
-            span.record("duration_ms", started.elapsed().as_millis() as u64);
+            if let Some(started) = started {
+                span.record("duration_ms", started.elapsed().as_millis() as u64);
+            }
             match &result {
                 Ok(r) => {
                     let status = r.status();
@@ -276,7 +282,10 @@ impl CallState {
     }
 
     /// One attempt: see [`CallState::before_attempt`] and [`CallState::permit`], then sends.
-    #[allow(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice")]
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn keeps its arguments twice"
+    )]
     fn send_once(
         &self,
         attempt: u32,
@@ -284,7 +293,7 @@ impl CallState {
     ) -> impl std::future::Future<Output = (reqwest::Result<Response>, Option<Request>)> + Send + '_
     {
         async move {
-            let spare = self.before_attempt(attempt, &mut request);
+            let spare = self.before_attempt(&tracing::Span::current(), attempt, &mut request);
             let permit = self.permit().await;
             let sent = self.shared.http.execute(request).await;
             self.outcome().permit = permit;
@@ -292,11 +301,15 @@ impl CallState {
         }
     }
 
-    /// Before attempt `attempt`: records it on the span and returns a spare copy of `request`
+    /// Before attempt `attempt`: records it on `span` and returns a spare copy of `request`
     /// for a retry or a replay (it shares the buffered body, an upload being megabytes; a
     /// streaming body has none: it is sent once).
-    fn before_attempt(&self, attempt: u32, request: &mut Request) -> Option<Request> {
-        let span = tracing::Span::current();
+    fn before_attempt(
+        &self,
+        span: &tracing::Span,
+        attempt: u32,
+        request: &mut Request,
+    ) -> Option<Request> {
         span.record("attempt", attempt);
         if attempt > 1 {
             span.record("http.request.resend_count", attempt - 1);
