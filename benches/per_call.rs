@@ -471,8 +471,9 @@ async fn run(url: String, quick: bool) -> serde_json::Value {
         photos,
     };
 
-    // `--profile sdk|hand N [OPERATION]`: only N sequential calls on one side (for callgrind:
-    // the instructions per call are (Ir(N) - Ir(0)) / N); transactions unless getCustomer.
+    // `--profile sdk|hand N [OPERATION [IN_FLIGHT]]`: only N calls on one side, one at a time
+    // unless IN_FLIGHT says otherwise (for callgrind: the instructions per call are
+    // (Ir(N) - Ir(0)) / N); transactions unless getCustomer.
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|a| a == "--profile") {
         let sdk = args.get(at + 1).is_some_and(|s| s == "sdk");
@@ -483,15 +484,24 @@ async fn run(url: String, quick: bool) -> serde_json::Value {
         let operation = args
             .get(at + 3)
             .map_or("registerMonetaryTransaction", |s| s);
-        async fn calls(op: impl Operation, sdk: bool, n: u64) {
+        let in_flight: usize = args.get(at + 4).and_then(|n| n.parse().ok()).unwrap_or(1);
+        async fn calls(op: impl Operation, sdk: bool, n: u64, in_flight: usize) {
             op.call(sdk, u64::MAX).await;
-            for i in 0..n {
-                op.call(sdk, i).await;
+            if in_flight == 1 {
+                for i in 0..n {
+                    op.call(sdk, i).await;
+                }
+            } else {
+                stream::iter(0..n)
+                    .map(|i| op.call(sdk, i))
+                    .buffer_unordered(in_flight)
+                    .collect::<Vec<_>>()
+                    .await;
             }
         }
         match operation {
-            "registerMonetaryTransaction" => calls(Transactions(&env), sdk, n).await,
-            "getCustomer" => calls(GetCustomer(&env), sdk, n).await,
+            "registerMonetaryTransaction" => calls(Transactions(&env), sdk, n, in_flight).await,
+            "getCustomer" => calls(GetCustomer(&env), sdk, n, in_flight).await,
             other => {
                 panic!("--profile: no operation {other} (registerMonetaryTransaction, getCustomer)")
             }
