@@ -185,3 +185,53 @@ async fn a_write_is_retried_when_the_connection_failed_before_sending() {
     call.await.unwrap().unwrap();
     assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+/// A resent request (after a 401 with a new token, after a 429 to a read) is the request that
+/// was first sent: same method, path, body and headers, but for the new token.
+#[tokio::test]
+async fn a_resent_request_is_the_request_first_sent() {
+    let server = MockServer::start(|r, i| match (r.path.as_str(), i) {
+        ("/security/oauth/token", n) => token(n, 3600),
+        ("/onboarding/registerMonetaryTransaction", 0) => Reply::json(401, json!({"status": 401})),
+        ("/onboarding/getCustomer", 0) => {
+            Reply::json(429, json!({"status": 429})).with_header("retry-after", "0")
+        }
+        ("/onboarding/getCustomer", 1) => Reply::json(401, json!({"status": 401})),
+        _ => default_reply(r),
+    })
+    .await;
+    let client = compliance(&server);
+    client
+        .register_monetary_transaction(transaction())
+        .await
+        .unwrap();
+    client.get_customer("cu-1").await.unwrap();
+
+    let without_token = |r: &Recorded| {
+        let mut headers: Vec<_> = r
+            .headers
+            .iter()
+            .filter(|(n, _)| n != "authorization")
+            .cloned()
+            .collect();
+        headers.sort();
+        (r.method.clone(), headers, r.body.clone())
+    };
+    let write = server.requests_to("/onboarding/registerMonetaryTransaction");
+    assert_eq!(write.len(), 2, "401, then replayed and accepted");
+    assert_eq!(without_token(&write[1]), without_token(&write[0]));
+    assert_eq!(write[0].header("content-type"), Some("application/json"));
+    assert_eq!(write[0].header("authorization"), Some("Bearer tok-0"));
+    assert_eq!(write[1].header("authorization"), Some("Bearer tok-1"));
+
+    let read = server.requests_to("/onboarding/getCustomer");
+    assert_eq!(read.len(), 3, "429, 401, then answered");
+    assert_eq!(without_token(&read[1]), without_token(&read[0]));
+    assert_eq!(without_token(&read[2]), without_token(&read[0]));
+    assert!(read[0]
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("multipart/form-data; boundary=")));
+    assert_eq!(read[0].header("authorization"), Some("Bearer tok-1"));
+    assert_eq!(read[1].header("authorization"), Some("Bearer tok-1"));
+    assert_eq!(read[2].header("authorization"), Some("Bearer tok-2"));
+}

@@ -19,7 +19,7 @@ use std::{
 use bytes::Bytes;
 use progenitor_client::{OperationInfo, ResponseValue};
 use reqwest::{
-    header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE},
+    header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE},
     Request, Response, StatusCode,
 };
 use secrecy::{ExposeSecret, SecretString};
@@ -30,6 +30,7 @@ pub(crate) use errors::{describe, from_api_error, from_reqwest};
 pub(crate) use operations::{Api, Operation};
 use responses::{acknowledgement, plain_acknowledgement, rebuild};
 pub(crate) use shared::ApiShared;
+use spare::Spare;
 
 use crate::{
     auth::{self, CallAuth},
@@ -80,6 +81,10 @@ struct Outcome {
     token: Option<Arc<auth::oauth::AccessToken>>,
     /// The in-flight permit of the last attempt, held until the answer has been read.
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// What the request's headers were made of (the generated code's own headers and the
+    /// `authorization` value): a retry or a replay rebuilds them from it instead of every call
+    /// keeping a copy of them.
+    headers: Option<(HeaderMap, HeaderValue)>,
 }
 
 impl CallState {
@@ -148,26 +153,6 @@ impl CallState {
         info: &OperationInfo,
     ) -> Result<(), String> {
         let op = Operation::find(info.operation_id);
-        // Start from a copy of the client's tenant and context headers (hashed once, when the
-        // client was built). The request's `accept` and `content-type` take their slots (a
-        // request without a body has no content type); its other headers are added unless ours
-        // name them; progenitor's `api-version` is dropped.
-        let theirs = std::mem::replace(request.headers_mut(), self.context.to_map());
-        let headers = request.headers_mut();
-        let mut has_content_type = false;
-        for (name, value) in theirs.iter() {
-            if name == ACCEPT {
-                headers.insert(ACCEPT, value.clone());
-            } else if name == CONTENT_TYPE {
-                has_content_type = true;
-                headers.insert(CONTENT_TYPE, value.clone());
-            } else if name != "api-version" {
-                headers.entry(name).or_insert_with(|| value.clone());
-            }
-        }
-        if !has_content_type {
-            headers.remove(CONTENT_TYPE);
-        }
         let authorization = match &self.auth {
             CallAuth::Basic { user, secret } => auth::basic(user, secret),
             CallAuth::Bearer(token) => auth::bearer(token),
@@ -186,8 +171,47 @@ impl CallState {
                 }
             },
         };
-        request.headers_mut().insert(AUTHORIZATION, authorization);
+        let theirs = std::mem::take(request.headers_mut());
+        *request.headers_mut() = self.headers(&theirs, authorization.clone());
+        self.outcome().headers = Some((theirs, authorization));
         Ok(())
+    }
+
+    /// A request's headers: a copy of the client's tenant and context headers (hashed once,
+    /// when the client was built), where the request's own `accept` and `content-type` take
+    /// their slots (a request without a body has no content type) and its other headers are
+    /// added unless ours name them (progenitor's `api-version` is dropped), and `authorization`.
+    fn headers(&self, theirs: &HeaderMap, authorization: HeaderValue) -> HeaderMap {
+        let mut headers = self.context.to_map();
+        let mut has_content_type = false;
+        for (name, value) in theirs.iter() {
+            if name == ACCEPT {
+                headers.insert(ACCEPT, value.clone());
+            } else if name == CONTENT_TYPE {
+                has_content_type = true;
+                headers.insert(CONTENT_TYPE, value.clone());
+            } else if name != "api-version" {
+                headers.entry(name).or_insert_with(|| value.clone());
+            }
+        }
+        if !has_content_type {
+            headers.remove(CONTENT_TYPE);
+        }
+        headers.insert(AUTHORIZATION, authorization);
+        headers
+    }
+
+    /// The request again from `spare`, its headers rebuilt as `pre` made them (with a new
+    /// `authorization` when one is given, kept for later attempts). `None` when `pre` did not
+    /// run (nothing to rebuild the headers from).
+    fn resend(&self, spare: Spare, authorization: Option<HeaderValue>) -> Option<Request> {
+        let mut outcome = self.outcome();
+        let (theirs, sent) = outcome.headers.as_mut()?;
+        if let Some(new) = authorization {
+            *sent = new;
+        }
+        let headers = self.headers(theirs, sent.clone());
+        Some(spare.into_request(headers))
     }
 
     /// Sends the request: retries where [`crate::RetryPolicy`] allows, replays once after a 401
@@ -290,7 +314,7 @@ impl CallState {
         &self,
         attempt: u32,
         mut request: Request,
-    ) -> impl std::future::Future<Output = (reqwest::Result<Response>, Option<Request>)> + Send + '_
+    ) -> impl std::future::Future<Output = (reqwest::Result<Response>, Option<Spare>)> + Send + '_
     {
         async move {
             let spare = self.before_attempt(&tracing::Span::current(), attempt, &mut request);
@@ -301,21 +325,21 @@ impl CallState {
         }
     }
 
-    /// Before attempt `attempt`: records it on `span` and returns a spare copy of `request`
-    /// for a retry or a replay (it shares the buffered body, an upload being megabytes; a
-    /// streaming body has none: it is sent once).
+    /// Before attempt `attempt`: records it on `span` and returns what a retry or a replay
+    /// needs of `request` besides its headers (see [`Spare`]; a streaming body has none: it is
+    /// sent once).
     fn before_attempt(
         &self,
         span: &tracing::Span,
         attempt: u32,
         request: &mut Request,
-    ) -> Option<Request> {
+    ) -> Option<Spare> {
         span.record("attempt", attempt);
         if attempt > 1 {
             span.record("http.request.resend_count", attempt - 1);
         }
         self.outcome().permit = None; // a generated client reused for another call
-        spare::spare(request)
+        Spare::take(request)
     }
 
     /// An in-flight permit when the client caps requests in flight; held until `finish` (the
@@ -334,7 +358,7 @@ impl CallState {
         &self,
         op: &'static Operation,
         mut sent: reqwest::Result<Response>,
-        mut spare: Option<Request>,
+        mut spare: Option<Spare>,
     ) -> reqwest::Result<Response> {
         let policy = &self.shared.options.retry;
         let mut attempt = 1u32;
@@ -347,6 +371,9 @@ impl CallState {
                     let (Some(again), Some(wait)) = (spare, wait) else {
                         return Err(e);
                     };
+                    let Some(again) = self.resend(again, None) else {
+                        return Err(e);
+                    };
                     tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, error = %describe(&e), "transport error, retrying");
                     self.outcome().permit = None;
                     tokio::time::sleep(wait).await;
@@ -356,8 +383,7 @@ impl CallState {
                 }
             };
             if response.status() == StatusCode::UNAUTHORIZED && !replayed_after_401 {
-                if let (CallAuth::ComplianceToken(source), Some(mut again)) =
-                    (&self.auth, spare.take())
+                if let (CallAuth::ComplianceToken(source), Some(again)) = (&self.auth, spare.take())
                 {
                     replayed_after_401 = true;
                     // The token request needs a permit of its own: give this one back.
@@ -375,18 +401,18 @@ impl CallState {
                     );
                     match source.bearer().await {
                         Ok((token, generation)) => {
-                            again
-                                .headers_mut()
-                                .insert(AUTHORIZATION, token.header.clone());
+                            let header = token.header.clone();
                             {
                                 let mut outcome = self.outcome();
                                 outcome.token_generation = Some(generation);
                                 outcome.token = Some(token);
                             }
-                            drop(response);
-                            attempt += 1;
-                            (sent, spare) = self.send_once(attempt, again).await;
-                            continue;
+                            if let Some(again) = self.resend(again, Some(header)) {
+                                drop(response);
+                                attempt += 1;
+                                (sent, spare) = self.send_once(attempt, again).await;
+                                continue;
+                            }
                         }
                         Err(e) => {
                             self.outcome().failure = Some(Box::new(e));
@@ -399,6 +425,9 @@ impl CallState {
                 spare.take(),
                 policy.after_response(op.idempotency, attempt, &response),
             ) {
+                let Some(again) = self.resend(again, None) else {
+                    return self.keep_error_body(op, response).await;
+                };
                 tracing::warn!(
                     attempt,
                     status = response.status().as_u16(),

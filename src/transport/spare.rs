@@ -1,39 +1,59 @@
-//! The copy of a request kept for a retry or a 401 replay.
+//! What a call keeps of its request for a retry or a 401 replay.
 
 use std::{
     future::Future,
     pin::pin,
     task::{Context, Poll, Waker},
+    time::Duration,
 };
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use reqwest::{Body, Request};
+use reqwest::{header::HeaderMap, Body, Method, Request, Url, Version};
 
-/// A copy of `request` that shares its buffered body, or `None` for a streaming body.
-///
-/// Like `Request::try_clone` (method, URL, headers, version, timeout; the crate's requests set
-/// no other extension), without its per-call cost: `try_clone` allocates an extensions map to
-/// copy even an unset timeout into it. The body's bytes are moved out once and then shared by
-/// reference count.
-pub(super) fn spare(request: &mut Request) -> Option<Request> {
-    let body = match request.body_mut() {
-        None => None,
-        Some(body) => {
-            body.as_bytes()?;
-            let bytes = take_buffered(body);
-            *body = Body::from(bytes.clone());
-            Some(Body::from(bytes))
-        }
-    };
-    let mut copy = Request::new(request.method().clone(), request.url().clone());
-    *copy.headers_mut() = request.headers().clone();
-    *copy.version_mut() = request.version();
-    if let Some(timeout) = request.timeout() {
-        *copy.timeout_mut() = Some(*timeout);
+/// What a retry or a replay needs of a request besides its headers, which
+/// `CallState::resend` rebuilds: every call keeps one, and copying the headers of every
+/// call for a resend that rarely comes would cost more than all the rest.
+#[derive(Debug)]
+pub(crate) struct Spare {
+    method: Method,
+    url: Url,
+    version: Version,
+    timeout: Option<Duration>,
+    /// The buffered body, shared with the request (an upload is megabytes): not copied.
+    body: Option<Bytes>,
+}
+
+impl Spare {
+    /// The spare of `request`, or `None` for a streaming body (sent once).
+    pub(super) fn take(request: &mut Request) -> Option<Spare> {
+        let body = match request.body_mut() {
+            None => None,
+            Some(body) => {
+                body.as_bytes()?;
+                let bytes = take_buffered(body);
+                *body = Body::from(bytes.clone());
+                Some(bytes)
+            }
+        };
+        Some(Spare {
+            method: request.method().clone(),
+            url: request.url().clone(),
+            version: request.version(),
+            timeout: request.timeout().copied(),
+            body,
+        })
     }
-    *copy.body_mut() = body;
-    Some(copy)
+
+    /// The request again, with `headers`.
+    pub(super) fn into_request(self, headers: HeaderMap) -> Request {
+        let mut request = Request::new(self.method, self.url);
+        *request.headers_mut() = headers;
+        *request.version_mut() = self.version;
+        *request.timeout_mut() = self.timeout;
+        *request.body_mut() = self.body.map(Body::from);
+        request
+    }
 }
 
 /// The bytes of a buffered body (reqwest yields them whole, at once, in one frame).
@@ -47,12 +67,10 @@ fn take_buffered(body: &mut Body) -> Bytes {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     #[test]
-    fn the_copy_carries_method_url_headers_timeout_and_the_same_body() {
+    fn the_request_again_has_method_url_timeout_and_the_same_body() {
         let client = reqwest::Client::new();
         let body = Bytes::from(vec![7u8; 1 << 20]);
         let mut request = client
@@ -62,8 +80,9 @@ mod tests {
             .body(body.clone())
             .build()
             .unwrap();
-        let copy = spare(&mut request).unwrap();
-        for r in [&request, &copy] {
+        let spare = Spare::take(&mut request).unwrap();
+        let again = spare.into_request(request.headers().clone());
+        for r in [&request, &again] {
             assert_eq!(r.method(), reqwest::Method::POST);
             assert_eq!(r.url().as_str(), "http://127.0.0.1:1/x?q=1");
             assert_eq!(r.headers()["x-a"], "1");
@@ -79,15 +98,21 @@ mod tests {
     fn no_body_and_an_empty_body_are_kept_as_they_are() {
         let client = reqwest::Client::new();
         let mut request = client.get("http://127.0.0.1:1/").build().unwrap();
-        assert!(spare(&mut request).unwrap().body().is_none());
+        let again = Spare::take(&mut request)
+            .unwrap()
+            .into_request(HeaderMap::new());
+        assert!(again.body().is_none());
+        assert_eq!(again.timeout(), None);
         let mut request = client.post("http://127.0.0.1:1/").body("").build().unwrap();
-        let copy = spare(&mut request).unwrap();
-        assert_eq!(copy.body().and_then(Body::as_bytes), Some(&b""[..]));
+        let again = Spare::take(&mut request)
+            .unwrap()
+            .into_request(HeaderMap::new());
+        assert_eq!(again.body().and_then(Body::as_bytes), Some(&b""[..]));
         assert_eq!(request.body().and_then(Body::as_bytes), Some(&b""[..]));
     }
 
     #[test]
-    fn a_streaming_body_has_no_copy_and_stays_in_the_request() {
+    fn a_streaming_body_has_no_spare_and_stays_in_the_request() {
         let client = reqwest::Client::new();
         let form = reqwest::multipart::Form::new().text("a", "b");
         let mut request = client
@@ -95,7 +120,7 @@ mod tests {
             .multipart(form)
             .build()
             .unwrap();
-        assert!(spare(&mut request).is_none());
+        assert!(Spare::take(&mut request).is_none());
         assert!(request.body().is_some());
     }
 }
