@@ -364,91 +364,90 @@ impl CallState {
         let mut attempt = 1u32;
         let mut replayed_after_401 = false;
         loop {
-            let response = match sent {
-                Ok(response) => response,
-                Err(e) => {
-                    let wait = policy.after_error(op.idempotency, attempt, &e);
-                    let (Some(again), Some(wait)) = (spare, wait) else {
-                        return Err(e);
-                    };
-                    let Some(again) = self.resend(again, None) else {
-                        return Err(e);
-                    };
-                    tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, error = %describe(&e), "transport error, retrying");
-                    self.outcome().permit = None;
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                    (sent, spare) = self.send_once(attempt, again).await;
-                    continue;
-                }
-            };
-            if response.status() == StatusCode::UNAUTHORIZED && !replayed_after_401 {
-                if let (CallAuth::ComplianceToken(source), Some(again)) = (&self.auth, spare.take())
-                {
-                    replayed_after_401 = true;
-                    // The token request needs a permit of its own: give this one back.
-                    let used = {
-                        let mut outcome = self.outcome();
-                        outcome.permit = None;
-                        outcome.token_generation
-                    };
-                    if let Some(generation) = used {
-                        source.invalidate(generation);
+            // What to send next, and how long to wait first; every other outcome returns. The
+            // refused answer ends with this block: it is not kept while waiting (nor is its
+            // connection).
+            let (again, wait) = 'next: {
+                let response = match sent {
+                    Ok(response) => response,
+                    Err(e) => {
+                        let wait = policy.after_error(op.idempotency, attempt, &e);
+                        let (Some(again), Some(wait)) = (spare.take(), wait) else {
+                            return Err(e);
+                        };
+                        let Some(again) = self.resend(again, None) else {
+                            return Err(e);
+                        };
+                        tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, error = %describe(&e), "transport error, retrying");
+                        break 'next (again, Some(wait));
                     }
-                    tracing::info!(
-                        attempt,
-                        "401: refreshing the access token and replaying once"
-                    );
-                    match source.bearer().await {
-                        Ok((token, generation)) => {
-                            let header = token.header.clone();
-                            {
-                                let mut outcome = self.outcome();
-                                outcome.token_generation = Some(generation);
-                                outcome.token = Some(token);
-                            }
-                            if let Some(again) = self.resend(again, Some(header)) {
-                                drop(response);
-                                attempt += 1;
-                                (sent, spare) = self.send_once(attempt, again).await;
-                                continue;
-                            }
-                        }
-                        Err(e) => {
-                            self.outcome().failure = Some(Box::new(e));
-                            return self.keep_error_body(op, response).await;
-                        }
-                    }
-                }
-            }
-            if let (Some(again), Some(wait)) = (
-                spare.take(),
-                policy.after_response(op.idempotency, attempt, &response),
-            ) {
-                let Some(again) = self.resend(again, None) else {
-                    return self.keep_error_body(op, response).await;
                 };
-                tracing::warn!(
-                    attempt,
-                    status = response.status().as_u16(),
-                    wait_ms = wait.as_millis() as u64,
-                    "retrying"
-                );
-                // The refused answer is not kept while waiting (nor is its connection).
-                drop(response);
-                self.outcome().permit = None;
-                tokio::time::sleep(wait).await;
-                attempt += 1;
-                (sent, spare) = self.send_once(attempt, again).await;
-                continue;
-            }
-            return if !response.status().is_success() {
-                self.keep_error_body(op, response).await
-            } else if op.acknowledgement && !plain_acknowledgement(&response) {
-                acknowledgement(response).await
-            } else {
-                Ok(response)
+                if response.status() == StatusCode::UNAUTHORIZED && !replayed_after_401 {
+                    if let (CallAuth::ComplianceToken(source), Some(again)) =
+                        (&self.auth, spare.take())
+                    {
+                        replayed_after_401 = true;
+                        // The token request needs a permit of its own: give this one back.
+                        let used = {
+                            let mut outcome = self.outcome();
+                            outcome.permit = None;
+                            outcome.token_generation
+                        };
+                        if let Some(generation) = used {
+                            source.invalidate(generation);
+                        }
+                        tracing::info!(
+                            attempt,
+                            "401: refreshing the access token and replaying once"
+                        );
+                        let (token, generation) = match source.bearer().await {
+                            Ok(fresh) => fresh,
+                            Err(e) => {
+                                self.outcome().failure = Some(Box::new(e));
+                                return self.keep_error_body(op, response).await;
+                            }
+                        };
+                        let header = token.header.clone();
+                        {
+                            let mut outcome = self.outcome();
+                            outcome.token_generation = Some(generation);
+                            outcome.token = Some(token);
+                        }
+                        let Some(again) = self.resend(again, Some(header)) else {
+                            return self.keep_error_body(op, response).await;
+                        };
+                        break 'next (again, None);
+                    }
+                }
+                if let (Some(again), Some(wait)) = (
+                    spare.take(),
+                    policy.after_response(op.idempotency, attempt, &response),
+                ) {
+                    let Some(again) = self.resend(again, None) else {
+                        return self.keep_error_body(op, response).await;
+                    };
+                    tracing::warn!(
+                        attempt,
+                        status = response.status().as_u16(),
+                        wait_ms = wait.as_millis() as u64,
+                        "retrying"
+                    );
+                    break 'next (again, Some(wait));
+                }
+                return if !response.status().is_success() {
+                    self.keep_error_body(op, response).await
+                } else if op.acknowledgement && !plain_acknowledgement(&response) {
+                    acknowledgement(response).await
+                } else {
+                    Ok(response)
+                };
             };
+            self.outcome().permit = None;
+            if let Some(wait) = wait {
+                tokio::time::sleep(wait).await;
+            }
+            attempt += 1;
+            (sent, spare) = self.send_once(attempt, again).await;
         }
     }
 
