@@ -193,6 +193,50 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
+/// The environment variables [`ComplianceClient::from_env`](crate::ComplianceClient::from_env)
+/// requires (`PREVENTOR_COMPLIANCE_URL` is optional).
+pub const COMPLIANCE_ENV: [&str; 9] = [
+    "PREVENTOR_API_KEY",
+    "PREVENTOR_TENANT",
+    "PREVENTOR_ENV",
+    "PREVENTOR_BANKNU",
+    "PREVENTOR_CLIENT_ID",
+    "PREVENTOR_CLIENT_SECRET",
+    "PREVENTOR_USERNAME",
+    "PREVENTOR_PASSWORD",
+    "PREVENTOR_SCOPE",
+];
+
+/// The environment variables [`BiometricsClient::from_env`](crate::BiometricsClient::from_env)
+/// requires (`PREVENTOR_BIOMETRICS_URL` is optional).
+pub const BIOMETRICS_ENV: [&str; 5] = [
+    "PREVENTOR_API_KEY",
+    "PREVENTOR_TENANT",
+    "PREVENTOR_ENV",
+    "PREVENTOR_BANKNU",
+    "PREVENTOR_API_SECRET",
+];
+
+/// Of `names`, the environment variables that are unset or empty, in order.
+pub fn missing_env<'a>(names: &[&'a str]) -> Vec<&'a str> {
+    names
+        .iter()
+        .copied()
+        .filter(|name| std::env::var_os(name).is_none_or(|v| v.is_empty()))
+        .collect()
+}
+
+/// An error naming every unset variable of `names`, so that one run shows all of them.
+pub(crate) fn require_env(names: &[&str]) -> Result<()> {
+    match missing_env(names).as_slice() {
+        [] => Ok(()),
+        missing => Err(Error::Config(format!(
+            "environment variables not set: {}",
+            missing.join(", ")
+        ))),
+    }
+}
+
 /// Reads a required environment variable.
 pub(crate) fn env_var(name: &str) -> Result<String> {
     match std::env::var(name) {

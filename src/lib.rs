@@ -132,8 +132,9 @@ pub use client::{
     compliance::{ComplianceClient, ComplianceClientBuilder},
 };
 pub use config::{
-    HttpOptions, OAuthCredentials, RootCertificate, Tenant, BIOMETRICS_URL, COMPLIANCE_URL,
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT,
+    missing_env, HttpOptions, OAuthCredentials, RootCertificate, Tenant, BIOMETRICS_ENV,
+    BIOMETRICS_URL, COMPLIANCE_ENV, COMPLIANCE_URL, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_REQUEST_TIMEOUT,
 };
 pub use context::{EndUserContext, SDK_USER_AGENT};
 pub use error::{ApiError, Error, ErrorDetails, Result, MAX_ERROR_BODY};

@@ -3,7 +3,9 @@
 //! A server or a proxy may echo a request back (its `Authorization` header, a form body) into an
 //! error body or a header. Whatever the crate shows of such text (in `Display`, `Debug` or logs)
 //! goes through [`scrub`] first: the exact secrets of the call and their `Basic`/`Bearer` forms
-//! are removed, and so is anything shaped like a credential.
+//! are removed, and so is anything shaped like a credential. A server that echoes a request
+//! body back would also show its photos: data URIs and long base64 runs are replaced by their
+//! length.
 
 use std::sync::OnceLock;
 
@@ -16,6 +18,44 @@ pub(crate) const MAX_SHOWN: usize = 200;
 /// Secrets shorter than this are not searched for as plain text (they would match ordinary
 /// words); their `Basic`/`Bearer` forms are still caught by shape.
 const MIN_SECRET_LEN: usize = 4;
+
+/// Base64 runs at least this long are shown by their length only: photo bytes, never ids (a
+/// SHA-256 in hex is 64 characters).
+const MIN_BASE64_RUN: usize = 80;
+
+/// Data URIs (`data:image/jpeg;base64,...`) and long base64 runs: an echoed photo.
+fn binary() -> &'static regress::Regex {
+    static BINARY: OnceLock<regress::Regex> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        regress::Regex::with_flags(
+            &format!(
+                r"data:[A-Za-z0-9.+/-]*(?:;[A-Za-z0-9=.+-]+)*,[A-Za-z0-9+/_%=-]*|[A-Za-z0-9+/_-]{{{MIN_BASE64_RUN},}}={{0,2}}"
+            ),
+            "i",
+        )
+        .expect("a valid pattern")
+    })
+}
+
+/// `text` with each data URI or long base64 run replaced by its length.
+fn without_binary(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(1024));
+    let mut last = 0;
+    for m in binary().find_iter(text) {
+        let range = m.range();
+        out.push_str(&text[last..range.start]);
+        let run = &text[range.clone()];
+        match run.split_once(',') {
+            Some((head, data)) if run.starts_with("data:") || run.starts_with("DATA:") => {
+                out.push_str(&format!("{head},[{} characters not shown]", data.len()))
+            }
+            _ => out.push_str(&format!("[{} base64 characters not shown]", run.len())),
+        }
+        last = range.end;
+    }
+    out.push_str(&text[last..]);
+    out
+}
 
 /// Patterns of credential-shaped text, and what each becomes.
 fn patterns() -> &'static [(regress::Regex, &'static str)] {
@@ -71,6 +111,7 @@ pub(crate) fn scrub<'a>(
             out = out.replace(secret, REDACTED);
         }
     }
+    out = without_binary(&out);
     for (pattern, replacement) in patterns() {
         out = pattern.replace_all(&out, replacement);
     }
@@ -133,6 +174,22 @@ mod tests {
             ),
             r#"{"password": "[redacted]", "client_secret=[redacted]"}"#
         );
+    }
+
+    #[test]
+    fn echoed_photos_are_shown_by_length() {
+        let photo = "/9j/4AAQSkZJRgABAQ".repeat(20);
+        let shown = scrub(
+            &format!(r#"bad file "data:image/jpeg;base64,{photo}" and {photo}=="#),
+            [],
+            MAX_SHOWN,
+        );
+        assert_eq!(
+            shown,
+            r#"bad file "data:image/jpeg;base64,[360 characters not shown]" and [362 base64 characters not shown]"#
+        );
+        let sha = "0123456789abcdef".repeat(4);
+        assert_eq!(scrub(&sha, [], MAX_SHOWN), sha, "a hex digest is kept");
     }
 
     #[test]

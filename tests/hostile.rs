@@ -414,3 +414,50 @@ async fn a_429_from_the_token_endpoint_surfaces_retry_after() {
         "30 s is over max_delay"
     );
 }
+
+// 14. A server that echoes the request body into its error shows no photo bytes: a data URI or
+// a long base64 run is shown by its length only, in every field of the error.
+#[tokio::test]
+async fn echoed_photo_bytes_never_reach_an_error() {
+    let server = MockServer::start(|r, _| match r.path.as_str() {
+        p if p.ends_with("/upload") => {
+            let body = String::from_utf8_lossy(&r.body).into_owned();
+            let raw = r.json()["portraits"]["picture1"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("data:image/jpeg;base64,")
+                .to_string();
+            Reply::json(
+                400,
+                json!({"code": body.clone(), "message": body, "error": raw.clone(), "error_description": raw}),
+            )
+            .with_header("x-request-id", "req-1")
+        }
+        _ => default_reply(r),
+    })
+    .await;
+    let session = biometrics(&server)
+        .start_session(TransactionType::Onboarding, None)
+        .await
+        .unwrap();
+    let photo = Photo::from_bytes(jpeg()).unwrap();
+    let photos = BioPhotos {
+        portrait: photo.clone(),
+        second_portrait: None,
+        document_front: photo,
+        document_back: None,
+    };
+    let e = session.upload("u-1", &photos).await.unwrap_err();
+    let text = format!("{} {:?} {:?} {:?}", shown(&e), e.code(), e.message(), e);
+    let encoded = b64_bytes(&jpeg());
+    // No 16-character window of the photo's base64 appears anywhere.
+    for start in (0..encoded.len() - 16).step_by(8) {
+        let window = &encoded[start..start + 16];
+        assert!(!text.contains(window), "photo bytes {window} in {text}");
+    }
+    assert!(text.contains("characters not shown"), "{text}");
+}
+
+fn b64_bytes(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}

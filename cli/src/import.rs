@@ -1,25 +1,35 @@
 //! `preventor import`: a file of records through `preventor::bulk`, with the journal.
+//!
+//! The order of a run: configuration (before anything is read), the input (it must exist), the
+//! journal (locked, bound to its target), the credentials, then the records. SIGINT or SIGTERM
+//! stops it cleanly (no more input read, calls in flight finished and recorded); a second one
+//! aborts.
 
 use std::{
+    collections::HashMap,
     io::BufRead,
     path::PathBuf,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    time::Instant,
 };
 
 use futures::StreamExt;
-use indicatif::{ProgressBar, ProgressStyle};
 use preventor::{
-    bulk::{self, BulkOptions, Ledger, NoLedger, Outcome, Record, Sent, Shard},
+    bulk::{self, BulkOptions, NoLedger, Outcome, Prior, Record, Sent, Shard},
     compliance::types::RequestType,
-    ComplianceClient,
 };
-use serde_json::json;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
 
 use crate::{
-    input::{self, Kind},
+    input::{self, Kind, Parsed},
     journal::{self, Journal},
+    progress::Progress,
+    target::{Needs, Plan},
     Exit,
 };
 
@@ -35,9 +45,13 @@ pub struct ImportArgs {
     /// The input is CSV with a header row of field names (default: by the file's extension).
     #[arg(long)]
     pub csv: bool,
-    /// Durable journal (SQLite): a rerun skips what was acknowledged or rejected.
+    /// Durable journal (SQLite): a rerun skips what was acknowledged or rejected. Bound to the
+    /// target of its first run; one import at a time.
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
+    /// Bind a journal written before journals recorded their target to this run's target.
+    #[arg(long, requires = "journal")]
+    pub adopt_journal: bool,
     /// Calls in flight at the start.
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub concurrency: usize,
@@ -48,7 +62,8 @@ pub struct ImportArgs {
     #[arg(long, value_name = "i/n")]
     pub shard: Option<String>,
     /// Send records the journal holds as ambiguous once more (an operator's decision: they
-    /// may have been processed).
+    /// may have been processed). Customer creates are read back first; an "already exists"
+    /// answer settles a record as acknowledged.
     #[arg(long)]
     pub resend_ambiguous: bool,
     /// Validate every record against the documents and the generated types; send nothing.
@@ -56,17 +71,38 @@ pub struct ImportArgs {
     pub dry_run: bool,
 }
 
+/// Most records listed per kind of problem in the report (the rest are counted).
+const LISTED: usize = 100;
+
+/// Records of one kind of problem: the first [`LISTED`] and a count.
+#[derive(Default, Debug)]
+struct Listed {
+    count: u64,
+    first: Vec<Value>,
+}
+
+impl Listed {
+    fn push(&mut self, item: Value) {
+        self.count += 1;
+        if self.first.len() < LISTED {
+            self.first.push(item);
+        }
+    }
+}
+
 /// What an import counted, beyond the bulk summary.
 #[derive(Default, Debug)]
 struct Counts {
     read: u64,
-    invalid: Vec<serde_json::Value>,
-    invalid_count: u64,
+    invalid: Listed,
+    duplicates: Listed,
     skipped: u64,
-    changed: Vec<serde_json::Value>,
-    changed_count: u64,
+    changed: Listed,
     ambiguous_kept: u64,
-    reconciled_before: u64,
+    other_shards: u64,
+    rejected: Listed,
+    ambiguous: Listed,
+    failed: Listed,
 }
 
 fn open_input(args: &ImportArgs) -> std::io::Result<(Box<dyn BufRead + Send>, Option<u64>)> {
@@ -83,144 +119,126 @@ fn open_input(args: &ImportArgs) -> std::io::Result<(Box<dyn BufRead + Send>, Op
     ))
 }
 
-/// Runs the import; returns the exit code.
-pub async fn run(client: Option<ComplianceClient>, args: ImportArgs, json_output: bool) -> Exit {
+/// Runs the import; returns the exit code. `plan` is `None` for a dry run (nothing is sent).
+pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exit {
     let csv = args.csv
         || args
             .file
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    let (reader, total) = match open_input(&args) {
-        Ok(r) => r,
-        Err(e) => return Exit::fatal(format!("{}: {e}", args.file.display())),
-    };
     let shard = match args.shard.as_deref().map(Shard::parse).transpose() {
         Ok(s) => s,
         Err(e) => return Exit::usage(e.to_string()),
     };
+    let (reader, total) = match open_input(&args) {
+        Ok(r) => r,
+        Err(e) => return Exit::fatal(format!("{}: {e}", args.file.display())),
+    };
     let started = Instant::now();
     let counts = Arc::new(Mutex::new(Counts::default()));
-    let progress = progress_bar(total.map(|t| t.saturating_sub(u64::from(csv))));
+    let progress = Arc::new(Progress::new(total.map(|t| t.saturating_sub(u64::from(csv)))));
 
     // Lines are read and parsed on a thread of their own: reading never blocks the calls.
-    let (tx, rx) = tokio::sync::mpsc::channel::<(u64, input::Line)>(1024);
+    let (tx, rx) = tokio::sync::mpsc::channel::<input::Line>(1024);
     let kind = args.kind;
     std::thread::spawn(move || {
-        for (n, line) in input::lines(kind, reader, csv).enumerate() {
-            if tx.blocking_send((n as u64, line)).is_err() {
+        for line in input::lines(kind, reader, csv) {
+            if tx.blocking_send(line).is_err() {
                 break;
             }
         }
     });
-    let lines =
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|l| (l, rx)) });
-
-    if args.dry_run {
-        let mut valid = 0u64;
-        futures::pin_mut!(lines);
-        while let Some((_, line)) = lines.next().await {
-            progress.inc(1);
-            match line {
-                Ok(_) => valid += 1,
-                Err(bad) => note_invalid(&counts, &progress, json_output, bad),
+    let input_finished = Arc::new(AtomicBool::new(false));
+    let lines = {
+        let finished = input_finished.clone();
+        futures::stream::unfold(rx, move |mut rx| {
+            let finished = finished.clone();
+            async move {
+                let line = rx.recv().await;
+                if line.is_none() {
+                    finished.store(true, Ordering::Release);
+                }
+                line.map(|l| (l, rx))
             }
-        }
-        progress.finish_and_clear();
-        let c = counts.lock().unwrap();
-        let report = json!({"dry_run": true, "valid": valid, "invalid": c.invalid_count, "invalid_lines": c.invalid});
-        print_report(&report, json_output);
-        return if c.invalid_count == 0 {
-            Exit::Ok
-        } else {
-            Exit::Rejected
-        };
-    }
-
-    let Some(client) = client else {
-        return Exit::fatal("no client".into());
+        })
     };
+
+    let Some(plan) = plan else {
+        return dry_run(lines, &counts, &progress, json_output).await;
+    };
+
+    // The journal before the credentials: a held or foreign journal sends nothing.
+    let target = plan.target();
     let journal = match &args.journal {
-        Some(path) => match Journal::open(path) {
+        Some(path) => match Journal::open_for_import(path, &target, args.adopt_journal) {
             Ok(mut j) => {
-                if let Ok(n) = j.settle_crash() {
-                    if n > 0 {
-                        progress.println(format!(
-                            "{n} records were in flight when an earlier run stopped: now ambiguous"
-                        ));
-                    }
+                match j.settle_crash() {
+                    Ok(0) => {}
+                    Ok(n) => progress.line(format!(
+                        "{n} records were in flight when an earlier run stopped: now ambiguous"
+                    )),
+                    Err(e) => return Exit::fatal(format!("journal {}: {e}", path.display())),
                 }
                 Some(Arc::new(Mutex::new(j)))
             }
             Err(e) => return Exit::fatal(format!("journal {}: {e}", path.display())),
         },
         None => {
-            progress.println("no --journal: a rerun cannot tell what this run sent");
+            progress.line("no --journal: a rerun cannot tell what this run sent");
             None
         }
     };
-
-    let resend = args.resend_ambiguous;
-    let records = {
-        let (journal, counts, progress, client) = (
-            journal.clone(),
-            counts.clone(),
-            progress.clone(),
-            client.clone(),
-        );
-        lines.filter_map(move |(seq, line)| {
-            let (journal, counts, progress, client) = (
-                journal.clone(),
-                counts.clone(),
-                progress.clone(),
-                client.clone(),
-            );
-            async move {
-                counts.lock().unwrap().read += 1;
-                let (record, canonical) = match line {
-                    Ok(r) => r,
-                    Err(bad) => {
-                        progress.inc(1);
-                        note_invalid(&counts, &progress, json_output, bad);
-                        return None;
-                    }
-                };
-                let Some(journal) = journal else {
-                    return Some((seq, record));
-                };
-                admit(
-                    &journal, &counts, &progress, &client, kind, seq, record, &canonical, resend,
-                )
-                .await
-            }
-        })
+    let clients = match plan.clients(Needs::Compliance).await {
+        Ok(c) => c,
+        Err(e) => return e,
     };
+    let client = clients.compliance.clone();
+    if let Err(e) = client.authenticate().await {
+        return Exit::fatal(format!("credentials: {e}"));
+    }
+
+    let stop = CancellationToken::new();
+    tokio::spawn(stop_on_signals(stop.clone(), progress.clone()));
+
+    let admission = Admission {
+        journal: journal.clone(),
+        counts: counts.clone(),
+        progress: progress.clone(),
+        kind,
+        shard,
+        resend: args.resend_ambiguous,
+        seen: Mutex::new(HashMap::new()),
+    };
+    let records = lines.filter_map(move |line| futures::future::ready(admission.admit(line)));
 
     let options = BulkOptions {
         concurrency: args.concurrency,
         max_concurrency: args.max_concurrency.max(args.concurrency),
-        shard,
+        stop: Some(stop.clone()),
         ..BulkOptions::default()
     };
-    let mut last_line = Instant::now();
     let on_outcome = |sent: Sent| {
-        progress.inc(1);
-        if let Outcome::Rejected { .. } | Outcome::Ambiguous { .. } | Outcome::Failed { .. } =
-            &sent.outcome
-        {
-            if !json_output {
-                progress.println(format!(
-                    "line {}: {} {}: {}",
-                    sent.seq + 1,
-                    sent.operation,
-                    sent.id,
-                    describe(&sent.outcome)
-                ));
+        progress.inc();
+        let problem = |status: Option<u16>, text: String| {
+            json!({"line": sent.seq, "id": sent.id, "status": status, "problem": text})
+        };
+        let mut c = counts.lock().unwrap();
+        let (list, item) = match &sent.outcome {
+            Outcome::Rejected { status, .. } => {
+                (&mut c.rejected, problem(*status, describe(&sent.outcome)))
             }
-        }
-        if progress.is_hidden() && last_line.elapsed() > Duration::from_secs(2) {
-            last_line = Instant::now();
-            eprintln!("{} records done", progress.position());
-        }
+            Outcome::Ambiguous { .. } => (&mut c.ambiguous, problem(None, describe(&sent.outcome))),
+            Outcome::Failed { .. } => (&mut c.failed, problem(None, describe(&sent.outcome))),
+            _ => return,
+        };
+        progress.line(format!(
+            "line {}: {} {}: {}",
+            sent.seq,
+            sent.operation,
+            sent.id,
+            describe(&sent.outcome)
+        ));
+        list.push(item);
     };
     let result = match &journal {
         Some(j) => {
@@ -234,141 +252,278 @@ pub async fn run(client: Option<ComplianceClient>, args: ImportArgs, json_output
             return Exit::fatal(format!("journal: {e}"));
         }
     }
-    progress.finish_and_clear();
+    progress.finish();
     let summary = match result {
         Ok(s) => s,
         Err(e) => return Exit::fatal(e.to_string()),
     };
+    let stopped_early = stop.is_cancelled() && !input_finished.load(Ordering::Acquire);
     let c = counts.lock().unwrap();
     let elapsed = started.elapsed().as_secs_f64();
     let sent = summary.acknowledged + summary.rejected + summary.ambiguous + summary.failed;
     let report = json!({
         "kind": kind.name(),
+        "target": target.to_string(),
         "read": c.read,
-        "acknowledged": summary.acknowledged + c.reconciled_before,
-        "reconciled": summary.reconciled + c.reconciled_before,
+        "acknowledged": summary.acknowledged,
+        "reconciled": summary.reconciled,
         "rejected": summary.rejected,
         "ambiguous": summary.ambiguous + c.ambiguous_kept,
         "failed": summary.failed,
-        "invalid": c.invalid_count,
-        "changed_since_acknowledged": c.changed_count,
+        "invalid": c.invalid.count,
+        "duplicate_ids": c.duplicates.count,
+        "changed_since_sent": c.changed.count,
         "skipped_already_done": c.skipped,
-        "other_shards": summary.other_shards,
+        "other_shards": c.other_shards,
         "rate_limited": summary.rate_limited,
+        "stopped": stopped_early || summary.stopped > 0,
+        "not_sent_stopped": summary.stopped,
         "elapsed_s": elapsed,
         "records_per_s": sent as f64 / elapsed.max(1e-9),
-        "invalid_lines": c.invalid,
-        "changed": c.changed,
+        "rejected_records": c.rejected.first,
+        "ambiguous_records": c.ambiguous.first,
+        "failed_records": c.failed.first,
+        "invalid_lines": c.invalid.first,
+        "duplicate_lines": c.duplicates.first,
+        "changed": c.changed.first,
     });
     print_report(&report, json_output);
-    if summary.ambiguous + c.ambiguous_kept + summary.failed > 0 {
+    if stopped_early || summary.stopped > 0 {
+        progress.line(format!(
+            "stopped before the end: {} records read but not sent, and the rest of the input, \
+             are sent by a rerun",
+            summary.stopped
+        ));
+        Exit::Stopped
+    } else if summary.ambiguous + c.ambiguous_kept + summary.failed > 0 {
         Exit::Unsettled
-    } else if summary.rejected + c.invalid_count + c.changed_count > 0 {
+    } else if summary.rejected + c.invalid.count + c.changed.count + c.duplicates.count > 0 {
         Exit::Rejected
     } else {
         Exit::Ok
     }
 }
 
-/// Whether a record goes to the sender, by what the journal knows of it.
-#[allow(clippy::too_many_arguments)]
-async fn admit(
-    journal: &Mutex<Journal>,
+/// `--dry-run`: every line validated, nothing sent.
+async fn dry_run(
+    lines: impl futures::Stream<Item = input::Line>,
     counts: &Mutex<Counts>,
-    progress: &ProgressBar,
-    client: &ComplianceClient,
-    kind: Kind,
-    seq: u64,
-    record: Record,
-    canonical: &str,
-    resend: bool,
-) -> Option<(u64, Record)> {
-    let hash = format!("{:x}", Sha256::digest(canonical.as_bytes()));
-    let request_type = match &record {
-        Record::Customer(c) => Some(if c.request_type == RequestType::A {
-            "A"
-        } else {
-            "UD"
-        }),
-        _ => None,
-    };
-    let row = journal::row_id(kind.name(), record.id(), request_type);
-    let known = journal.lock().unwrap().known(&row).ok().flatten();
-    let done = |counts: &Mutex<Counts>| {
-        progress.inc(1);
-        counts.lock().unwrap().skipped += 1;
-    };
-    match known {
-        Some(k) if k.state == journal::ACKNOWLEDGED && k.hash == hash => {
-            done(counts);
-            return None;
+    progress: &Progress,
+    json_output: bool,
+) -> Exit {
+    let mut valid = 0u64;
+    futures::pin_mut!(lines);
+    while let Some(line) = lines.next().await {
+        progress.inc();
+        match line {
+            Ok(_) => valid += 1,
+            Err(bad) => note_invalid(counts, progress, bad),
         }
-        Some(k) if k.state == journal::ACKNOWLEDGED => {
-            progress.inc(1);
-            let mut c = counts.lock().unwrap();
-            c.changed_count += 1;
-            if c.changed.len() < 100 {
-                c.changed.push(json!({"line": seq + 1, "id": record.id(), "problem": "content changed since it was acknowledged; not sent"}));
-            }
-            return None;
-        }
-        Some(k) if k.state == journal::REJECTED && k.hash == hash => {
-            done(counts);
-            return None;
-        }
-        Some(k) if k.state == journal::AMBIGUOUS && !resend => {
-            // A customer create can be settled by reading it back.
-            if request_type == Some("A") {
-                match client.get_customer(record.id()).await {
-                    Ok(_) => {
-                        let _ = journal.lock().unwrap().set(
-                            &row,
-                            journal::ACKNOWLEDGED,
-                            "reconciled with getCustomer",
-                        );
-                        progress.inc(1);
-                        counts.lock().unwrap().reconciled_before += 1;
-                        return None;
-                    }
-                    Err(e) if e.is_not_found() => {} // never landed: send it
-                    Err(_) => {
-                        progress.inc(1);
-                        counts.lock().unwrap().ambiguous_kept += 1;
-                        return None;
-                    }
-                }
-            } else {
-                progress.inc(1);
-                counts.lock().unwrap().ambiguous_kept += 1;
-                return None;
-            }
-        }
-        _ => {}
     }
-    let key = record.key().to_string();
-    let id = record.id().to_string();
-    let enqueued = journal.lock().unwrap().enqueue(
-        seq,
-        row,
-        kind.name(),
-        record.operation(),
-        &key,
-        &id,
-        &hash,
-    );
-    match enqueued {
-        Ok(()) => Some((seq, record)),
-        Err(e) => {
-            progress.println(format!("journal: {e}"));
-            None
-        }
+    progress.finish();
+    let c = counts.lock().unwrap();
+    let report = json!({"dry_run": true, "valid": valid, "invalid": c.invalid.count, "invalid_lines": c.invalid.first});
+    print_report(&report, json_output);
+    if c.invalid.count == 0 {
+        Exit::Ok
+    } else {
+        Exit::Rejected
     }
 }
 
-/// The journal behind a lock, shared with the input filter.
+/// On SIGINT or SIGTERM: stop cleanly; on a second one, abort (what is in flight then is
+/// ambiguous on the next run).
+async fn stop_on_signals(stop: CancellationToken, progress: Arc<Progress>) {
+    let signal = || async {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut int), Ok(mut term)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
+                return std::future::pending().await;
+            };
+            tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
+    };
+    let first = signal().await;
+    progress.line(format!(
+        "{first}: stopping: no more records are read; the calls in flight finish and are \
+         recorded (again to abort now)"
+    ));
+    stop.cancel();
+    let second = signal().await;
+    progress.line(format!(
+        "{second}: aborting: records in flight are left ambiguous for the next run"
+    ));
+    std::process::exit(130);
+}
+
+/// Decides, record by record, what goes to the sender: not invalid lines, not other shards'
+/// records, not a repeated id, not what the journal says was done.
+struct Admission {
+    journal: Option<Arc<Mutex<Journal>>>,
+    counts: Arc<Mutex<Counts>>,
+    progress: Arc<Progress>,
+    kind: Kind,
+    shard: Option<Shard>,
+    resend: bool,
+    /// Each row id read so far (as 64 bits of its SHA-256) with its line: repeats are refused.
+    seen: Mutex<HashMap<u64, u64>>,
+}
+
+impl Admission {
+    fn admit(&self, line: input::Line) -> Option<(u64, Record)> {
+        self.counts.lock().unwrap().read += 1;
+        let Parsed {
+            line,
+            record,
+            canonical,
+        } = match line {
+            Ok(p) => p,
+            Err(bad) => {
+                self.progress.inc();
+                note_invalid(&self.counts, &self.progress, bad);
+                return None;
+            }
+        };
+        if self.shard.is_some_and(|s| !s.owns(record.key())) {
+            self.counts.lock().unwrap().other_shards += 1;
+            self.progress.inc();
+            return None;
+        }
+        let request_type = match &record {
+            Record::Customer(c) => Some(if c.request_type == RequestType::A {
+                "A"
+            } else {
+                "UD"
+            }),
+            _ => None,
+        };
+        let row = journal::row_id(self.kind.name(), record.id(), request_type);
+        let row_hash = u64::from_be_bytes(
+            Sha256::digest(row.as_bytes())[..8]
+                .try_into()
+                .expect("8 bytes"),
+        );
+        let repeated = match self.seen.lock().unwrap().entry(row_hash) {
+            std::collections::hash_map::Entry::Occupied(first) => Some(*first.get()),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(line);
+                None
+            }
+        };
+        if let Some(first) = repeated {
+            let problem = format!("id {} repeats line {first}; not sent", record.id());
+            self.progress.line(format!("line {line}: {problem}"));
+            self.progress.inc();
+            self.counts.lock().unwrap().duplicates.push(
+                json!({"line": line, "first_line": first, "id": record.id(), "problem": problem}),
+            );
+            return None;
+        }
+        let Some(journal) = &self.journal else {
+            return Some((line, record));
+        };
+        let hash = format!("{:x}", Sha256::digest(canonical.as_bytes()));
+        let mut journal = journal.lock().unwrap();
+        let known = match journal.known(&row) {
+            Ok(k) => k,
+            Err(e) => {
+                // Not knowing what an earlier run did, sending could duplicate it.
+                self.progress
+                    .line(format!("line {line}: journal: {e}; not sent"));
+                self.counts.lock().unwrap().failed.push(json!({"line": line, "id": record.id(), "problem": format!("journal: {e}")}));
+                return None;
+            }
+        };
+        let mut prior = Prior::Unsent;
+        let skip = |counts: &Mutex<Counts>| {
+            self.progress.inc();
+            counts.lock().unwrap().skipped += 1;
+        };
+        match known {
+            Some(k) if k.state == journal::ACKNOWLEDGED || k.state == journal::REJECTED => {
+                if k.hash == hash {
+                    skip(&self.counts);
+                    return None;
+                }
+                if k.state == journal::ACKNOWLEDGED {
+                    self.changed(line, &record, "content changed since it was acknowledged");
+                    return None;
+                }
+                // A rejected record, corrected: sent again.
+            }
+            Some(k) if k.state == journal::AMBIGUOUS => {
+                if k.hash != hash {
+                    self.changed(
+                        line,
+                        &record,
+                        "content changed since it was sent without an answer",
+                    );
+                    return None;
+                }
+                // A customer create is read back before anything is sent; other records are
+                // sent again only on the operator's decision.
+                if !(self.resend || request_type == Some("A")) {
+                    self.progress.inc();
+                    self.counts.lock().unwrap().ambiguous_kept += 1;
+                    return None;
+                }
+                prior = Prior::MaybeSent;
+            }
+            _ => {}
+        }
+        let enqueued = journal.enqueue(
+            line,
+            row,
+            self.kind.name(),
+            record.operation(),
+            record.key(),
+            record.id(),
+            &hash,
+            prior,
+        );
+        match enqueued {
+            Ok(()) => Some((line, record)),
+            Err(e) => {
+                self.progress
+                    .line(format!("line {line}: journal: {e}; not sent"));
+                self.counts.lock().unwrap().failed.push(json!({"line": line, "id": record.id(), "problem": format!("journal: {e}")}));
+                None
+            }
+        }
+    }
+
+    fn changed(&self, line: u64, record: &Record, why: &str) {
+        let problem = format!("{why}; not sent");
+        self.progress
+            .line(format!("line {line}: {} {}: {problem}", record.operation(), record.id()));
+        self.progress.inc();
+        self.counts
+            .lock()
+            .unwrap()
+            .changed
+            .push(json!({"line": line, "id": record.id(), "problem": problem}));
+    }
+}
+
+/// The journal behind a lock, shared with the admission.
 struct SharedJournal(Arc<Mutex<Journal>>);
 
-impl Ledger for SharedJournal {
+impl bulk::Ledger for SharedJournal {
+    fn prior(&mut self, seq: u64) -> Prior {
+        self.0.lock().unwrap().prior(seq)
+    }
     fn sending(&mut self, seqs: &[u64]) -> preventor::Result<()> {
         self.0.lock().unwrap().sending(seqs)
     }
@@ -377,21 +532,13 @@ impl Ledger for SharedJournal {
     }
 }
 
-fn note_invalid(
-    counts: &Mutex<Counts>,
-    progress: &ProgressBar,
-    json_output: bool,
-    bad: input::BadLine,
-) {
-    if !json_output {
-        progress.println(format!("line {}: {}", bad.line, bad.problem));
-    }
-    let mut c = counts.lock().unwrap();
-    c.invalid_count += 1;
-    if c.invalid.len() < 100 {
-        c.invalid
-            .push(json!({"line": bad.line, "problem": bad.problem}));
-    }
+fn note_invalid(counts: &Mutex<Counts>, progress: &Progress, bad: input::BadLine) {
+    progress.line(format!("line {}: {}", bad.line, bad.problem));
+    counts
+        .lock()
+        .unwrap()
+        .invalid
+        .push(json!({"line": bad.line, "problem": bad.problem}));
 }
 
 fn describe(outcome: &Outcome) -> String {
@@ -414,50 +561,21 @@ fn describe(outcome: &Outcome) -> String {
     }
 }
 
-fn progress_bar(total: Option<u64>) -> ProgressBar {
-    use std::io::IsTerminal;
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    match total {
-        Some(total) => {
-            let bar = ProgressBar::new(total);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{bar:40} {pos}/{len} records  {per_sec}  ETA {eta}  {elapsed_precise}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            bar
-        }
-        None => {
-            let bar = ProgressBar::new_spinner();
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} {pos} records  {per_sec}  {elapsed_precise}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            bar
-        }
-    }
-}
-
-fn print_report(report: &serde_json::Value, json_output: bool) {
+fn print_report(report: &Value, json_output: bool) {
     if json_output {
         println!("{report}");
         return;
     }
     for (key, value) in report.as_object().into_iter().flatten() {
         match value {
-            serde_json::Value::Array(items) if items.is_empty() => {}
-            serde_json::Value::Array(items) => {
+            Value::Array(items) if items.is_empty() => {}
+            Value::Array(items) => {
                 println!("{key}:");
                 for item in items {
                     println!("  {item}");
                 }
             }
-            serde_json::Value::Number(n) if n.is_f64() => {
+            Value::Number(n) if n.is_f64() => {
                 println!("{key}: {:.1}", n.as_f64().unwrap_or_default())
             }
             other => println!("{key}: {other}"),

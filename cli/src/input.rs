@@ -48,8 +48,17 @@ pub struct BadLine {
     pub problem: String,
 }
 
-/// One line read: a record with its canonical JSON (for the content hash), or why not.
-pub type Line = Result<(Record, String), BadLine>;
+/// A record read from the input.
+pub struct Parsed {
+    /// Its line in the input (1-based; a CSV's header is line 1).
+    pub line: u64,
+    pub record: Record,
+    /// Its canonical JSON, for the content hash.
+    pub canonical: String,
+}
+
+/// One line read: a record, or why not.
+pub type Line = Result<Parsed, BadLine>;
 
 /// The property names of every schema of the compliance document, and which properties hold
 /// arrays of which schema.
@@ -140,7 +149,11 @@ impl Fields {
                     .map_err(decode)?,
             ),
         };
-        Ok((record, canonical))
+        Ok(Parsed {
+            line,
+            record,
+            canonical,
+        })
     }
 }
 
@@ -155,7 +168,11 @@ pub fn lines(
         let mut rows = csv::ReaderBuilder::new().from_reader(reader);
         let headers = rows.headers().cloned().unwrap_or_default();
         Box::new(rows.into_records().enumerate().map(move |(i, row)| {
-            let line = i as u64 + 2; // the header is line 1
+            // The header is line 1; a quoted field may span lines, so ask the reader.
+            let line = match &row {
+                Ok(row) => row.position().map_or(i as u64 + 2, |p| p.line()),
+                Err(e) => e.position().map_or(i as u64 + 2, |p| p.line()),
+            };
             let row = row.map_err(|e| BadLine {
                 line,
                 problem: format!("not CSV: {e}"),

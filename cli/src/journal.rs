@@ -1,17 +1,32 @@
-//! The durable journal of an import: SQLite (bundled), WAL, batched commits.
+//! The durable journal of an import: SQLite (bundled), WAL, `synchronous=FULL`.
 //!
 //! One row per record (kind and id; for customers also the request type, so that a create and
 //! a later update are two records): its key, the SHA-256 of its content, its state, the input
-//! line, times, and the status and details of its outcome. A record is marked `in_flight` (and
-//! committed) before it is sent. On a rerun: `acknowledged` and `rejected` records with the same
-//! content are skipped; a record whose content changed since it was acknowledged is reported and
-//! not sent; `in_flight` records (a crash) become `ambiguous`; `pending` and `failed` ones are
-//! sent. WAL with `synchronous=NORMAL` survives the process being killed at any point.
+//! line, times, and the status and details of its outcome. A `meta` table holds the journal's
+//! target (compliance URL, tenant, env, banknu: never a secret) and its current owner.
+//!
+//! * **Bound to its target**: the first run records it; a run against another target is refused.
+//! * **One writer**: an import holds an OS lock on `<journal>-lock` for as long as it runs (the
+//!   OS releases it when the process dies, however it dies); a second import is refused.
+//! * **Durable marks**: records are marked `in_flight` in one transaction per batch, committed
+//!   with an fsync (`synchronous=FULL`) before any of them is sent, so that neither a killed
+//!   process nor a lost machine can leave a sent record looking unsent. Outcomes are batched.
+//!
+//! On a rerun: `acknowledged` and `rejected` records with the same content are skipped; a record
+//! whose content changed since it was acknowledged (or sent without an answer) is reported and
+//! not sent; `in_flight` records (a crash) become `ambiguous`; `pending`, `failed` and stopped
+//! records are sent.
 
-use std::{collections::HashMap, path::Path};
+use std::{
+    collections::HashMap,
+    fs::File,
+    path::{Path, PathBuf},
+};
 
-use preventor::bulk::{Ledger, Outcome, Sent};
+use preventor::bulk::{Ledger, Outcome, Prior, Sent};
 use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::target::Target;
 
 /// States of a record.
 pub const PENDING: &str = "pending";
@@ -20,6 +35,9 @@ pub const ACKNOWLEDGED: &str = "acknowledged";
 pub const REJECTED: &str = "rejected";
 pub const AMBIGUOUS: &str = "ambiguous";
 pub const FAILED: &str = "failed";
+
+/// Outcomes buffered before they are committed (marks commit them too).
+const OUTCOME_BATCH: usize = 512;
 
 /// What the journal knows of a record from an earlier run.
 #[derive(Debug)]
@@ -31,12 +49,64 @@ pub struct Known {
 /// A record handed to the sender and not finished yet.
 struct Open {
     row: String,
+    prior: Prior,
+}
+
+/// Why a journal cannot be used.
+#[derive(Debug)]
+pub enum JournalError {
+    /// Another import holds it.
+    Held(String),
+    /// It records another target.
+    OtherTarget(Vec<String>),
+    /// It has records but no target (written before targets were recorded).
+    Unbound,
+    /// SQLite or the file system failed.
+    Storage(String),
+}
+
+impl std::fmt::Display for JournalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JournalError::Held(owner) => write!(
+                f,
+                "held by another import ({owner}); wait for it to end, or stop it, then run again"
+            ),
+            JournalError::OtherTarget(differences) => write!(
+                f,
+                "written for another target ({}); its records say nothing about this one. Use a \
+                 new journal file for this target",
+                differences.join("; ")
+            ),
+            JournalError::Unbound => write!(
+                f,
+                "holds records but no target (written by an earlier version); if it was written \
+                 against this run's target, pass --adopt-journal to record it, otherwise use a \
+                 new journal file"
+            ),
+            JournalError::Storage(e) => f.write_str(e),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for JournalError {
+    fn from(e: rusqlite::Error) -> Self {
+        JournalError::Storage(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for JournalError {
+    fn from(e: std::io::Error) -> Self {
+        JournalError::Storage(e.to_string())
+    }
 }
 
 pub struct Journal {
     db: Connection,
     open: HashMap<u64, Open>,
     finished: Vec<(String, &'static str, Option<u16>, Option<String>)>,
+    /// The writer's lock, held until the journal is dropped (`None` when read only).
+    _lock: Option<File>,
 }
 
 /// The journal's row id of a record.
@@ -47,41 +117,156 @@ pub fn row_id(kind: &str, id: &str, request_type: Option<&str>) -> String {
     }
 }
 
-fn now() -> String {
-    let secs = std::time::SystemTime::now()
+fn now() -> f64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
-        .unwrap_or_default();
-    format!("{secs:.3}")
+        .unwrap_or_default()
+}
+
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-lock");
+    PathBuf::from(name)
+}
+
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let db = Connection::open(path)?;
+    db.busy_timeout(std::time::Duration::from_secs(10))?;
+    db.pragma_update(None, "journal_mode", "WAL")?;
+    db.pragma_update(None, "synchronous", "FULL")?;
+    db.execute_batch(
+        "CREATE TABLE IF NOT EXISTS records (
+            row TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            operation TEXT NOT NULL,
+            key TEXT NOT NULL,
+            id TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            state TEXT NOT NULL,
+            line INTEGER,
+            status INTEGER,
+            details TEXT,
+            created REAL NOT NULL,
+            updated REAL NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS records_state ON records(state);
+        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    )?;
+    Ok(db)
+}
+
+fn meta(db: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
+    db.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()
+}
+
+/// Who holds a journal, as its owner row says (best effort: for the refusal's message).
+fn owner_of(path: &Path) -> String {
+    let read = || -> rusqlite::Result<Option<String>> {
+        let db = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        db.query_row("SELECT value FROM meta WHERE key = 'owner'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+    };
+    match read() {
+        Ok(Some(owner)) => owner,
+        _ => "a running preventor import".into(),
+    }
 }
 
 impl Journal {
-    pub fn open(path: &Path) -> rusqlite::Result<Journal> {
-        let db = Connection::open(path)?;
-        db.pragma_update(None, "journal_mode", "WAL")?;
-        db.pragma_update(None, "synchronous", "NORMAL")?;
-        db.execute_batch(
-            "CREATE TABLE IF NOT EXISTS records (
-                row TEXT PRIMARY KEY,
-                kind TEXT NOT NULL,
-                operation TEXT NOT NULL,
-                key TEXT NOT NULL,
-                id TEXT NOT NULL,
-                hash TEXT NOT NULL,
-                state TEXT NOT NULL,
-                line INTEGER,
-                status INTEGER,
-                details TEXT,
-                created REAL NOT NULL,
-                updated REAL NOT NULL
-            );
-            CREATE INDEX IF NOT EXISTS records_state ON records(state);",
+    /// Opens (or creates) a journal to import into: takes the writer's lock (refused at once if
+    /// another import holds it, before anything is written), binds it to `target` on first use
+    /// and refuses another target, records the owner.
+    pub fn open_for_import(
+        path: &Path,
+        target: &Target,
+        adopt: bool,
+    ) -> Result<Journal, JournalError> {
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(lock_path(path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(JournalError::Held(owner_of(path)))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+        }
+        let db = connect(path)?;
+        let run = serde_json::to_string(target).expect("a target serializes");
+        match meta(&db, "target")? {
+            Some(bound) => {
+                let bound: Target = serde_json::from_str(&bound)
+                    .map_err(|e| JournalError::Storage(format!("its target is unreadable: {e}")))?;
+                let differences = bound.differences(target);
+                if !differences.is_empty() {
+                    return Err(JournalError::OtherTarget(differences));
+                }
+            }
+            None => {
+                let records: i64 =
+                    db.query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))?;
+                if records > 0 && !adopt {
+                    return Err(JournalError::Unbound);
+                }
+                db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('target', ?1)",
+                    [&run],
+                )?;
+            }
+        }
+        let owner = format!(
+            "pid {} on {} since {}",
+            std::process::id(),
+            hostname(),
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES ('owner', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = ?1",
+            [&owner],
         )?;
         Ok(Journal {
             db,
             open: HashMap::new(),
             finished: Vec::new(),
+            _lock: Some(lock),
         })
+    }
+
+    /// Opens an existing journal to read it (`status`): no lock, nothing written.
+    pub fn open_to_read(path: &Path) -> Result<Journal, JournalError> {
+        if !path.exists() {
+            return Err(JournalError::Storage(format!(
+                "no journal at {}",
+                path.display()
+            )));
+        }
+        let db = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        db.busy_timeout(std::time::Duration::from_secs(10))?;
+        Ok(Journal {
+            db,
+            open: HashMap::new(),
+            finished: Vec::new(),
+            _lock: None,
+        })
+    }
+
+    /// The target the journal is bound to, if any.
+    pub fn target(&self) -> Result<Option<Target>, JournalError> {
+        match meta(&self.db, "target") {
+            Ok(Some(t)) => serde_json::from_str(&t)
+                .map(Some)
+                .map_err(|e| JournalError::Storage(format!("its target is unreadable: {e}"))),
+            Ok(None) => Ok(None),
+            // A journal of an earlier version has no meta table.
+            Err(_) => Ok(None),
+        }
     }
 
     /// Records left in flight by a run that stopped become ambiguous; returns how many.
@@ -94,20 +279,19 @@ impl Journal {
 
     pub fn known(&self, row: &str) -> rusqlite::Result<Option<Known>> {
         self.db
-            .query_row(
-                "SELECT state, hash FROM records WHERE row = ?1",
-                [row],
-                |r| {
-                    Ok(Known {
-                        state: r.get(0)?,
-                        hash: r.get(1)?,
-                    })
-                },
-            )
+            .prepare_cached("SELECT state, hash FROM records WHERE row = ?1")?
+            .query_row([row], |r| {
+                Ok(Known {
+                    state: r.get(0)?,
+                    hash: r.get(1)?,
+                })
+            })
             .optional()
     }
 
-    /// Records a record about to be handed to the sender under `seq` (pending until `sending`).
+    /// Records a record about to be handed to the sender under `seq` (pending until `sending`),
+    /// with what earlier runs did with it. An ambiguous record keeps its state (and its
+    /// earlier content's hash) until it is sent or settled.
     #[allow(clippy::too_many_arguments)]
     pub fn enqueue(
         &mut self,
@@ -118,8 +302,8 @@ impl Journal {
         key: &str,
         id: &str,
         hash: &str,
+        prior: Prior,
     ) -> rusqlite::Result<()> {
-        let t = now();
         if self.db.is_autocommit() {
             self.db.execute_batch("BEGIN")?; // committed with the in-flight marks
         }
@@ -127,33 +311,23 @@ impl Journal {
             .prepare_cached(
                 "INSERT INTO records (row, kind, operation, key, id, hash, state, line, created, updated)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
-                 ON CONFLICT(row) DO UPDATE SET hash = ?6, state = ?7, line = ?8, status = NULL, details = NULL, updated = ?9",
+                 ON CONFLICT(row) DO UPDATE SET hash = ?6, line = ?8, updated = ?9,
+                   state = CASE WHEN state = 'ambiguous' THEN state ELSE ?7 END,
+                   status = CASE WHEN state = 'ambiguous' THEN status ELSE NULL END,
+                   details = CASE WHEN state = 'ambiguous' THEN details ELSE NULL END",
             )?
-            .execute(params![row, kind, operation, key, id, hash, PENDING, seq as i64 + 1, t])?;
-        self.open.insert(seq, Open { row });
-        Ok(())
-    }
-
-    /// Sets a record's state directly (reconciled before sending, say).
-    pub fn set(&mut self, row: &str, state: &str, details: &str) -> rusqlite::Result<()> {
-        self.db.execute(
-            "UPDATE records SET state = ?2, details = ?3, updated = ?4 WHERE row = ?1",
-            params![row, state, details, now()],
-        )?;
+            .execute(params![row, kind, operation, key, id, hash, PENDING, seq as i64, now()])?;
+        self.open.insert(seq, Open { row, prior });
         Ok(())
     }
 
     /// Commits what is buffered.
     pub fn commit(&mut self) -> rusqlite::Result<()> {
-        if !self.db.is_autocommit() {
-            self.flush_finished()?;
-            self.db.execute_batch("COMMIT")?;
-        } else {
+        if self.db.is_autocommit() {
             self.db.execute_batch("BEGIN")?;
-            self.flush_finished()?;
-            self.db.execute_batch("COMMIT")?;
         }
-        Ok(())
+        self.flush_finished()?;
+        self.db.execute_batch("COMMIT")
     }
 
     fn flush_finished(&mut self) -> rusqlite::Result<()> {
@@ -196,6 +370,21 @@ impl Journal {
         })?;
         rows.collect()
     }
+
+    /// `PRAGMA synchronous` of the connection (2: FULL, an fsync per commit).
+    #[cfg(test)]
+    fn synchronous(&self) -> i64 {
+        self.db
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap()
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "this host".into())
 }
 
 fn journal_error(e: rusqlite::Error) -> preventor::Error {
@@ -203,6 +392,10 @@ fn journal_error(e: rusqlite::Error) -> preventor::Error {
 }
 
 impl Ledger for Journal {
+    fn prior(&mut self, seq: u64) -> Prior {
+        self.open.get(&seq).map_or(Prior::Unsent, |o| o.prior)
+    }
+
     fn sending(&mut self, seqs: &[u64]) -> preventor::Result<()> {
         if self.db.is_autocommit() {
             self.db.execute_batch("BEGIN").map_err(journal_error)?;
@@ -221,7 +414,7 @@ impl Ledger for Journal {
                 }
             }
         }
-        // Committed before anything is sent.
+        // Committed, and fsynced, before anything is sent.
         self.commit().map_err(journal_error)
     }
 
@@ -234,7 +427,7 @@ impl Ledger for Journal {
             Outcome::Acknowledged { .. } => (
                 ACKNOWLEDGED,
                 None,
-                Some("reconciled with getCustomer".into()),
+                Some("reconciled after a lost answer".into()),
             ),
             Outcome::Rejected {
                 status,
@@ -255,12 +448,66 @@ impl Ledger for Journal {
             ),
             Outcome::Ambiguous { reason } => (AMBIGUOUS, None, Some(reason.clone())),
             Outcome::Failed { reason } => (FAILED, None, Some(reason.clone())),
+            Outcome::Stopped if open.prior == Prior::MaybeSent => (
+                AMBIGUOUS,
+                None,
+                Some("sent by an earlier run without an answer; not sent again: the run was stopped".into()),
+            ),
+            Outcome::Stopped => (
+                PENDING,
+                None,
+                Some("not sent: the run was stopped".into()),
+            ),
             _ => (FAILED, None, Some("unknown outcome".into())),
         };
         self.finished.push((open.row, state, status, details));
-        if self.finished.len() >= 512 {
+        if self.finished.len() >= OUTCOME_BATCH {
             self.commit().map_err(journal_error)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(url: &str) -> Target {
+        Target {
+            compliance_url: url.into(),
+            tenant: "bank".into(),
+            env: "prod".into(),
+            banknu: "1".into(),
+        }
+    }
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("preventor-journal-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("journal.sqlite")
+    }
+
+    #[test]
+    fn marks_are_fsynced_and_a_journal_is_bound_to_one_target_and_one_writer() {
+        let path = temp("bound");
+        let first = Journal::open_for_import(&path, &target("embedded-sandbox"), false).unwrap();
+        assert_eq!(first.synchronous(), 2, "synchronous=FULL: each commit is fsynced");
+        // A second writer is refused while the first holds the journal.
+        let held = Journal::open_for_import(&path, &target("embedded-sandbox"), false)
+            .err()
+            .unwrap();
+        assert!(matches!(&held, JournalError::Held(o) if o.contains(&std::process::id().to_string())), "{held}");
+        drop(first);
+        // Another target is refused and the difference named.
+        let other = Journal::open_for_import(&path, &target("https://api.preventor.com"), false)
+            .err()
+            .unwrap();
+        let text = other.to_string();
+        assert!(
+            text.contains("compliance URL") && text.contains("api.preventor.com"),
+            "{text}"
+        );
+        assert!(Journal::open_for_import(&path, &target("embedded-sandbox"), false).is_ok());
     }
 }

@@ -1,23 +1,27 @@
 //! `preventor`: the Preventor SDK from a shell.
 //!
-//! With no `PREVENTOR_*` variables set, every command runs against an embedded sandbox (said on
-//! stderr), so that it can be tried anywhere; with them, against Preventor's API (the same
-//! variables as the crate: `PREVENTOR_API_KEY`, `PREVENTOR_TENANT`, ..., base URLs overridable
-//! with `PREVENTOR_COMPLIANCE_URL` and `PREVENTOR_BIOMETRICS_URL`).
+//! Commands talk to Preventor's API, configured by the same variables as the crate
+//! (`PREVENTOR_API_KEY`, `PREVENTOR_TENANT`, ..., base URLs overridable with
+//! `PREVENTOR_COMPLIANCE_URL` and `PREVENTOR_BIOMETRICS_URL`), or to an embedded sandbox when
+//! asked (`--sandbox` or `PREVENTOR_SANDBOX=1`, said on stderr). Missing or partial
+//! configuration is an error naming every missing variable: never a silent sandbox.
 
 mod import;
 mod input;
 mod journal;
+mod progress;
+mod target;
 
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use preventor::{BiometricsClient, ComplianceClient};
 use preventor_sandbox::{Sandbox, SandboxConfig};
+use target::Needs;
 
 /// Exit codes: 0 every record acknowledged (or the command succeeded); 1 records rejected,
-/// invalid, or changed since acknowledged; 2 usage; 3 records left ambiguous or failed (an
-/// operator must decide); 4 configuration, credentials, input or journal error.
+/// invalid, repeated or changed since sent; 2 usage; 3 records left ambiguous or failed (an
+/// operator must decide); 4 configuration, credentials, input or journal error; 5 stopped
+/// by a signal before the end (a rerun goes on); 130 aborted by a second signal.
 #[derive(Debug)]
 pub enum Exit {
     Ok,
@@ -25,6 +29,7 @@ pub enum Exit {
     Usage(String),
     Unsettled,
     Fatal(String),
+    Stopped,
 }
 
 impl Exit {
@@ -41,15 +46,22 @@ impl Exit {
     name = "preventor",
     version,
     about = "Preventor's compliance and biometrics APIs from a shell: bulk import with a durable journal, and single calls.",
-    after_help = "Exit codes: 0 all acknowledged / success; 1 records rejected, invalid or changed \
-                  since acknowledged; 2 usage; 3 records ambiguous or failed (an operator must decide, \
-                  see `preventor status`); 4 configuration, credentials, input or journal error.\n\
-                  Without PREVENTOR_* variables, commands run against an embedded sandbox."
+    after_help = "Exit codes: 0 all acknowledged / success; 1 records rejected, invalid, repeated \
+                  or changed since sent; 2 usage; 3 records ambiguous or failed (an operator must \
+                  decide, see `preventor status`); 4 configuration, credentials, input or journal \
+                  error (nothing sent); 5 stopped by SIGINT/SIGTERM before the end (a rerun goes \
+                  on); 130 aborted by a second signal.\n\
+                  Commands use Preventor's API from the PREVENTOR_* variables (all of them: a \
+                  missing one is an error), or an embedded sandbox with --sandbox."
 )]
 struct Cli {
     /// Print results as one JSON object on stdout (for scripts).
     #[arg(long, global = true)]
     json: bool,
+    /// Run against an embedded sandbox instead of Preventor's API (nothing is sent to
+    /// Preventor; said on stderr).
+    #[arg(long, global = true, env = "PREVENTOR_SANDBOX", value_parser = clap::builder::BoolishValueParser::new())]
+    sandbox: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -60,7 +72,7 @@ enum Command {
     Import(import::ImportArgs),
     /// Counts per state of a journal, and the rejected, ambiguous and failed records.
     Status {
-        /// The journal of `preventor import --journal`.
+        /// The journal of `preventor import --journal` (read only: works while an import runs).
         journal: PathBuf,
     },
     /// Check the compliance credentials: obtain a token (prints nothing secret).
@@ -114,40 +126,6 @@ enum CustomerCommand {
     },
 }
 
-/// The clients, from `PREVENTOR_*` variables, or against an embedded sandbox.
-async fn clients() -> Result<(ComplianceClient, BiometricsClient, Option<Sandbox>), String> {
-    if std::env::var_os("PREVENTOR_API_KEY").is_some() {
-        let c = ComplianceClient::from_env().map_err(|e| e.to_string())?;
-        let b = BiometricsClient::from_env().map_err(|e| e.to_string())?;
-        return Ok((c, b, None));
-    }
-    let sandbox = Sandbox::start(SandboxConfig {
-        accept_unknown_accounts: true,
-        ..SandboxConfig::default()
-    })
-    .await
-    .map_err(|e| format!("embedded sandbox: {e}"))?;
-    eprintln!(
-        "no PREVENTOR_* variables: using an embedded sandbox at {} (it accepts transactions on \
-         accounts it does not know)",
-        sandbox.url()
-    );
-    let creds = sandbox.credentials();
-    let c = ComplianceClient::builder()
-        .base_url(sandbox.url())
-        .tenant(creds.tenant())
-        .credentials(creds.oauth())
-        .build()
-        .map_err(|e| e.to_string())?;
-    let b = BiometricsClient::builder()
-        .base_url(sandbox.url())
-        .tenant(creds.tenant())
-        .api_secret(&creds.api_secret)
-        .build()
-        .map_err(|e| e.to_string())?;
-    Ok((c, b, Some(sandbox)))
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -161,6 +139,7 @@ async fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Exit::Unsettled => ExitCode::from(3),
+        Exit::Stopped => ExitCode::from(5),
         Exit::Fatal(m) => {
             if json {
                 println!("{}", serde_json::json!({"error": m}));
@@ -171,6 +150,11 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The clients of a command that calls Preventor: configuration checked first.
+async fn clients(sandbox: bool, needs: Needs) -> Result<target::Clients, Exit> {
+    target::plan(sandbox, needs)?.clients(needs).await
+}
+
 async fn run(cli: Cli) -> Exit {
     let json = cli.json;
     match cli.command {
@@ -179,19 +163,16 @@ async fn run(cli: Cli) -> Exit {
             if args.dry_run {
                 return import::run(None, args, json).await;
             }
-            let (client, _, _sandbox) = match clients().await {
-                Ok(c) => c,
-                Err(e) => return Exit::fatal(e),
+            let plan = match target::plan(cli.sandbox, Needs::Compliance) {
+                Ok(p) => p,
+                Err(e) => return e,
             };
-            if let Err(e) = client.authenticate().await {
-                return Exit::fatal(format!("credentials: {e}"));
-            }
-            import::run(Some(client), args, json).await
+            import::run(Some(plan), args, json).await
         }
         Command::Token => {
-            let (client, _, _sandbox) = match clients().await {
-                Ok(c) => c,
-                Err(e) => return Exit::fatal(e),
+            let client = match clients(cli.sandbox, Needs::Compliance).await {
+                Ok(c) => c.compliance,
+                Err(e) => return e,
             };
             match client.authenticate().await {
                 Ok(()) => {
@@ -212,11 +193,11 @@ async fn run(cli: Cli) -> Exit {
                     show_personal_data,
                 },
         } => {
-            let (client, _, _sandbox) = match clients().await {
+            let clients = match clients(cli.sandbox, Needs::Compliance).await {
                 Ok(c) => c,
-                Err(e) => return Exit::fatal(e),
+                Err(e) => return e,
             };
-            match client.get_customer(&id).await {
+            match clients.compliance.get_customer(&id).await {
                 Ok(customer) => {
                     let mut value = serde_json::to_value(&customer).unwrap_or_default();
                     if !show_personal_data {
@@ -244,7 +225,17 @@ async fn run(cli: Cli) -> Exit {
             document_front,
             document_back,
             customer_id,
-        } => onboard(portrait, document_front, document_back, customer_id, json).await,
+        } => {
+            onboard(
+                cli.sandbox,
+                portrait,
+                document_front,
+                document_back,
+                customer_id,
+                json,
+            )
+            .await
+        }
         Command::Sandbox {
             port,
             rate_limit,
@@ -278,11 +269,12 @@ async fn run(cli: Cli) -> Exit {
 }
 
 fn status(path: &std::path::Path, json: bool) -> Exit {
-    if !path.exists() {
-        return Exit::fatal(format!("no journal at {}", path.display()));
-    }
-    let journal = match journal::Journal::open(path) {
+    let journal = match journal::Journal::open_to_read(path) {
         Ok(j) => j,
+        Err(e) => return Exit::fatal(format!("journal {}: {e}", path.display())),
+    };
+    let target = match journal.target() {
+        Ok(t) => t,
         Err(e) => return Exit::fatal(format!("journal {}: {e}", path.display())),
     };
     let (counts, problems) = match (journal.counts(), journal.problems(1000)) {
@@ -291,9 +283,11 @@ fn status(path: &std::path::Path, json: bool) -> Exit {
     };
     let n = |state: &str| counts.get(state).copied().unwrap_or(0);
     let report = serde_json::json!({
+        "target": target,
         "acknowledged": n(journal::ACKNOWLEDGED),
         "rejected": n(journal::REJECTED),
-        "ambiguous": n(journal::AMBIGUOUS) + n(journal::IN_FLIGHT),
+        "ambiguous": n(journal::AMBIGUOUS),
+        "in_flight": n(journal::IN_FLIGHT),
         "pending": n(journal::PENDING),
         "failed": n(journal::FAILED),
         "problems": problems,
@@ -301,7 +295,18 @@ fn status(path: &std::path::Path, json: bool) -> Exit {
     if json {
         println!("{report}");
     } else {
-        for state in ["acknowledged", "rejected", "ambiguous", "pending", "failed"] {
+        match &target {
+            Some(t) => println!("target: {t}"),
+            None => println!("target: not recorded"),
+        }
+        for state in [
+            "acknowledged",
+            "rejected",
+            "ambiguous",
+            "in_flight",
+            "pending",
+            "failed",
+        ] {
             println!("{state}: {}", report[state]);
         }
         for p in report["problems"].as_array().into_iter().flatten() {
@@ -319,6 +324,7 @@ fn status(path: &std::path::Path, json: bool) -> Exit {
 }
 
 async fn onboard(
+    sandbox: bool,
     portrait: PathBuf,
     front: PathBuf,
     back: Option<PathBuf>,
@@ -338,9 +344,12 @@ async fn onboard(
         Ok(p) => p,
         Err(e) => return Exit::Fatal(e.to_string()),
     };
-    let (compliance, biometrics, _sandbox) = match clients().await {
+    let clients = match clients(sandbox, Needs::Both).await {
         Ok(c) => c,
-        Err(e) => return Exit::fatal(e),
+        Err(e) => return e,
+    };
+    let (compliance, Some(biometrics)) = (&clients.compliance, &clients.biometrics) else {
+        return Exit::fatal("no biometrics client".into());
     };
     let request = onboarding::OnboardingRequest {
         customer_id,
@@ -350,7 +359,7 @@ async fn onboard(
         context: Default::default(),
         require_valid_mrz: false,
     };
-    match onboarding::onboard(&biometrics, &compliance, request, |step| {
+    match onboarding::onboard(biometrics, compliance, request, |step| {
         if !json {
             eprintln!("{step}");
         }

@@ -1,4 +1,5 @@
-//! The loop behind [`send`]: per-key queues, calls in flight, 429 pauses, reconciliation.
+//! The loop behind [`send`]: per-key queues, calls in flight, 429 pauses, reconciliation,
+//! stopping.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -9,8 +10,14 @@ use std::{
 
 use futures::{stream::FuturesUnordered, Stream, StreamExt};
 
-use super::{limiter::Limiter, BulkOptions, Ledger, Outcome, Record, Sent, Summary};
+use tokio_util::sync::CancellationToken;
+
+use super::{limiter::Limiter, BulkOptions, Ledger, Outcome, Prior, Record, Sent, Summary};
 use crate::{ComplianceClient, Error, Result};
+
+/// Most sends of one record in one run: a customer create answered 5xx and read back as absent
+/// is sent once more; after that it is given up on ([`Outcome::Failed`], known not stored).
+const MAX_SENDS: u32 = 2;
 
 /// One record on its way.
 struct Job {
@@ -18,8 +25,20 @@ struct Job {
     record: Record,
     /// 429s waited out so far.
     rate_limited: u32,
-    /// Sent once more after reconciliation found nothing.
-    resent: bool,
+    /// Sends in this run that reached the server or may have.
+    sends: u32,
+    /// An earlier send (in this run or an earlier one) may have been processed: "already
+    /// exists" then means it arrived, and a customer create is read back before it is sent.
+    maybe_landed: bool,
+    /// Read back since the last send whose fate is unknown: the next step is a send.
+    read_back: bool,
+}
+
+impl Job {
+    /// Whether the job's next step is reading the customer back rather than sending.
+    fn reads_back_first(&self) -> bool {
+        self.maybe_landed && !self.read_back && self.record.reconcilable()
+    }
 }
 
 /// What a call in flight came back with.
@@ -40,6 +59,14 @@ enum Next {
     Finish(Job, Outcome),
 }
 
+/// Resolves when `stop` is cancelled; never without one.
+async fn stopped(stop: Option<&CancellationToken>) {
+    match stop {
+        Some(token) => token.cancelled().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Sends every record of `records` (each with a sequence number, e.g. its line) and tells
 /// `on_outcome` what became of it; see the [module documentation](super). Returns the counts.
 ///
@@ -58,7 +85,9 @@ where
     S: Stream<Item = (u64, Record)>,
 {
     let mut records = std::pin::pin!(records.fuse());
+    let stop = options.stop.as_ref();
     let mut input_done = false;
+    let mut stopping = false;
     let mut limiter = Limiter::new(options.concurrency, options.max_concurrency);
     let mut summary = Summary::default();
     // Jobs whose key is free, in order. A key is busy from its first job in `ready` or in
@@ -69,13 +98,45 @@ where
     let mut waiting_count = 0usize;
     let mut in_flight: FuturesUnordered<InFlight> = FuturesUnordered::new();
     let mut paused_until: Option<Instant> = None;
+    // Jobs done, to report (kept apart so that stopping can finish many at once).
+    let mut finished: Vec<(Job, Outcome)> = Vec::new();
 
     loop {
+        if !stopping && stop.is_some_and(CancellationToken::is_cancelled) {
+            // Read nothing more; what was read and not sent is reported, not sent.
+            stopping = true;
+            input_done = true;
+            paused_until = None;
+            finished.extend(ready.drain(..).map(|job| (job, Outcome::Stopped)));
+            for (_, jobs) in waiting.drain() {
+                finished.extend(jobs.into_iter().map(|job| (job, Outcome::Stopped)));
+            }
+            waiting_count = 0;
+        }
+        for (job, outcome) in finished.drain(..) {
+            let key = job.record.key().to_string();
+            report(&mut summary, ledger, &mut on_outcome, job, outcome)?;
+            // The key's next record, if any, may go now.
+            match waiting.get_mut(&key).and_then(VecDeque::pop_front) {
+                Some(next) => {
+                    waiting_count -= 1;
+                    ready.push_back(next);
+                }
+                None => {
+                    waiting.remove(&key);
+                    busy.remove(&key);
+                }
+            }
+        }
+
         // Read input while there is room: some ready work, and a bounded number waiting.
         while !input_done && ready.len() < limiter.limit() && waiting_count < options.lookahead {
             // Read only what is there now, without waiting, while calls are in flight.
             let next = if in_flight.is_empty() && ready.is_empty() {
-                records.next().await
+                tokio::select! {
+                    next = records.next() => next,
+                    _ = stopped(stop) => break,
+                }
             } else {
                 match futures::FutureExt::now_or_never(records.next()) {
                     Some(next) => next,
@@ -94,7 +155,9 @@ where
                 seq,
                 record,
                 rate_limited: 0,
-                resent: false,
+                sends: 0,
+                maybe_landed: ledger.prior(seq) == Prior::MaybeSent,
+                read_back: false,
             };
             let key = job.record.key().to_string();
             if busy.insert(key.clone()) {
@@ -103,6 +166,9 @@ where
                 waiting.entry(key).or_default().push_back(job);
                 waiting_count += 1;
             }
+        }
+        if stop.is_some_and(CancellationToken::is_cancelled) && !stopping {
+            continue;
         }
 
         // Dispatch, unless the server asked us to wait.
@@ -121,7 +187,11 @@ where
                 let seqs: Vec<u64> = batch.iter().map(|j| j.seq).collect();
                 ledger.sending(&seqs)?;
                 for job in batch {
-                    in_flight.push(call(client.clone(), job));
+                    in_flight.push(if job.reads_back_first() {
+                        reconcile(client.clone(), job)
+                    } else {
+                        call(client.clone(), job)
+                    });
                 }
             }
         }
@@ -130,10 +200,14 @@ where
             return Ok(summary);
         }
 
-        // Wait for a call to end, or the pause to end, or (when idle) more input.
+        // Wait for a call to end, or the pause to end, or a stop, or (when idle) more input.
+        let wake_on_stop = if stopping { None } else { stop };
         let done = match (in_flight.is_empty(), paused_until) {
             (true, Some(until)) if paused => {
-                tokio::time::sleep_until(until.into()).await;
+                tokio::select! {
+                    _ = tokio::time::sleep_until(until.into()) => {}
+                    _ = stopped(wake_on_stop) => {}
+                }
                 continue;
             }
             (true, _) => continue,
@@ -141,16 +215,21 @@ where
                 tokio::select! {
                     done = in_flight.next() => done,
                     _ = tokio::time::sleep_until(until.into()) => continue,
+                    _ = stopped(wake_on_stop) => continue,
                 }
             }
-            (false, _) => in_flight.next().await,
+            (false, _) => tokio::select! {
+                done = in_flight.next() => done,
+                _ = stopped(wake_on_stop) => continue,
+            },
         };
         let Some(done) = done else { continue };
 
         let next = match done {
             Done::Sent(job, Ok(())) => {
                 limiter.success();
-                let reconciled = job.resent;
+                // Sent after a read-back found nothing: settled by reconciliation.
+                let reconciled = job.read_back;
                 Next::Finish(job, Outcome::Acknowledged { reconciled })
             }
             Done::Sent(mut job, Err(e)) => {
@@ -161,16 +240,23 @@ where
                     let until = Instant::now() + wait;
                     paused_until = Some(paused_until.map_or(until, |p| p.max(until)));
                     job.rate_limited += 1;
+                    // Refused, not processed: this send does not count.
+                    job.sends -= 1;
                     if job.rate_limited > options.max_rate_limited {
                         let reason = format!("rate-limited {} times", job.rate_limited);
                         Next::Finish(job, Outcome::Failed { reason })
                     } else {
                         Next::Send(job)
                     }
+                } else if job.maybe_landed && e.is_already_exists() {
+                    // An earlier send whose answer was lost did arrive.
+                    Next::Finish(job, Outcome::Acknowledged { reconciled: true })
                 } else if e.is_ambiguous() {
                     if e.status().is_some_and(|s| s.is_server_error()) {
                         limiter.server_error();
                     }
+                    job.maybe_landed = true;
+                    job.read_back = false;
                     if job.record.reconcilable() {
                         Next::Reconcile(job)
                     } else {
@@ -187,11 +273,20 @@ where
             }
             Done::Reconciled(mut job, result) => match result {
                 Ok(()) => Next::Finish(job, Outcome::Acknowledged { reconciled: true }),
-                Err(e) if e.is_not_found() && !job.resent => {
-                    // The create did not land: sending it once more cannot duplicate it.
-                    job.resent = true;
+                Err(e) if e.is_not_found() && job.sends < MAX_SENDS => {
+                    // Not stored: sending it (once more) cannot duplicate it.
+                    job.read_back = true;
                     Next::Send(job)
                 }
+                Err(e) if e.is_not_found() => Next::Finish(
+                    job,
+                    Outcome::Failed {
+                        reason: format!(
+                            "sent {MAX_SENDS} times without an answer and read back as not \
+                             stored each time: safe to send again"
+                        ),
+                    },
+                ),
                 Err(e) => Next::Finish(
                     job,
                     Outcome::Ambiguous {
@@ -202,42 +297,42 @@ where
         };
 
         match next {
+            Next::Send(job) if stopping => finished.push((job, Outcome::Stopped)),
             Next::Send(job) => ready.push_front(job),
             Next::Reconcile(job) => in_flight.push(reconcile(client.clone(), job)),
-            Next::Finish(job, outcome) => {
-                match &outcome {
-                    Outcome::Acknowledged { reconciled } => {
-                        summary.acknowledged += 1;
-                        summary.reconciled += u64::from(*reconciled);
-                    }
-                    Outcome::Rejected { .. } => summary.rejected += 1,
-                    Outcome::Ambiguous { .. } => summary.ambiguous += 1,
-                    Outcome::Failed { .. } => summary.failed += 1,
-                }
-                let key = job.record.key().to_string();
-                let sent = Sent {
-                    seq: job.seq,
-                    operation: job.record.operation(),
-                    key: key.clone(),
-                    id: job.record.id().to_string(),
-                    outcome,
-                };
-                ledger.finished(&sent)?;
-                on_outcome(sent);
-                // The key's next record, if any, may go now.
-                match waiting.get_mut(&key).and_then(VecDeque::pop_front) {
-                    Some(next) => {
-                        waiting_count -= 1;
-                        ready.push_back(next);
-                    }
-                    None => {
-                        waiting.remove(&key);
-                        busy.remove(&key);
-                    }
-                }
-            }
+            Next::Finish(job, outcome) => finished.push((job, outcome)),
         }
     }
+}
+
+/// Counts a finished job, records it in the ledger and tells the caller.
+fn report(
+    summary: &mut Summary,
+    ledger: &mut impl Ledger,
+    on_outcome: &mut impl FnMut(Sent),
+    job: Job,
+    outcome: Outcome,
+) -> Result<()> {
+    match &outcome {
+        Outcome::Acknowledged { reconciled } => {
+            summary.acknowledged += 1;
+            summary.reconciled += u64::from(*reconciled);
+        }
+        Outcome::Rejected { .. } => summary.rejected += 1,
+        Outcome::Ambiguous { .. } => summary.ambiguous += 1,
+        Outcome::Failed { .. } => summary.failed += 1,
+        Outcome::Stopped => summary.stopped += 1,
+    }
+    let sent = Sent {
+        seq: job.seq,
+        operation: job.record.operation(),
+        key: job.record.key().to_string(),
+        id: job.record.id().to_string(),
+        outcome,
+    };
+    ledger.finished(&sent)?;
+    on_outcome(sent);
+    Ok(())
 }
 
 /// The outcome of an error that is neither a 429 nor ambiguous.
@@ -260,7 +355,8 @@ fn settled(e: &Error) -> Outcome {
 }
 
 /// Sends one record.
-fn call(client: ComplianceClient, job: Job) -> InFlight {
+fn call(client: ComplianceClient, mut job: Job) -> InFlight {
+    job.sends += 1;
     Box::pin(async move {
         let result = match job.record.clone() {
             Record::Customer(c) if job.record.reconcilable() => {

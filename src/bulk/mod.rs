@@ -12,8 +12,16 @@
 //!   6585), so the record waits `Retry-After` and is sent again; a timeout after sending, a lost
 //!   connection or a 5xx is [`Outcome::Ambiguous`] and is not resent. A customer create that
 //!   ends ambiguous is **reconciled** with `getCustomer`: found, it is acknowledged; absent
-//!   (404), it is sent once more. Accounts and transactions have no read call: they stay
-//!   ambiguous, for an operator to decide.
+//!   (404), it is sent once more (at most twice in all: a create answered 5xx and read back as
+//!   absent both times ends [`Outcome::Failed`], known not stored). Accounts and transactions
+//!   have no read call: they stay ambiguous, for an operator to decide.
+//! * **What earlier runs did**: a [`Ledger`] says which records an earlier run may have sent
+//!   ([`Prior::MaybeSent`]). Such a customer create is read back before anything is sent; any
+//!   such record answered "already exists" ([`Error::is_already_exists`](crate::Error::is_already_exists))
+//!   is acknowledged (reconciled): it arrived the first time.
+//! * **Stopping cleanly**: cancel [`BulkOptions::stop`] and `send` reads no more input, lets the
+//!   calls in flight end (each within the client's timeouts), and reports every record it had
+//!   read but not sent as [`Outcome::Stopped`].
 //! * **Sharding**: [`Shard`] splits one feed between processes or machines by a stable hash of
 //!   the key, so that they never overlap and per-key order holds.
 //! * **A ledger** ([`Ledger`]) hears of each record before it is sent and of each outcome: the
@@ -111,9 +119,11 @@ impl Record {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Outcome {
-    /// The server took it. `reconciled`: the answer was lost, and `getCustomer` found it.
+    /// The server took it. `reconciled`: an earlier send's answer was lost, and the record's
+    /// fate was settled another way (`getCustomer` found it, or found nothing and a send was
+    /// then acknowledged, or a resend was answered "already exists").
     Acknowledged {
-        /// Settled by reading the customer back after a lost answer.
+        /// Settled after a lost answer, by reading back or by "already exists".
         reconciled: bool,
     },
     /// The record is wrong (a 4xx other than 401/429, or refused before sending): never resent.
@@ -132,11 +142,15 @@ pub enum Outcome {
         reason: String,
     },
     /// Not sent, or sent and refused without being processed, and given up on (credentials
-    /// refused, connection impossible, rate-limited too many times). Safe to send again.
+    /// refused, connection impossible, rate-limited too many times, a create read back as
+    /// absent after its sends failed). Safe to send again.
     Failed {
         /// What happened.
         reason: String,
     },
+    /// Not sent because the run was stopped ([`BulkOptions::stop`]), or answered 429 after the
+    /// stop: nothing of it was processed. Send it in a later run.
+    Stopped,
 }
 
 /// One record's outcome.
@@ -159,7 +173,7 @@ pub struct Sent {
 pub struct Summary {
     /// Records acknowledged (reconciled ones included).
     pub acknowledged: u64,
-    /// Of those, settled by `getCustomer` after a lost answer.
+    /// Of those, settled after a lost answer (read back, or "already exists").
     pub reconciled: u64,
     /// Records rejected.
     pub rejected: u64,
@@ -169,6 +183,8 @@ pub struct Summary {
     pub failed: u64,
     /// Records left to other shards.
     pub other_shards: u64,
+    /// Records not sent because the run was stopped.
+    pub stopped: u64,
     /// 429 answers waited out and sent again.
     pub rate_limited: u64,
 }
@@ -186,6 +202,9 @@ pub struct BulkOptions {
     pub max_rate_limited: u32,
     /// How many records may wait for a busy key (bounds memory: input is read no further).
     pub lookahead: usize,
+    /// Cancel it to stop the run cleanly: no more input is read, the calls in flight end and
+    /// are recorded, and records read but not sent end [`Outcome::Stopped`].
+    pub stop: Option<tokio_util::sync::CancellationToken>,
 }
 
 impl Default for BulkOptions {
@@ -196,6 +215,7 @@ impl Default for BulkOptions {
             shard: None,
             max_rate_limited: 50,
             lookahead: 4096,
+            stop: None,
         }
     }
 }
@@ -239,10 +259,30 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
+/// What a [`Ledger`] knows of a record from earlier runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Prior {
+    /// Never sent, or known not to have been processed: sent as any record.
+    #[default]
+    Unsent,
+    /// Sent by an earlier run with no answer saying what became of it (ambiguous, or in flight
+    /// when that run stopped). A customer create is read back before it is sent again; an
+    /// "already exists" answer settles it as acknowledged.
+    MaybeSent,
+}
+
 /// Told of each record before it is sent and of each outcome (a durable journal, say).
 pub trait Ledger {
-    /// These records (by `seq`) are about to be sent. Return only once that is recorded: a
-    /// crash after this call leaves them marked as possibly sent.
+    /// What earlier runs did with the record `seq`, asked once when [`send`] reads it. The
+    /// default knows of no earlier run.
+    fn prior(&mut self, seq: u64) -> Prior {
+        let _ = seq;
+        Prior::Unsent
+    }
+    /// These records (by `seq`) are about to be sent. Return only once that is recorded
+    /// durably: a crash (of the process or the machine) after this call must leave them marked
+    /// as possibly sent. An error stops the run before any of them is sent.
     fn sending(&mut self, seqs: &[u64]) -> crate::Result<()>;
     /// What became of one record.
     fn finished(&mut self, sent: &Sent) -> crate::Result<()>;

@@ -53,6 +53,7 @@ impl BiometricsClient {
     /// A client configured from the variables of [`Tenant::from_env`], `PREVENTOR_API_SECRET`,
     /// and `PREVENTOR_BIOMETRICS_URL` (optional).
     pub fn from_env() -> Result<Self> {
+        crate::config::require_env(&crate::config::BIOMETRICS_ENV)?;
         Self::builder()
             .base_url(env_var_or("PREVENTOR_BIOMETRICS_URL", BIOMETRICS_URL))
             .tenant(Tenant::from_env()?)

@@ -52,11 +52,22 @@ impl ComplianceClient {
     /// A client configured from `PREVENTOR_*` variables: those of [`Tenant::from_env`] and
     /// [`OAuthCredentials::from_env`], and `PREVENTOR_COMPLIANCE_URL` (optional).
     pub fn from_env() -> Result<Self> {
+        crate::config::require_env(&crate::config::COMPLIANCE_ENV)?;
         Self::builder()
             .base_url(env_var_or("PREVENTOR_COMPLIANCE_URL", COMPLIANCE_URL))
             .tenant(Tenant::from_env()?)
             .credentials(OAuthCredentials::from_env()?)
             .build()
+    }
+
+    /// The base URL calls go to (scheme, host, port and path; never credentials).
+    pub fn base_url(&self) -> &str {
+        &self.shared.base_url
+    }
+
+    /// The tenant headers' values: whose data the calls touch (the API key stays secret).
+    pub fn tenant(&self) -> &Tenant {
+        &self.shared.tenant
     }
 
     /// This client with `context` over its default context (for one call or a series of calls).
