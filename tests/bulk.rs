@@ -5,9 +5,9 @@ mod support;
 
 use std::collections::HashMap;
 
-use futures::stream;
+use futures::{stream, StreamExt};
 use preventor::{
-    bulk::{send, BulkOptions, NoLedger, Outcome, Record, Sent, Shard},
+    bulk::{send, BulkOptions, Ledger, NoLedger, Outcome, Prior, Record, Sent, Shard},
     compliance::types as cmp,
     ComplianceClient,
 };
@@ -231,4 +231,188 @@ async fn shards_split_a_feed_without_overlap() {
     let before = seen.len();
     seen.dedup();
     assert_eq!((before, seen.len()), (300, 300));
+}
+
+/// A ledger that says every record may have been sent by an earlier run.
+struct EarlierRun;
+
+impl Ledger for EarlierRun {
+    fn prior(&mut self, _: u64) -> Prior {
+        Prior::MaybeSent
+    }
+    fn sending(&mut self, _: &[u64]) -> preventor::Result<()> {
+        Ok(())
+    }
+    fn finished(&mut self, _: &Sent) -> preventor::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_an_earlier_run_may_have_sent_are_settled_by_what_the_server_says() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        accept_unknown_accounts: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let client = client(&sandbox);
+    // An earlier run stored the first ten of each, and lost the answers.
+    let records = |range: std::ops::Range<u64>| -> Vec<Record> {
+        range
+            .clone()
+            .map(customer)
+            .chain(range.map(|n| transaction(n, "acc-1")))
+            .collect()
+    };
+    let (earlier, _) = run(&client, records(0..10), BulkOptions::default()).await;
+    assert_eq!(earlier.acknowledged, 20);
+    let creates_before = sandbox.calls("customerOnboarding");
+
+    let input = stream::iter(
+        records(0..20)
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| (i as u64, r)),
+    );
+    let mut outcomes = Vec::new();
+    let summary = send(
+        &client,
+        input,
+        &BulkOptions::default(),
+        &mut EarlierRun,
+        |s| outcomes.push(s),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.acknowledged, 40, "{summary:?} {outcomes:?}");
+    assert_eq!(
+        summary.rejected, 0,
+        "\"already exists\" is not a rejection here"
+    );
+    // Customers 0..9 were read back and found: not sent again.
+    assert_eq!(sandbox.calls("customerOnboarding") - creates_before, 10);
+    for s in &outcomes {
+        let n: u64 = s.id[3..].parse().unwrap();
+        let expected = n < 10 || s.operation == "customerOnboarding";
+        assert_eq!(
+            s.outcome,
+            Outcome::Acknowledged {
+                reconciled: expected
+            },
+            "{s:?}"
+        );
+    }
+    assert_eq!(sandbox.stats()["stored"]["customers"], 20);
+    assert_eq!(sandbox.stats()["stored"]["transactions"], 20);
+}
+
+#[tokio::test]
+async fn a_create_answered_503_and_read_back_absent_each_time_is_failed_not_ambiguous() {
+    let server = support::MockServer::start(|r, _| match r.path.as_str() {
+        "/onboarding/customerOnboarding" => {
+            support::Reply::json(503, json!({"message": "unavailable"}))
+        }
+        "/onboarding/getCustomer" => {
+            support::Reply::json(404, json!({"message": "no such customer"}))
+        }
+        _ => support::default_reply(r),
+    })
+    .await;
+    let client = support::compliance(&server);
+    let (summary, outcomes) = run(&client, vec![customer(1)], BulkOptions::default()).await;
+    assert_eq!(summary.failed, 1, "{outcomes:?}");
+    assert!(
+        matches!(&outcomes[0].outcome, Outcome::Failed { reason } if reason.contains("not stored")),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        server.count("/onboarding/customerOnboarding"),
+        2,
+        "sent twice at most"
+    );
+    assert_eq!(server.count("/onboarding/getCustomer"), 2);
+}
+
+/// A ledger whose durable mark fails.
+struct BrokenDisk;
+
+impl Ledger for BrokenDisk {
+    fn sending(&mut self, _: &[u64]) -> preventor::Result<()> {
+        Err(preventor::Error::Config("journal: disk I/O error".into()))
+    }
+    fn finished(&mut self, _: &Sent) -> preventor::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_mark_that_cannot_be_recorded_means_nothing_is_sent() {
+    let server = support::MockServer::preventor().await;
+    let client = support::compliance(&server);
+    let input = stream::iter((0..50).map(|n| (n, transaction(n, "acc-1"))));
+    let result = send(
+        &client,
+        input,
+        &BulkOptions::default(),
+        &mut BrokenDisk,
+        |_| {},
+    )
+    .await;
+    assert!(
+        matches!(&result, Err(e) if e.to_string().contains("disk I/O error")),
+        "{result:?}"
+    );
+    assert_eq!(
+        server.count("/onboarding/registerMonetaryTransaction"),
+        0,
+        "no record is sent before its mark is recorded"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_reads_no_more_input_and_reports_every_record_it_read() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        accept_unknown_accounts: true,
+        latency: std::time::Duration::from_millis(10),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let client = client(&sandbox);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = read.clone();
+    // An endless feed: only the stop ends the run.
+    let input = stream::iter(0u64..).map(move |n| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        (n, transaction(n, &format!("acc-{}", n % 7)))
+    });
+    let options = BulkOptions {
+        max_concurrency: 32,
+        stop: Some(stop.clone()),
+        ..Default::default()
+    };
+    let mut outcomes = Vec::new();
+    let summary = send(&client, input, &options, &mut NoLedger, |s| {
+        if outcomes.len() == 300 {
+            stop.cancel();
+        }
+        outcomes.push(s);
+    })
+    .await
+    .unwrap();
+    let read = read.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        outcomes.len() as u64,
+        read,
+        "every record read has its outcome"
+    );
+    assert_eq!(summary.acknowledged + summary.stopped, read, "{summary:?}");
+    assert!(summary.stopped > 0, "{summary:?}");
+    let stored = sandbox.stats()["stored"]["transactions"].as_u64().unwrap();
+    assert_eq!(
+        stored, summary.acknowledged,
+        "what the server took is acknowledged"
+    );
 }

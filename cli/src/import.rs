@@ -136,7 +136,9 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
     };
     let started = Instant::now();
     let counts = Arc::new(Mutex::new(Counts::default()));
-    let progress = Arc::new(Progress::new(total.map(|t| t.saturating_sub(u64::from(csv)))));
+    let progress = Arc::new(Progress::new(
+        total.map(|t| t.saturating_sub(u64::from(csv))),
+    ));
 
     // Lines are read and parsed on a thread of their own: reading never blocks the calls.
     let (tx, rx) = tokio::sync::mpsc::channel::<input::Line>(1024);
@@ -219,9 +221,7 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
     };
     let on_outcome = |sent: Sent| {
         progress.inc();
-        let problem = |status: Option<u16>, text: String| {
-            json!({"line": sent.seq, "id": sent.id, "status": status, "problem": text})
-        };
+        let problem = |status: Option<u16>, text: String| json!({"line": sent.seq, "id": sent.id, "status": status, "problem": text});
         let mut c = counts.lock().unwrap();
         let (list, item) = match &sent.outcome {
             Outcome::Rejected { status, .. } => {
@@ -442,7 +442,9 @@ impl Admission {
                 // Not knowing what an earlier run did, sending could duplicate it.
                 self.progress
                     .line(format!("line {line}: journal: {e}; not sent"));
-                self.counts.lock().unwrap().failed.push(json!({"line": line, "id": record.id(), "problem": format!("journal: {e}")}));
+                self.counts.lock().unwrap().failed.push(
+                    json!({"line": line, "id": record.id(), "problem": format!("journal: {e}")}),
+                );
                 return None;
             }
         };
@@ -498,7 +500,9 @@ impl Admission {
             Err(e) => {
                 self.progress
                     .line(format!("line {line}: journal: {e}; not sent"));
-                self.counts.lock().unwrap().failed.push(json!({"line": line, "id": record.id(), "problem": format!("journal: {e}")}));
+                self.counts.lock().unwrap().failed.push(
+                    json!({"line": line, "id": record.id(), "problem": format!("journal: {e}")}),
+                );
                 None
             }
         }
@@ -506,8 +510,11 @@ impl Admission {
 
     fn changed(&self, line: u64, record: &Record, why: &str) {
         let problem = format!("{why}; not sent");
-        self.progress
-            .line(format!("line {line}: {} {}: {problem}", record.operation(), record.id()));
+        self.progress.line(format!(
+            "line {line}: {} {}: {problem}",
+            record.operation(),
+            record.id()
+        ));
         self.progress.inc();
         self.counts
             .lock()
@@ -563,22 +570,22 @@ fn describe(outcome: &Outcome) -> String {
 
 fn print_report(report: &Value, json_output: bool) {
     if json_output {
-        println!("{report}");
+        out!("{report}");
         return;
     }
     for (key, value) in report.as_object().into_iter().flatten() {
         match value {
             Value::Array(items) if items.is_empty() => {}
             Value::Array(items) => {
-                println!("{key}:");
+                out!("{key}:");
                 for item in items {
-                    println!("  {item}");
+                    out!("  {item}");
                 }
             }
             Value::Number(n) if n.is_f64() => {
-                println!("{key}: {:.1}", n.as_f64().unwrap_or_default())
+                out!("{key}: {:.1}", n.as_f64().unwrap_or_default())
             }
-            other => println!("{key}: {other}"),
+            other => out!("{key}: {other}"),
         }
     }
 }

@@ -57,6 +57,16 @@ pub struct Parsed {
     pub canonical: String,
 }
 
+/// Line and id only: the content is a customer's personal data.
+impl std::fmt::Debug for Parsed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parsed")
+            .field("line", &self.line)
+            .field("id", &self.record.id())
+            .finish_non_exhaustive()
+    }
+}
+
 /// One line read: a record, or why not.
 pub type Line = Result<Parsed, BadLine>;
 

@@ -451,13 +451,12 @@ impl Ledger for Journal {
             Outcome::Stopped if open.prior == Prior::MaybeSent => (
                 AMBIGUOUS,
                 None,
-                Some("sent by an earlier run without an answer; not sent again: the run was stopped".into()),
+                Some(
+                    "sent by an earlier run without an answer; not sent again: the run was stopped"
+                        .into(),
+                ),
             ),
-            Outcome::Stopped => (
-                PENDING,
-                None,
-                Some("not sent: the run was stopped".into()),
-            ),
+            Outcome::Stopped => (PENDING, None, Some("not sent: the run was stopped".into())),
             _ => (FAILED, None, Some("unknown outcome".into())),
         };
         self.finished.push((open.row, state, status, details));
@@ -482,7 +481,8 @@ mod tests {
     }
 
     fn temp(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("preventor-journal-{}-{name}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("preventor-journal-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir.join("journal.sqlite")
@@ -492,12 +492,19 @@ mod tests {
     fn marks_are_fsynced_and_a_journal_is_bound_to_one_target_and_one_writer() {
         let path = temp("bound");
         let first = Journal::open_for_import(&path, &target("embedded-sandbox"), false).unwrap();
-        assert_eq!(first.synchronous(), 2, "synchronous=FULL: each commit is fsynced");
+        assert_eq!(
+            first.synchronous(),
+            2,
+            "synchronous=FULL: each commit is fsynced"
+        );
         // A second writer is refused while the first holds the journal.
         let held = Journal::open_for_import(&path, &target("embedded-sandbox"), false)
             .err()
             .unwrap();
-        assert!(matches!(&held, JournalError::Held(o) if o.contains(&std::process::id().to_string())), "{held}");
+        assert!(
+            matches!(&held, JournalError::Held(o) if o.contains(&std::process::id().to_string())),
+            "{held}"
+        );
         drop(first);
         // Another target is refused and the difference named.
         let other = Journal::open_for_import(&path, &target("https://api.preventor.com"), false)

@@ -6,6 +6,15 @@
 //! asked (`--sandbox` or `PREVENTOR_SANDBOX=1`, said on stderr). Missing or partial
 //! configuration is an error naming every missing variable: never a silent sandbox.
 
+/// `println!` that ignores a closed stdout (`preventor status j | head`): the work is done and
+/// recorded by then, and a panic would only hide the exit code.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod import;
 mod input;
 mod journal;
@@ -142,7 +151,7 @@ async fn main() -> ExitCode {
         Exit::Stopped => ExitCode::from(5),
         Exit::Fatal(m) => {
             if json {
-                println!("{}", serde_json::json!({"error": m}));
+                out!("{}", serde_json::json!({"error": m}));
             }
             eprintln!("error: {m}");
             ExitCode::from(4)
@@ -170,16 +179,16 @@ async fn run(cli: Cli) -> Exit {
             import::run(Some(plan), args, json).await
         }
         Command::Token => {
-            let client = match clients(cli.sandbox, Needs::Compliance).await {
-                Ok(c) => c.compliance,
+            let clients = match clients(cli.sandbox, Needs::Compliance).await {
+                Ok(c) => c,
                 Err(e) => return e,
             };
-            match client.authenticate().await {
+            match clients.compliance.authenticate().await {
                 Ok(()) => {
                     if json {
-                        println!("{}", serde_json::json!({"token": "obtained"}));
+                        out!("{}", serde_json::json!({"token": "obtained"}));
                     } else {
-                        println!("credentials accepted: an access token was obtained");
+                        out!("credentials accepted: an access token was obtained");
                     }
                     Exit::Ok
                 }
@@ -203,7 +212,7 @@ async fn run(cli: Cli) -> Exit {
                     if !show_personal_data {
                         preventor::redacted::mask_personal(&mut value);
                     }
-                    println!(
+                    out!(
                         "{}",
                         if json {
                             value.to_string()
@@ -261,7 +270,7 @@ async fn run(cli: Cli) -> Exit {
                 Ok(s) => s,
                 Err(e) => return Exit::fatal(format!("sandbox: {e}")),
             };
-            println!("preventor sandbox listening on {}", sandbox.url());
+            out!("preventor sandbox listening on {}", sandbox.url());
             let _ = tokio::signal::ctrl_c().await;
             Exit::Ok
         }
@@ -293,11 +302,11 @@ fn status(path: &std::path::Path, json: bool) -> Exit {
         "problems": problems,
     });
     if json {
-        println!("{report}");
+        out!("{report}");
     } else {
         match &target {
-            Some(t) => println!("target: {t}"),
-            None => println!("target: not recorded"),
+            Some(t) => out!("target: {t}"),
+            None => out!("target: not recorded"),
         }
         for state in [
             "acknowledged",
@@ -307,10 +316,10 @@ fn status(path: &std::path::Path, json: bool) -> Exit {
             "pending",
             "failed",
         ] {
-            println!("{state}: {}", report[state]);
+            out!("{state}: {}", report[state]);
         }
         for p in report["problems"].as_array().into_iter().flatten() {
-            println!("  {p}");
+            out!("  {p}");
         }
     }
     if n(journal::AMBIGUOUS) + n(journal::IN_FLIGHT) + n(journal::FAILED) + n(journal::PENDING) > 0
@@ -368,7 +377,7 @@ async fn onboard(
     {
         Ok(done) => {
             let report = serde_json::json!({"customer_id": done.customer.id.to_string(), "user_id": done.user_id, "ticket": done.ticket, "mrz_valid": done.mrz.as_ref().map(|m| m.is_valid())});
-            println!(
+            out!(
                 "{}",
                 if json {
                     report.to_string()

@@ -104,7 +104,9 @@ pub fn plan(sandbox: bool, needs: Needs) -> Result<Plan, Exit> {
     if missing.is_empty() {
         return Ok(Plan::Api);
     }
-    let none_set = missing.len() == required.len();
+    let none_set = missing.len() == required.len()
+        && preventor::missing_env(&["PREVENTOR_COMPLIANCE_URL", "PREVENTOR_BIOMETRICS_URL"]).len()
+            == 2;
     Err(Exit::fatal(format!(
         "{}: {} not set. Set {} to use Preventor's API, or pass --sandbox (or \
          PREVENTOR_SANDBOX=1) to run against an embedded sandbox.",
@@ -158,11 +160,12 @@ impl Plan {
     pub async fn clients(&self, needs: Needs) -> Result<Clients, Exit> {
         match self {
             Plan::Api => {
-                let compliance = ComplianceClient::from_env().map_err(|e| Exit::fatal(e.to_string()))?;
+                let compliance =
+                    ComplianceClient::from_env().map_err(|e| Exit::fatal(e.to_string()))?;
                 let biometrics = match needs {
-                    Needs::Both => Some(
-                        BiometricsClient::from_env().map_err(|e| Exit::fatal(e.to_string()))?,
-                    ),
+                    Needs::Both => {
+                        Some(BiometricsClient::from_env().map_err(|e| Exit::fatal(e.to_string()))?)
+                    }
                     Needs::Compliance => None,
                 };
                 Ok(Clients {

@@ -1,37 +1,14 @@
 //! kill -9 the importer mid-run, run it again: every record is stored exactly once, apart from
 //! records the journal reports ambiguous, and `preventor status` agrees with the sandbox.
 
-use std::{
-    io::Write,
-    process::{Command, Stdio},
-    time::{Duration, Instant},
-};
+mod support;
+
+use std::time::{Duration, Instant};
 
 use preventor_sandbox::{Sandbox, SandboxConfig};
+use support::importer;
 
 const RECORDS: u64 = 20_000;
-
-fn importer(sandbox: &Sandbox, args: &[&str]) -> Command {
-    let c = sandbox.credentials();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_preventor"));
-    command
-        .args(args)
-        .env("PREVENTOR_API_KEY", &c.api_key)
-        .env("PREVENTOR_TENANT", &c.tenant)
-        .env("PREVENTOR_ENV", &c.env)
-        .env("PREVENTOR_BANKNU", &c.banknu)
-        .env("PREVENTOR_CLIENT_ID", &c.client_id)
-        .env("PREVENTOR_CLIENT_SECRET", &c.client_secret)
-        .env("PREVENTOR_USERNAME", &c.username)
-        .env("PREVENTOR_PASSWORD", &c.password)
-        .env("PREVENTOR_SCOPE", "read")
-        .env("PREVENTOR_API_SECRET", &c.api_secret)
-        .env("PREVENTOR_COMPLIANCE_URL", sandbox.url())
-        .env("PREVENTOR_BIOMETRICS_URL", sandbox.url())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_import_resumes_without_losing_or_doubling_a_record() {
@@ -43,22 +20,9 @@ async fn a_killed_import_resumes_without_losing_or_doubling_a_record() {
     })
     .await
     .unwrap();
-    let dir = std::env::temp_dir().join(format!("preventor-crash-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let input = dir.join("transactions.jsonl");
+    let dir = support::temp_dir("crash");
+    let input = support::transactions(&dir, RECORDS, 97);
     let journal = dir.join("journal.sqlite");
-    let _ = std::fs::remove_file(&journal);
-    {
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
-        for n in 0..RECORDS {
-            writeln!(
-                f,
-                r#"{{"id":"tx-{n}","account_number":"acc-{}","trans_amount":"{n}.50","trans_currency":"PEN"}}"#,
-                n % 97
-            )
-            .unwrap();
-        }
-    }
     let (input_s, journal_s) = (input.to_str().unwrap(), journal.to_str().unwrap());
     // At most 64 in flight: the sandbox's end of each connection is in this process, and the
     // test must pass under `ulimit -n 256`.

@@ -60,16 +60,6 @@ impl ComplianceClient {
             .build()
     }
 
-    /// The base URL calls go to (scheme, host, port and path; never credentials).
-    pub fn base_url(&self) -> &str {
-        &self.shared.base_url
-    }
-
-    /// The tenant headers' values: whose data the calls touch (the API key stays secret).
-    pub fn tenant(&self) -> &Tenant {
-        &self.shared.tenant
-    }
-
     /// This client with `context` over its default context (for one call or a series of calls).
     pub fn with_context(&self, context: &EndUserContext) -> Result<Self> {
         context.validate()?;

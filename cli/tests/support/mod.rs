@@ -1,0 +1,98 @@
+//! Running the `preventor` binary against an in-process sandbox, and writing inputs.
+
+#![allow(dead_code)]
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+use preventor_sandbox::Sandbox;
+
+/// `preventor ARGS` with the `PREVENTOR_*` variables of `sandbox` (and no others), output piped.
+pub fn importer(sandbox: &Sandbox, args: &[&str]) -> Command {
+    let c = sandbox.credentials();
+    let mut command = bare(args);
+    command
+        .env("PREVENTOR_API_KEY", &c.api_key)
+        .env("PREVENTOR_TENANT", &c.tenant)
+        .env("PREVENTOR_ENV", &c.env)
+        .env("PREVENTOR_BANKNU", &c.banknu)
+        .env("PREVENTOR_CLIENT_ID", &c.client_id)
+        .env("PREVENTOR_CLIENT_SECRET", &c.client_secret)
+        .env("PREVENTOR_USERNAME", &c.username)
+        .env("PREVENTOR_PASSWORD", &c.password)
+        .env("PREVENTOR_SCOPE", "read")
+        .env("PREVENTOR_API_SECRET", &c.api_secret)
+        .env("PREVENTOR_COMPLIANCE_URL", sandbox.url())
+        .env("PREVENTOR_BIOMETRICS_URL", sandbox.url());
+    command
+}
+
+/// `preventor ARGS` with no `PREVENTOR_*` variable at all, output piped.
+pub fn bare(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_preventor"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("PREVENTOR_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// A fresh temporary directory for one test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("preventor-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A transactions file of `n` records `tx-0..` over `accounts` accounts `acc-0..`.
+pub fn transactions(dir: &Path, n: u64, accounts: u64) -> PathBuf {
+    let path = dir.join("transactions.jsonl");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    for i in 0..n {
+        writeln!(
+            f,
+            r#"{{"id":"tx-{i}","account_number":"acc-{}","trans_amount":"{i}.50","trans_currency":"PEN"}}"#,
+            i % accounts
+        )
+        .unwrap();
+    }
+    path
+}
+
+/// The JSON object a command printed on stdout (`--json`), or a panic showing its stderr.
+pub fn json_of(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: stdout {} stderr {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// What a command wrote on stderr.
+pub fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs `command` to its end off the async runtime (the in-process sandbox keeps serving).
+pub async fn output(command: &mut Command) -> std::process::Output {
+    wait(command.spawn().unwrap()).await
+}
+
+/// Waits for `child` off the async runtime, with its output.
+pub async fn wait(child: std::process::Child) -> std::process::Output {
+    tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap()
+}

@@ -1,0 +1,410 @@
+//! A feed is never reported sent unless the configured Preventor took it: the `preventor`
+//! binary as an operator runs it, against an in-process sandbox. One test per way it could
+//! pretend: configuration, a journal of another target, two importers, a stop, repeated ids,
+//! shards, resends, and messages without a terminal.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use preventor_sandbox::{Sandbox, SandboxConfig};
+use support::{bare, importer, json_of, output, stderr_of, temp_dir, transactions, wait};
+
+async fn sandbox(config: SandboxConfig) -> Sandbox {
+    Sandbox::start(SandboxConfig {
+        accept_unknown_accounts: true,
+        ..config
+    })
+    .await
+    .unwrap()
+}
+
+fn stored(sandbox: &Sandbox) -> u64 {
+    sandbox.stats()["stored"]["transactions"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn partial_or_missing_configuration_is_refused_naming_every_missing_variable() {
+    let sandbox = sandbox(SandboxConfig::default()).await;
+    let dir = temp_dir("config");
+    let input = transactions(&dir, 10, 2);
+    let journal = dir.join("prod.sqlite");
+    let args = [
+        "import",
+        "transactions",
+        input.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+    ];
+
+    // A secret that failed to mount: everything set but the API key.
+    let out = output(&mut importer(&sandbox, &args).env_remove("PREVENTOR_API_KEY")).await;
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("PREVENTOR_API_KEY"), "{err}");
+    assert!(!err.contains("sandbox at"), "no silent fallback: {err}");
+
+    // Two set (URL and tenant), the rest missing: every missing one is named.
+    let out = output(
+        &mut bare(&args)
+            .env("PREVENTOR_COMPLIANCE_URL", "https://api.preventor.com")
+            .env("PREVENTOR_TENANT", "bank"),
+    )
+    .await;
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("incomplete"), "{err}");
+    for name in [
+        "PREVENTOR_API_KEY",
+        "PREVENTOR_ENV",
+        "PREVENTOR_BANKNU",
+        "PREVENTOR_CLIENT_ID",
+        "PREVENTOR_CLIENT_SECRET",
+        "PREVENTOR_USERNAME",
+        "PREVENTOR_PASSWORD",
+        "PREVENTOR_SCOPE",
+    ] {
+        assert!(err.contains(name), "{name} not named: {err}");
+    }
+    assert!(!err.contains("PREVENTOR_TENANT,"), "{err}");
+
+    // None set: an error too, pointing at --sandbox; the other commands likewise.
+    for command in [&args[..], &["token"], &["customer", "get", "c-1"]] {
+        let out = output(&mut bare(command)).await;
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(4), "{command:?}: {err}");
+        assert!(err.contains("--sandbox"), "{err}");
+    }
+    assert!(!journal.exists(), "nothing was written before the refusal");
+    assert_eq!(
+        sandbox.stats()["received"],
+        serde_json::json!({}),
+        "nothing sent"
+    );
+
+    // Asked for, the sandbox is used and said so.
+    let out = output(&mut bare(&[&args[..], &["--sandbox", "--json"]].concat())).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("embedded sandbox"));
+    assert_eq!(json_of(&out)["acknowledged"], 10);
+    let out = output(&mut bare(&["token"]).env("PREVENTOR_SANDBOX", "1")).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+}
+
+#[tokio::test]
+async fn a_sandbox_journal_is_refused_by_another_target_which_then_gets_every_record() {
+    let production = sandbox(SandboxConfig::default()).await;
+    let dir = temp_dir("target");
+    let input = transactions(&dir, 50, 5);
+    let journal = dir.join("j.sqlite");
+    let args = [
+        "import",
+        "transactions",
+        input.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+        "--json",
+    ];
+    let out = output(&mut bare(&[&args[..], &["--sandbox"]].concat())).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+
+    let out = output(&mut importer(&production, &args)).await;
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(
+        err.contains("another target") && err.contains("embedded-sandbox"),
+        "{err}"
+    );
+    assert_eq!(stored(&production), 0, "refused before sending");
+    assert_eq!(
+        production.calls("oauthToken"),
+        0,
+        "refused before the token"
+    );
+
+    let status = output(&mut bare(&["status", journal.to_str().unwrap(), "--json"])).await;
+    assert_eq!(
+        json_of(&status)["target"]["compliance_url"],
+        "embedded-sandbox"
+    );
+
+    // Starting over is a new journal file.
+    let fresh = dir.join("production.sqlite");
+    let out = output(&mut importer(
+        &production,
+        &[&args[..4], &[fresh.to_str().unwrap(), "--json"]].concat(),
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(json_of(&out)["acknowledged"], 50);
+    assert_eq!(stored(&production), 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_importer_on_a_held_journal_is_refused_and_the_first_completes() {
+    const RECORDS: u64 = 3_000;
+    let sandbox = sandbox(SandboxConfig {
+        latency: Duration::from_millis(20),
+        ..Default::default()
+    })
+    .await;
+    let dir = temp_dir("writers");
+    let input = transactions(&dir, RECORDS, 50);
+    let journal = dir.join("j.sqlite");
+    let args = [
+        "import",
+        "transactions",
+        input.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+        "--json",
+        "--max-concurrency",
+        "32",
+    ];
+    let first = importer(&sandbox, &args).spawn().unwrap();
+    let started = Instant::now();
+    while stored(&sandbox) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(60), "never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let before = sandbox.stats()["received"]["registerMonetaryTransaction"].clone();
+    let second = output(&mut importer(&sandbox, &args)).await;
+    let err = stderr_of(&second);
+    assert_eq!(second.status.code(), Some(4), "{err}");
+    assert!(err.contains("held by another import"), "{err}");
+    assert!(second.stdout.is_empty() || json_of(&second)["error"].is_string());
+    let first = wait(first).await;
+    assert_eq!(first.status.code(), Some(0), "{}", stderr_of(&first));
+    assert_eq!(json_of(&first)["acknowledged"], RECORDS);
+    let stats = sandbox.stats();
+    assert_eq!(
+        stats["duplicates"], 0,
+        "{stats} (before the second: {before})"
+    );
+    assert_eq!(stored(&sandbox), RECORDS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_stops_cleanly_and_a_rerun_leaves_nothing_ambiguous() {
+    const RECORDS: u64 = 6_000;
+    let sandbox = sandbox(SandboxConfig {
+        latency: Duration::from_millis(20),
+        ..Default::default()
+    })
+    .await;
+    let dir = temp_dir("sigint");
+    let input = transactions(&dir, RECORDS, 97);
+    let journal = dir.join("j.sqlite");
+    let args = [
+        "import",
+        "transactions",
+        input.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+        "--json",
+        "--max-concurrency",
+        "48",
+    ];
+    let child = importer(&sandbox, &args).spawn().unwrap();
+    let started = Instant::now();
+    while stored(&sandbox) < RECORDS / 10 {
+        assert!(started.elapsed() < Duration::from_secs(120), "too slow");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = wait(child).await;
+    assert_eq!(out.status.code(), Some(5), "{}", stderr_of(&out));
+    let report = json_of(&out);
+    assert_eq!(report["stopped"], true, "{report}");
+    assert_eq!(report["ambiguous"], 0, "{report}");
+    assert!(stderr_of(&out).contains("SIGINT: stopping"));
+    let at_stop = stored(&sandbox);
+    assert!(at_stop < RECORDS, "stopped mid-run: {at_stop}");
+    assert_eq!(
+        report["acknowledged"].as_u64().unwrap(),
+        at_stop,
+        "every record the server took was recorded: {report}"
+    );
+
+    let out = output(&mut importer(&sandbox, &args)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let status = output(&mut bare(&["status", journal.to_str().unwrap(), "--json"])).await;
+    let status = json_of(&status);
+    assert_eq!(status["ambiguous"], 0, "{status}");
+    assert_eq!(status["acknowledged"], RECORDS, "{status}");
+    assert_eq!(sandbox.stats()["duplicates"], 0);
+    assert_eq!(stored(&sandbox), RECORDS);
+}
+
+#[tokio::test]
+async fn a_repeated_id_is_sent_once_and_both_lines_are_named() {
+    let dir = temp_dir("repeated");
+    let input = dir.join("t.jsonl");
+    std::fs::write(
+        &input,
+        [
+            r#"{"id":"t-1","account_number":"a-1","trans_amount":"1.00","trans_currency":"PEN"}"#,
+            r#"{"id":"t-2","account_number":"a-1","trans_amount":"2.00","trans_currency":"PEN"}"#,
+            "",
+            r#"{"id":"t-1","account_number":"a-1","trans_amount":"1.00","trans_currency":"PEN"}"#,
+            r#"{"id":"t-1","account_number":"a-2","trans_amount":"9.00","trans_currency":"PEN"}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    for journal in [None, Some(dir.join("j.sqlite"))] {
+        let sandbox = sandbox(SandboxConfig::default()).await;
+        let mut args = vec!["import", "transactions", input.to_str().unwrap(), "--json"];
+        if let Some(j) = &journal {
+            args.extend(["--journal", j.to_str().unwrap()]);
+        }
+        let out = output(&mut importer(&sandbox, &args)).await;
+        let report = json_of(&out);
+        assert_eq!(out.status.code(), Some(1), "{report}");
+        assert_eq!(report["duplicate_ids"], 2, "{report}");
+        let lines: Vec<_> = report["duplicate_lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["line"].as_u64().unwrap(),
+                    d["first_line"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(lines, [(4, 1), (5, 1)], "{report}");
+        assert!(stderr_of(&out).contains("line 4: id t-1 repeats line 1"));
+        assert_eq!(report["acknowledged"], 2, "{report}");
+        let stats = sandbox.stats();
+        assert_eq!(
+            stats["received"]["registerMonetaryTransaction"], 2,
+            "{stats}"
+        );
+        assert_eq!(stats["duplicates"], 0, "{stats}");
+    }
+}
+
+#[tokio::test]
+async fn a_shard_journal_holds_only_its_shard_and_is_complete() {
+    let sandbox = sandbox(SandboxConfig::default()).await;
+    let dir = temp_dir("shard");
+    let input = transactions(&dir, 600, 37);
+    let mut total = 0;
+    for i in 0..3 {
+        let journal = dir.join(format!("shard-{i}.sqlite"));
+        let shard = format!("{i}/3");
+        let args = [
+            "import",
+            "transactions",
+            input.to_str().unwrap(),
+            "--journal",
+            journal.to_str().unwrap(),
+            "--shard",
+            &shard,
+            "--json",
+        ];
+        let out = output(&mut importer(&sandbox, &args)).await;
+        assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+        let report = json_of(&out);
+        let mine = report["acknowledged"].as_u64().unwrap();
+        assert_eq!(mine + report["other_shards"].as_u64().unwrap(), 600);
+        total += mine;
+        let status = output(&mut bare(&["status", journal.to_str().unwrap(), "--json"])).await;
+        assert_eq!(status.status.code(), Some(0), "a complete shard");
+        let status = json_of(&status);
+        assert_eq!(status["pending"], 0, "{status}");
+        assert_eq!(status["acknowledged"], mine, "{status}");
+    }
+    assert_eq!(total, 600);
+}
+
+#[tokio::test]
+async fn rejected_records_are_named_by_line_without_a_terminal_and_input_is_checked_before_the_token(
+) {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let dir = temp_dir("named");
+    // Unknown accounts: the sandbox answers 404 for each transaction.
+    let input = transactions(&dir, 3, 3);
+    let out = output(&mut importer(
+        &sandbox,
+        &["import", "transactions", input.to_str().unwrap()],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    for line in 1..=3 {
+        assert!(
+            err.contains(&format!(
+                "line {line}: registerMonetaryTransaction tx-{}: rejected (404",
+                line - 1
+            )),
+            "{err}"
+        );
+    }
+    assert!(err.contains("no --journal"), "{err}");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("rejected_records:"), "{report}");
+    assert!(report.contains(r#""line":2"#), "{report}");
+
+    let tokens = sandbox.calls("oauthToken");
+    let missing = dir.join("missing.jsonl");
+    let out = output(&mut importer(
+        &sandbox,
+        &["import", "transactions", missing.to_str().unwrap()],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(4));
+    assert!(stderr_of(&out).contains("missing.jsonl"));
+    assert_eq!(
+        sandbox.calls("oauthToken"),
+        tokens,
+        "no token for a missing file"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resent_ambiguous_transactions_that_had_arrived_are_acknowledged_not_rejected() {
+    const RECORDS: u64 = 400;
+    let sandbox = sandbox(SandboxConfig {
+        drop_after_commit: 0.2,
+        ..Default::default()
+    })
+    .await;
+    let dir = temp_dir("resend");
+    let input = transactions(&dir, RECORDS, 20);
+    let journal = dir.join("j.sqlite");
+    let args = [
+        "import",
+        "transactions",
+        input.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+        "--json",
+    ];
+    // Lost answers time out after 30 s by default: the sandbox closes them, so they end at once.
+    let out = output(&mut importer(&sandbox, &args)).await;
+    let first = json_of(&out);
+    assert_eq!(out.status.code(), Some(3), "{first}");
+    let ambiguous = first["ambiguous"].as_u64().unwrap();
+    assert!(ambiguous > 0, "{first}");
+    assert_eq!(stored(&sandbox), RECORDS, "lost answers were stored");
+
+    // A plain rerun leaves them for an operator; --resend-ambiguous settles them.
+    let out = output(&mut importer(&sandbox, &args)).await;
+    assert_eq!(json_of(&out)["ambiguous"], ambiguous);
+    let out = output(&mut importer(
+        &sandbox,
+        &[&args[..], &["--resend-ambiguous"]].concat(),
+    ))
+    .await;
+    let report = json_of(&out);
+    assert_eq!(report["rejected"], 0, "{report}");
+    assert_eq!(report["reconciled"], ambiguous, "{report}");
+    let status =
+        json_of(&output(&mut bare(&["status", journal.to_str().unwrap(), "--json"])).await);
+    assert_eq!(status["acknowledged"], RECORDS, "{status}");
+    assert_eq!(status["rejected"], 0, "{status}");
+    assert_eq!(stored(&sandbox), RECORDS);
+}
