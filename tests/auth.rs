@@ -20,8 +20,9 @@ fn form(r: &Recorded) -> std::collections::HashMap<String, String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_calls_share_one_token_request() {
     let server = MockServer::start(|r, i| match r.path.as_str() {
-        // Slow token endpoint, short lifetime: every caller arrives while the fetch is in flight.
-        "/security/oauth/token" => token(i, 1).after(Duration::from_millis(200)),
+        // Slow token endpoint: every caller arrives while the fetch is in flight. A long
+        // lifetime: however long the wave takes on a busy machine, no refresh falls inside it.
+        "/security/oauth/token" => token(i, 3600).after(Duration::from_millis(200)),
         _ => default_reply(r),
     })
     .await;
@@ -36,18 +37,7 @@ async fn a_thousand_concurrent_calls_share_one_token_request() {
         })
         .build()
         .unwrap();
-    let wave = |client: preventor::ComplianceClient| async move {
-        let calls: Vec<_> = (0..1000)
-            .map(|_| {
-                let c = client.clone();
-                tokio::spawn(async move { c.customer_maintenance(maintenance()).await })
-            })
-            .collect();
-        for call in calls {
-            call.await.unwrap().unwrap();
-        }
-    };
-    wave(client.clone()).await;
+    burst(&client, 1000).await;
     assert_eq!(server.count("/security/oauth/token"), 1, "empty cache");
     assert_eq!(server.count("/onboarding/customerMaintenance"), 1000);
     // A connection goes back to the pool just after its answer was read, so a request can find
@@ -57,12 +47,46 @@ async fn a_thousand_concurrent_calls_share_one_token_request() {
         "{} connections",
         server.connections()
     );
+}
 
+/// `n` concurrent calls of `client`, each of which must succeed.
+async fn burst(client: &preventor::ComplianceClient, n: usize) {
+    let calls: Vec<_> = (0..n)
+        .map(|_| {
+            let c = client.clone();
+            tokio::spawn(async move { c.customer_maintenance(maintenance()).await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_on_an_expired_token_shares_one_token_request() {
+    let server = MockServer::start(|r, i| match r.path.as_str() {
+        // The first token lives 1 s; the next one an hour (the burst may take its time).
+        "/security/oauth/token" => {
+            token(i, if i == 0 { 1 } else { 3600 }).after(Duration::from_millis(100))
+        }
+        _ => default_reply(r),
+    })
+    .await;
+    let client = compliance(&server);
+    client.authenticate().await.unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await; // the 1 s token has expired
-    wave(client.clone()).await;
+    burst(&client, 200).await;
     assert_eq!(server.count("/security/oauth/token"), 2, "expired cache");
-    let last = server.requests().into_iter().last().unwrap();
-    assert_eq!(last.header("authorization"), Some("Bearer tok-1"));
+    let bearers: std::collections::HashSet<_> = server
+        .requests_to("/onboarding/customerMaintenance")
+        .iter()
+        .map(|r| r.header("authorization").unwrap().to_string())
+        .collect();
+    assert_eq!(
+        bearers,
+        ["Bearer tok-1".to_string()].into(),
+        "none used the expired token"
+    );
 }
 
 #[tokio::test]
@@ -323,15 +347,16 @@ async fn a_burst_of_401s_on_a_stale_token_causes_one_refresh() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_due_for_refresh_keeps_serving_while_one_caller_refreshes_it() {
     let server = MockServer::start(|r, i| match r.path.as_str() {
-        // 2 s lifetime: refreshed from 1.8 s on. The refresh takes 150 ms.
-        "/security/oauth/token" if i == 0 => token(i, 2),
-        "/security/oauth/token" => token(i, 2).after(Duration::from_millis(150)),
+        // 5 s lifetime: refreshed from 4.5 s on (a tenth of it), so that a busy machine's late
+        // wake-up still lands inside the margin. The refresh takes 150 ms.
+        "/security/oauth/token" if i == 0 => token(i, 5),
+        "/security/oauth/token" => token(i, 5).after(Duration::from_millis(150)),
         _ => default_reply(r),
     })
     .await;
     let client = compliance(&server);
     client.authenticate().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1820)).await; // due for refresh, still valid
+    tokio::time::sleep(Duration::from_millis(4550)).await; // due for refresh, still valid
     let calls: Vec<_> = (0..20)
         .map(|_| {
             let c = client.clone();

@@ -147,7 +147,10 @@ async fn lost_answers_are_ambiguous_for_transactions_and_reconciled_for_customer
         stored >= acknowledged,
         "every acknowledged customer is stored"
     );
-    assert!(stored <= 300 - summary.failed, "a failed create is not stored");
+    assert!(
+        stored <= 300 - summary.failed,
+        "a failed create is not stored"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
