@@ -293,7 +293,10 @@ fn main() {
     if std::env::args().any(|a| a == "--serve") {
         return serve();
     }
-    let quick = std::env::args().any(|a| a == "--quick");
+    // `cargo bench` passes `--bench`; without it (`cargo test --all-targets` runs benches as
+    // tests) a quick run proves the benchmark works without loading the machine for minutes.
+    let quick = std::env::args().any(|a| a == "--quick" || a == "--test")
+        || !std::env::args().any(|a| a == "--bench");
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
         .arg("--serve")
         .stdin(std::process::Stdio::piped())
