@@ -38,7 +38,7 @@ async fn partial_or_missing_configuration_is_refused_naming_every_missing_variab
     ];
 
     // A secret that failed to mount: everything set but the API key.
-    let out = output(&mut importer(&sandbox, &args).env_remove("PREVENTOR_API_KEY")).await;
+    let out = output(importer(&sandbox, &args).env_remove("PREVENTOR_API_KEY")).await;
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(4), "{err}");
     assert!(err.contains("PREVENTOR_API_KEY"), "{err}");
@@ -46,7 +46,7 @@ async fn partial_or_missing_configuration_is_refused_naming_every_missing_variab
 
     // Two set (URL and tenant), the rest missing: every missing one is named.
     let out = output(
-        &mut bare(&args)
+        bare(&args)
             .env("PREVENTOR_COMPLIANCE_URL", "https://api.preventor.com")
             .env("PREVENTOR_TENANT", "bank"),
     )
@@ -87,7 +87,7 @@ async fn partial_or_missing_configuration_is_refused_naming_every_missing_variab
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert!(stderr_of(&out).contains("embedded sandbox"));
     assert_eq!(json_of(&out)["acknowledged"], 10);
-    let out = output(&mut bare(&["token"]).env("PREVENTOR_SANDBOX", "1")).await;
+    let out = output(bare(&["token"]).env("PREVENTOR_SANDBOX", "1")).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
 }
 
