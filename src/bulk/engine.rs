@@ -225,83 +225,105 @@ where
         };
         let Some(done) = done else { continue };
 
-        let next = match done {
-            Done::Sent(job, Ok(())) => {
-                limiter.success();
-                // Sent after a read-back found nothing: settled by reconciliation.
-                let reconciled = job.read_back;
-                Next::Finish(job, Outcome::Acknowledged { reconciled })
+        // This answer and every other one already in: their records' successors are marked in
+        // one batch (group commit: the slower the ledger, the more each batch holds).
+        let mut done = Some(done);
+        while let Some(answer) = done {
+            let step = next_step(
+                answer,
+                &mut limiter,
+                &mut summary,
+                &mut paused_until,
+                options,
+            );
+            match step {
+                Next::Send(job) if stopping => finished.push((job, Outcome::Stopped)),
+                Next::Send(job) => ready.push_front(job),
+                Next::Reconcile(job) => in_flight.push(reconcile(client.clone(), job)),
+                Next::Finish(job, outcome) => finished.push((job, outcome)),
             }
-            Done::Sent(mut job, Err(e)) => {
-                if e.status() == Some(reqwest::StatusCode::TOO_MANY_REQUESTS) {
-                    limiter.rate_limited();
-                    summary.rate_limited += 1;
-                    let wait = e.retry_after().unwrap_or(Duration::from_secs(1));
-                    let until = Instant::now() + wait;
-                    paused_until = Some(paused_until.map_or(until, |p| p.max(until)));
-                    job.rate_limited += 1;
-                    // Refused, not processed: this send does not count.
-                    job.sends -= 1;
-                    if job.rate_limited > options.max_rate_limited {
-                        let reason = format!("rate-limited {} times", job.rate_limited);
-                        Next::Finish(job, Outcome::Failed { reason })
-                    } else {
-                        Next::Send(job)
-                    }
-                } else if job.maybe_landed && e.is_already_exists() {
-                    // An earlier send whose answer was lost did arrive.
-                    Next::Finish(job, Outcome::Acknowledged { reconciled: true })
-                } else if e.is_ambiguous() {
-                    if e.status().is_some_and(|s| s.is_server_error()) {
-                        limiter.server_error();
-                    }
-                    job.maybe_landed = true;
-                    job.read_back = false;
-                    if job.record.reconcilable() {
-                        Next::Reconcile(job)
-                    } else {
-                        Next::Finish(
-                            job,
-                            Outcome::Ambiguous {
-                                reason: e.to_string(),
-                            },
-                        )
-                    }
+            done = futures::FutureExt::now_or_never(in_flight.next()).flatten();
+        }
+    }
+}
+
+/// What to do with a record after its call (or read-back) came back.
+fn next_step(
+    done: Done,
+    limiter: &mut Limiter,
+    summary: &mut Summary,
+    paused_until: &mut Option<Instant>,
+    options: &BulkOptions,
+) -> Next {
+    match done {
+        Done::Sent(job, Ok(())) => {
+            limiter.success();
+            // Sent after a read-back found nothing: settled by reconciliation.
+            let reconciled = job.read_back;
+            Next::Finish(job, Outcome::Acknowledged { reconciled })
+        }
+        Done::Sent(mut job, Err(e)) => {
+            if e.status() == Some(reqwest::StatusCode::TOO_MANY_REQUESTS) {
+                limiter.rate_limited();
+                summary.rate_limited += 1;
+                let wait = e.retry_after().unwrap_or(Duration::from_secs(1));
+                let until = Instant::now() + wait;
+                *paused_until = Some(paused_until.map_or(until, |p| p.max(until)));
+                job.rate_limited += 1;
+                // Refused, not processed: this send does not count.
+                job.sends -= 1;
+                if job.rate_limited > options.max_rate_limited {
+                    let reason = format!("rate-limited {} times", job.rate_limited);
+                    Next::Finish(job, Outcome::Failed { reason })
                 } else {
-                    Next::Finish(job, settled(&e))
-                }
-            }
-            Done::Reconciled(mut job, result) => match result {
-                Ok(()) => Next::Finish(job, Outcome::Acknowledged { reconciled: true }),
-                Err(e) if e.is_not_found() && job.sends < MAX_SENDS => {
-                    // Not stored: sending it (once more) cannot duplicate it.
-                    job.read_back = true;
                     Next::Send(job)
                 }
-                Err(e) if e.is_not_found() => Next::Finish(
-                    job,
-                    Outcome::Failed {
-                        reason: format!(
-                            "sent {MAX_SENDS} times without an answer and read back as not \
-                             stored each time: safe to send again"
-                        ),
-                    },
-                ),
-                Err(e) => Next::Finish(
-                    job,
-                    Outcome::Ambiguous {
-                        reason: format!("the answer was lost and reading it back failed: {e}"),
-                    },
-                ),
-            },
-        };
-
-        match next {
-            Next::Send(job) if stopping => finished.push((job, Outcome::Stopped)),
-            Next::Send(job) => ready.push_front(job),
-            Next::Reconcile(job) => in_flight.push(reconcile(client.clone(), job)),
-            Next::Finish(job, outcome) => finished.push((job, outcome)),
+            } else if job.maybe_landed && e.is_already_exists() {
+                // An earlier send whose answer was lost did arrive.
+                Next::Finish(job, Outcome::Acknowledged { reconciled: true })
+            } else if e.is_ambiguous() {
+                if e.status().is_some_and(|s| s.is_server_error()) {
+                    limiter.server_error();
+                }
+                job.maybe_landed = true;
+                job.read_back = false;
+                if job.record.reconcilable() {
+                    Next::Reconcile(job)
+                } else {
+                    Next::Finish(
+                        job,
+                        Outcome::Ambiguous {
+                            reason: e.to_string(),
+                        },
+                    )
+                }
+            } else {
+                Next::Finish(job, settled(&e))
+            }
         }
+        Done::Reconciled(mut job, result) => match result {
+            Ok(()) => Next::Finish(job, Outcome::Acknowledged { reconciled: true }),
+            Err(e) if e.is_not_found() && job.sends < MAX_SENDS => {
+                // Not stored: sending it (once more) cannot duplicate it.
+                job.read_back = true;
+                Next::Send(job)
+            }
+            Err(e) if e.is_not_found() => Next::Finish(
+                job,
+                Outcome::Failed {
+                    reason: format!(
+                        "sent {MAX_SENDS} times without an answer and read back as not \
+                         stored each time: safe to send again"
+                    ),
+                },
+            ),
+            Err(e) => Next::Finish(
+                job,
+                Outcome::Ambiguous {
+                    reason: format!("the answer was lost and reading it back failed: {e}"),
+                },
+            ),
+        },
     }
 }
 
