@@ -269,7 +269,8 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
         "reconciled": summary.reconciled,
         "rejected": summary.rejected,
         "ambiguous": summary.ambiguous + c.ambiguous_kept,
-        "failed": summary.failed,
+        // Engine failures and records the journal could not admit.
+        "failed": c.failed.count,
         "invalid": c.invalid.count,
         "duplicate_ids": c.duplicates.count,
         "changed_since_sent": c.changed.count,
@@ -295,7 +296,7 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
             summary.stopped
         ));
         Exit::Stopped
-    } else if summary.ambiguous + c.ambiguous_kept + summary.failed > 0 {
+    } else if summary.ambiguous + c.ambiguous_kept + c.failed.count > 0 {
         Exit::Unsettled
     } else if summary.rejected + c.invalid.count + c.changed.count + c.duplicates.count > 0 {
         Exit::Rejected

@@ -410,3 +410,51 @@ async fn resent_ambiguous_transactions_that_had_arrived_are_acknowledged_not_rej
     assert_eq!(status["rejected"], 0, "{status}");
     assert_eq!(stored(&sandbox), RECORDS);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resent_ambiguous_customer_creates_are_read_back_first() {
+    let sandbox = sandbox(SandboxConfig::default()).await;
+    let dir = temp_dir("resend-customers");
+    let input = dir.join("customers.jsonl");
+    let lines: Vec<String> = (0..100)
+        .map(|n| {
+            format!(
+                r#"{{"request_type":"A","id":"cu-{n}","first_name":"ANA","type_of_person":"P"}}"#
+            )
+        })
+        .collect();
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let journal = dir.join("j.sqlite");
+    let args = [
+        "import",
+        "customers",
+        input.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+        "--json",
+    ];
+    let out = output(&mut importer(&sandbox, &args)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    // As a kill -9 leaves them: every create stored, every record still marked in flight.
+    let db = rusqlite::Connection::open(&journal).unwrap();
+    db.execute("UPDATE records SET state = 'in_flight'", [])
+        .unwrap();
+    drop(db);
+
+    let out = output(&mut importer(
+        &sandbox,
+        &[&args[..], &["--resend-ambiguous"]].concat(),
+    ))
+    .await;
+    let report = json_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert_eq!(report["reconciled"], 100, "{report}");
+    assert_eq!(report["rejected"], 0, "{report}");
+    assert_eq!(
+        sandbox.calls("customerOnboarding"),
+        100,
+        "nothing sent twice"
+    );
+    assert_eq!(sandbox.calls("getCustomer"), 100, "each read back");
+    assert_eq!(sandbox.stats()["duplicates"], 0);
+}
