@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use futures::{stream, StreamExt};
 use preventor::{
-    bulk::{send, BulkOptions, Ledger, NoLedger, Outcome, Prior, Record, Sent, Shard},
+    bulk::{send, BulkOptions, Durable, Ledger, NoLedger, Outcome, Prior, Record, Sent, Shard},
     compliance::types as cmp,
     ComplianceClient,
 };
@@ -248,8 +248,8 @@ impl Ledger for EarlierRun {
     fn prior(&mut self, _: u64) -> Prior {
         Prior::MaybeSent
     }
-    fn sending(&mut self, _: &[u64]) -> preventor::Result<()> {
-        Ok(())
+    fn sending(&mut self, _: &[u64]) -> Durable {
+        Box::pin(async { Ok(()) })
     }
     fn finished(&mut self, _: &Sent) -> preventor::Result<()> {
         Ok(())
@@ -346,8 +346,11 @@ async fn a_create_answered_503_and_read_back_absent_each_time_is_failed_not_ambi
 struct BrokenDisk;
 
 impl Ledger for BrokenDisk {
-    fn sending(&mut self, _: &[u64]) -> preventor::Result<()> {
-        Err(preventor::Error::Config("journal: disk I/O error".into()))
+    fn sending(&mut self, _: &[u64]) -> Durable {
+        Box::pin(async {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            Err(preventor::Error::Config("journal: disk I/O error".into()))
+        })
     }
     fn finished(&mut self, _: &Sent) -> preventor::Result<()> {
         Ok(())

@@ -27,7 +27,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     input::{self, Kind, Parsed},
-    journal::{self, Journal},
+    journal::{
+        self,
+        writer::{Admitted, JournalLedger},
+        Journal,
+    },
     progress::Progress,
     target::{Needs, Plan},
     Exit,
@@ -181,7 +185,7 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
                     )),
                     Err(e) => return Exit::fatal(format!("journal {}: {e}", path.display())),
                 }
-                Some(Arc::new(Mutex::new(j)))
+                Some(j)
             }
             Err(e) => return Exit::fatal(format!("journal {}: {e}", path.display())),
         },
@@ -202,8 +206,17 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
     let stop = CancellationToken::new();
     tokio::spawn(stop_on_signals(stop.clone(), progress.clone()));
 
+    // The journal's writer thread: the sender never waits on SQLite.
+    let (ledger, writer_thread) = match journal.as_ref().map(Journal::writer).transpose() {
+        Ok(Some((ledger, thread))) => (Some(ledger), Some(thread)),
+        Ok(None) => (None, None),
+        Err(e) => return Exit::fatal(format!("journal: {e}")),
+    };
     let admission = Admission {
-        journal: journal.clone(),
+        journal: match (journal, ledger.clone()) {
+            (Some(journal), Some(writer)) => Some((Mutex::new(journal), writer)),
+            _ => None,
+        },
         counts: counts.clone(),
         progress: progress.clone(),
         kind,
@@ -240,18 +253,18 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
         ));
         list.push(item);
     };
-    let result = match &journal {
-        Some(j) => {
-            let mut ledger = SharedJournal(j.clone());
-            bulk::send(&client, records, &options, &mut ledger, on_outcome).await
+    let result = match ledger {
+        Some(mut ledger) => {
+            let result = bulk::send(&client, records, &options, &mut ledger, on_outcome).await;
+            // Every outcome is committed (`send` closed the ledger): the writer may end.
+            drop(ledger);
+            if let Some(thread) = writer_thread {
+                let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            }
+            result
         }
         None => bulk::send(&client, records, &options, &mut NoLedger, on_outcome).await,
     };
-    if let Some(j) = &journal {
-        if let Err(e) = j.lock().unwrap().commit() {
-            return Exit::fatal(format!("journal: {e}"));
-        }
-    }
     progress.finish();
     let summary = match result {
         Ok(s) => s,
@@ -372,7 +385,8 @@ async fn stop_on_signals(stop: CancellationToken, progress: Arc<Progress>) {
 /// Decides, record by record, what goes to the sender: not invalid lines, not other shards'
 /// records, not a repeated id, not what the journal says was done.
 struct Admission {
-    journal: Option<Arc<Mutex<Journal>>>,
+    /// The journal (read: what earlier runs did) and its writer (this run's records).
+    journal: Option<(Mutex<Journal>, JournalLedger)>,
     counts: Arc<Mutex<Counts>>,
     progress: Arc<Progress>,
     kind: Kind,
@@ -432,12 +446,11 @@ impl Admission {
             );
             return None;
         }
-        let Some(journal) = &self.journal else {
+        let Some((journal, writer)) = &self.journal else {
             return Some((line, record));
         };
         let hash = format!("{:x}", Sha256::digest(canonical.as_bytes()));
-        let mut journal = journal.lock().unwrap();
-        let known = match journal.known(&row) {
+        let known = match journal.lock().unwrap().known(&row) {
             Ok(k) => k,
             Err(e) => {
                 // Not knowing what an earlier run did, sending could duplicate it.
@@ -486,27 +499,17 @@ impl Admission {
             }
             _ => {}
         }
-        let enqueued = journal.enqueue(
-            line,
+        writer.admit(Admitted {
+            seq: line,
             row,
-            self.kind.name(),
-            record.operation(),
-            record.key(),
-            record.id(),
-            &hash,
+            kind: self.kind.name(),
+            operation: record.operation(),
+            key: record.key().to_string(),
+            id: record.id().to_string(),
+            hash,
             prior,
-        );
-        match enqueued {
-            Ok(()) => Some((line, record)),
-            Err(e) => {
-                self.progress
-                    .line(format!("line {line}: journal: {e}; not sent"));
-                self.counts.lock().unwrap().failed.push(
-                    json!({"line": line, "id": record.id(), "problem": format!("journal: {e}")}),
-                );
-                None
-            }
-        }
+        });
+        Some((line, record))
     }
 
     fn changed(&self, line: u64, record: &Record, why: &str) {
@@ -522,21 +525,6 @@ impl Admission {
             .unwrap()
             .changed
             .push(json!({"line": line, "id": record.id(), "problem": problem}));
-    }
-}
-
-/// The journal behind a lock, shared with the admission.
-struct SharedJournal(Arc<Mutex<Journal>>);
-
-impl bulk::Ledger for SharedJournal {
-    fn prior(&mut self, seq: u64) -> Prior {
-        self.0.lock().unwrap().prior(seq)
-    }
-    fn sending(&mut self, seqs: &[u64]) -> preventor::Result<()> {
-        self.0.lock().unwrap().sending(seqs)
-    }
-    fn finished(&mut self, sent: &Sent) -> preventor::Result<()> {
-        self.0.lock().unwrap().finished(sent)
     }
 }
 

@@ -41,8 +41,18 @@ impl Job {
     }
 }
 
-/// What a call in flight came back with.
+/// What a future in flight came back with. (`Answered` is the common, large one: boxing it
+/// would cost an allocation per call.)
+#[allow(clippy::large_enum_variant)]
 enum Done {
+    /// The ledger recorded a batch durably (or could not): its jobs may go.
+    Marked(Vec<Job>, Result<()>),
+    /// A call or a read-back ended.
+    Answered(Answer),
+}
+
+/// What a call or a read-back came back with.
+enum Answer {
     Sent(Job, Result<()>),
     Reconciled(Job, Result<()>),
 }
@@ -72,8 +82,8 @@ async fn stopped(stop: Option<&CancellationToken>) {
 ///
 /// # Errors
 /// Only what `ledger` returns (a journal that cannot be written stops the run: sending on
-/// without recording would lose track of what was sent). Every per-record failure is an
-/// [`Outcome`].
+/// without recording would lose track of what was sent; the calls in flight end first and
+/// their outcomes are handed to the ledger). Every per-record failure is an [`Outcome`].
 pub async fn send<S>(
     client: &ComplianceClient,
     records: S,
@@ -97,12 +107,16 @@ where
     let mut busy: std::collections::HashSet<String> = Default::default();
     let mut waiting_count = 0usize;
     let mut in_flight: FuturesUnordered<InFlight> = FuturesUnordered::new();
+    // Jobs handed to the ledger or the server and not back: what the limiter counts.
+    let mut calls = 0usize;
+    // A ledger that could not record a batch: the run stops and returns it.
+    let mut failure: Option<Error> = None;
     let mut paused_until: Option<Instant> = None;
     // Jobs done, to report (kept apart so that stopping can finish many at once).
     let mut finished: Vec<(Job, Outcome)> = Vec::new();
 
     loop {
-        if !stopping && stop.is_some_and(CancellationToken::is_cancelled) {
+        if !stopping && (failure.is_some() || stop.is_some_and(CancellationToken::is_cancelled)) {
             // Read nothing more; what was read and not sent is reported, not sent.
             stopping = true;
             input_done = true;
@@ -132,7 +146,7 @@ where
         // Read input while there is room: some ready work, and a bounded number waiting.
         while !input_done && ready.len() < limiter.limit() && waiting_count < options.lookahead {
             // Read only what is there now, without waiting, while calls are in flight.
-            let next = if in_flight.is_empty() && ready.is_empty() {
+            let next = if calls == 0 && ready.is_empty() {
                 tokio::select! {
                     next = records.next() => next,
                     _ = stopped(stop) => break,
@@ -175,29 +189,29 @@ where
         let paused = paused_until.is_some_and(|t| Instant::now() < t);
         // In batches of at least an eighth of the limit while calls are in flight: the ledger
         // records each batch at once (one journal commit, not one per record).
-        let room = limiter.limit().saturating_sub(in_flight.len());
+        let room = limiter.limit().saturating_sub(calls);
         let worth_it = room >= (limiter.limit() / 8).max(1)
-            || in_flight.len() < limiter.limit() / 2
+            || calls < limiter.limit() / 2
             || (input_done && waiting_count == 0);
         if !paused && worth_it {
             let batch: Vec<Job> = (0..room.min(ready.len()))
                 .filter_map(|_| ready.pop_front())
                 .collect();
             if !batch.is_empty() {
+                // Sent once the ledger has them on record; the loop goes on meanwhile.
                 let seqs: Vec<u64> = batch.iter().map(|j| j.seq).collect();
-                ledger.sending(&seqs)?;
-                for job in batch {
-                    in_flight.push(if job.reads_back_first() {
-                        reconcile(client.clone(), job)
-                    } else {
-                        call(client.clone(), job)
-                    });
-                }
+                let durable = ledger.sending(&seqs);
+                calls += batch.len();
+                in_flight.push(Box::pin(async move { Done::Marked(batch, durable.await) }));
             }
         }
 
         if in_flight.is_empty() && ready.is_empty() && waiting_count == 0 && input_done {
-            return Ok(summary);
+            ledger.close().await?;
+            return match failure {
+                Some(e) => Err(e),
+                None => Ok(summary),
+            };
         }
 
         // Wait for a call to end, or the pause to end, or a stop, or (when idle) more input.
@@ -229,18 +243,47 @@ where
         // one batch (group commit: the slower the ledger, the more each batch holds).
         let mut done = Some(done);
         while let Some(answer) = done {
-            let step = next_step(
-                answer,
-                &mut limiter,
-                &mut summary,
-                &mut paused_until,
-                options,
-            );
+            let step = match answer {
+                Done::Marked(jobs, Ok(())) => {
+                    for job in jobs {
+                        in_flight.push(if job.reads_back_first() {
+                            reconcile(client.clone(), job)
+                        } else {
+                            call(client.clone(), job)
+                        });
+                    }
+                    None
+                }
+                Done::Marked(jobs, Err(e)) => {
+                    // Not on record: not sent.
+                    calls -= jobs.len();
+                    failure.get_or_insert(e);
+                    finished.extend(jobs.into_iter().map(|job| (job, Outcome::Stopped)));
+                    None
+                }
+                Done::Answered(answer) => Some(next_step(
+                    answer,
+                    &mut limiter,
+                    &mut summary,
+                    &mut paused_until,
+                    options,
+                )),
+            };
             match step {
-                Next::Send(job) if stopping => finished.push((job, Outcome::Stopped)),
-                Next::Send(job) => ready.push_front(job),
-                Next::Reconcile(job) => in_flight.push(reconcile(client.clone(), job)),
-                Next::Finish(job, outcome) => finished.push((job, outcome)),
+                None => {}
+                Some(Next::Reconcile(job)) => in_flight.push(reconcile(client.clone(), job)),
+                Some(Next::Send(job)) if stopping => {
+                    calls -= 1;
+                    finished.push((job, Outcome::Stopped));
+                }
+                Some(Next::Send(job)) => {
+                    calls -= 1;
+                    ready.push_front(job);
+                }
+                Some(Next::Finish(job, outcome)) => {
+                    calls -= 1;
+                    finished.push((job, outcome));
+                }
             }
             done = futures::FutureExt::now_or_never(in_flight.next()).flatten();
         }
@@ -249,20 +292,20 @@ where
 
 /// What to do with a record after its call (or read-back) came back.
 fn next_step(
-    done: Done,
+    answer: Answer,
     limiter: &mut Limiter,
     summary: &mut Summary,
     paused_until: &mut Option<Instant>,
     options: &BulkOptions,
 ) -> Next {
-    match done {
-        Done::Sent(job, Ok(())) => {
+    match answer {
+        Answer::Sent(job, Ok(())) => {
             limiter.success();
             // Sent after a read-back found nothing: settled by reconciliation.
             let reconciled = job.read_back;
             Next::Finish(job, Outcome::Acknowledged { reconciled })
         }
-        Done::Sent(mut job, Err(e)) => {
+        Answer::Sent(mut job, Err(e)) => {
             if e.status() == Some(reqwest::StatusCode::TOO_MANY_REQUESTS) {
                 limiter.rate_limited();
                 summary.rate_limited += 1;
@@ -301,7 +344,7 @@ fn next_step(
                 Next::Finish(job, settled(&e))
             }
         }
-        Done::Reconciled(mut job, result) => match result {
+        Answer::Reconciled(mut job, result) => match result {
             Ok(()) => Next::Finish(job, Outcome::Acknowledged { reconciled: true }),
             Err(e) if e.is_not_found() && job.sends < MAX_SENDS => {
                 // Not stored: sending it (once more) cannot duplicate it.
@@ -388,7 +431,7 @@ fn call(client: ComplianceClient, mut job: Job) -> InFlight {
             Record::Account(a) => client.account_onboarding(a).await.map(drop),
             Record::Transaction(t) => client.register_monetary_transaction(*t).await.map(drop),
         };
-        Done::Sent(job, result)
+        Done::Answered(Answer::Sent(job, result))
     })
 }
 
@@ -396,6 +439,6 @@ fn call(client: ComplianceClient, mut job: Job) -> InFlight {
 fn reconcile(client: ComplianceClient, job: Job) -> InFlight {
     Box::pin(async move {
         let result = client.get_customer(job.record.id()).await.map(drop);
-        Done::Reconciled(job, result)
+        Done::Answered(Answer::Reconciled(job, result))
     })
 }

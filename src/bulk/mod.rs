@@ -272,7 +272,20 @@ pub enum Prior {
     MaybeSent,
 }
 
+/// A ledger's answer to [`Ledger::sending`]: resolves once the marks are durable, or with the
+/// error that stops the run.
+pub type Durable = futures::future::BoxFuture<'static, crate::Result<()>>;
+
 /// Told of each record before it is sent and of each outcome (a durable journal, say).
+///
+/// [`send`] never waits on the ledger's storage to keep calls in flight: [`sending`] returns at
+/// once with a [`Durable`] future, and the batch's records are sent when it resolves; outcomes
+/// are handed over with [`finished`], which must only buffer them. A journal on a thread of its
+/// own fits: it commits whatever marks and outcomes arrived while its last commit ran (group
+/// commit), so a slower disk makes bigger batches, not a slower feed.
+///
+/// [`sending`]: Ledger::sending
+/// [`finished`]: Ledger::finished
 pub trait Ledger {
     /// What earlier runs did with the record `seq`, asked once when [`send`] reads it. The
     /// default knows of no earlier run.
@@ -280,12 +293,19 @@ pub trait Ledger {
         let _ = seq;
         Prior::Unsent
     }
-    /// These records (by `seq`) are about to be sent. Return only once that is recorded
-    /// durably: a crash (of the process or the machine) after this call must leave them marked
-    /// as possibly sent. An error stops the run before any of them is sent.
-    fn sending(&mut self, seqs: &[u64]) -> crate::Result<()>;
-    /// What became of one record.
+    /// These records (by `seq`) are about to be sent: record that durably. Return at once; none
+    /// of them is sent before the returned future resolves `Ok`, so a crash (of the process or
+    /// the machine) after it resolves leaves them marked as possibly sent. An error stops the
+    /// run: nothing of the batch is sent, the calls in flight end, and [`send`] returns it.
+    fn sending(&mut self, seqs: &[u64]) -> Durable;
+    /// What became of one record. Buffer it: it need not be durable before [`send`] goes on
+    /// (a crash may lose it; the record is then still marked as possibly sent).
     fn finished(&mut self, sent: &Sent) -> crate::Result<()>;
+    /// The run is over: resolves once every outcome handed over is durable. The default has
+    /// nothing to wait for.
+    fn close(&mut self) -> Durable {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// A [`Ledger`] that records nothing.
@@ -293,8 +313,8 @@ pub trait Ledger {
 pub struct NoLedger;
 
 impl Ledger for NoLedger {
-    fn sending(&mut self, _: &[u64]) -> crate::Result<()> {
-        Ok(())
+    fn sending(&mut self, _: &[u64]) -> Durable {
+        Box::pin(async { Ok(()) })
     }
     fn finished(&mut self, _: &Sent) -> crate::Result<()> {
         Ok(())

@@ -11,11 +11,14 @@
 //! * **Durable marks**: records are marked `in_flight` in one transaction per batch, committed
 //!   with an fsync (`synchronous=FULL`) before any of them is sent, so that neither a killed
 //!   process nor a lost machine can leave a sent record looking unsent. Outcomes are batched.
+//!   The writes happen on a thread of their own ([`writer`]): the sender never waits on them.
 //!
 //! On a rerun: `acknowledged` and `rejected` records with the same content are skipped; a record
 //! whose content changed since it was acknowledged (or sent without an answer) is reported and
 //! not sent; `in_flight` records (a crash) become `ambiguous`; `pending`, `failed` and stopped
 //! records are sent.
+
+pub mod writer;
 
 use std::{
     collections::HashMap,
@@ -23,7 +26,6 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use preventor::bulk::{Ledger, Outcome, Prior, Sent};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::target::Target;
@@ -36,20 +38,11 @@ pub const REJECTED: &str = "rejected";
 pub const AMBIGUOUS: &str = "ambiguous";
 pub const FAILED: &str = "failed";
 
-/// Outcomes buffered before they are committed (marks commit them too).
-const OUTCOME_BATCH: usize = 512;
-
 /// What the journal knows of a record from an earlier run.
 #[derive(Debug)]
 pub struct Known {
     pub state: String,
     pub hash: String,
-}
-
-/// A record handed to the sender and not finished yet.
-struct Open {
-    row: String,
-    prior: Prior,
 }
 
 /// Why a journal cannot be used.
@@ -101,11 +94,12 @@ impl From<std::io::Error> for JournalError {
     }
 }
 
+/// A journal opened for an import (locked, bound) or to read it. Its connection reads; an
+/// import's writes go through [`writer::JournalLedger`].
 pub struct Journal {
+    path: PathBuf,
     db: Connection,
-    open: HashMap<u64, Open>,
-    finished: Vec<(String, &'static str, Option<u16>, Option<String>)>,
-    /// The writer's lock, held until the journal is dropped (`None` when read only).
+    /// The importer's lock, held until the journal is dropped (`None` when read only).
     _lock: Option<File>,
 }
 
@@ -130,6 +124,7 @@ fn lock_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// A connection to the journal at `path` (created if missing): WAL, an fsync per commit.
 fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let db = Connection::open(path)?;
     db.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -232,9 +227,8 @@ impl Journal {
             [&owner],
         )?;
         Ok(Journal {
+            path: path.to_path_buf(),
             db,
-            open: HashMap::new(),
-            finished: Vec::new(),
             _lock: Some(lock),
         })
     }
@@ -250,9 +244,8 @@ impl Journal {
         let db = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         db.busy_timeout(std::time::Duration::from_secs(10))?;
         Ok(Journal {
+            path: path.to_path_buf(),
             db,
-            open: HashMap::new(),
-            finished: Vec::new(),
             _lock: None,
         })
     }
@@ -289,56 +282,10 @@ impl Journal {
             .optional()
     }
 
-    /// Records a record about to be handed to the sender under `seq` (pending until `sending`),
-    /// with what earlier runs did with it. An ambiguous record keeps its state (and its
-    /// earlier content's hash) until it is sent or settled.
-    #[allow(clippy::too_many_arguments)]
-    pub fn enqueue(
-        &mut self,
-        seq: u64,
-        row: String,
-        kind: &str,
-        operation: &str,
-        key: &str,
-        id: &str,
-        hash: &str,
-        prior: Prior,
-    ) -> rusqlite::Result<()> {
-        if self.db.is_autocommit() {
-            self.db.execute_batch("BEGIN")?; // committed with the in-flight marks
-        }
-        self.db
-            .prepare_cached(
-                "INSERT INTO records (row, kind, operation, key, id, hash, state, line, created, updated)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
-                 ON CONFLICT(row) DO UPDATE SET hash = ?6, line = ?8, updated = ?9,
-                   state = CASE WHEN state = 'ambiguous' THEN state ELSE ?7 END,
-                   status = CASE WHEN state = 'ambiguous' THEN status ELSE NULL END,
-                   details = CASE WHEN state = 'ambiguous' THEN details ELSE NULL END",
-            )?
-            .execute(params![row, kind, operation, key, id, hash, PENDING, seq as i64, now()])?;
-        self.open.insert(seq, Open { row, prior });
-        Ok(())
-    }
-
-    /// Commits what is buffered.
-    pub fn commit(&mut self) -> rusqlite::Result<()> {
-        if self.db.is_autocommit() {
-            self.db.execute_batch("BEGIN")?;
-        }
-        self.flush_finished()?;
-        self.db.execute_batch("COMMIT")
-    }
-
-    fn flush_finished(&mut self) -> rusqlite::Result<()> {
-        let t = now();
-        let mut statement = self.db.prepare_cached(
-            "UPDATE records SET state = ?2, status = ?3, details = ?4, updated = ?5 WHERE row = ?1",
-        )?;
-        for (row, state, status, details) in self.finished.drain(..) {
-            statement.execute(params![row, state, status, details, t])?;
-        }
-        Ok(())
+    /// Starts the writer thread of an import: the sender's ledger, and the admission's way to
+    /// hand it records.
+    pub fn writer(&self) -> rusqlite::Result<(writer::JournalLedger, std::thread::JoinHandle<()>)> {
+        writer::JournalLedger::start(&self.path)
     }
 
     /// Counts per state.
@@ -385,86 +332,6 @@ fn hostname() -> String {
         .map(|h| h.trim().to_string())
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| "this host".into())
-}
-
-fn journal_error(e: rusqlite::Error) -> preventor::Error {
-    preventor::Error::Config(format!("journal: {e}"))
-}
-
-impl Ledger for Journal {
-    fn prior(&mut self, seq: u64) -> Prior {
-        self.open.get(&seq).map_or(Prior::Unsent, |o| o.prior)
-    }
-
-    fn sending(&mut self, seqs: &[u64]) -> preventor::Result<()> {
-        if self.db.is_autocommit() {
-            self.db.execute_batch("BEGIN").map_err(journal_error)?;
-        }
-        {
-            let mut statement = self
-                .db
-                .prepare_cached("UPDATE records SET state = ?2, updated = ?3 WHERE row = ?1")
-                .map_err(journal_error)?;
-            let t = now();
-            for seq in seqs {
-                if let Some(open) = self.open.get(seq) {
-                    statement
-                        .execute(params![open.row, IN_FLIGHT, t])
-                        .map_err(journal_error)?;
-                }
-            }
-        }
-        // Committed, and fsynced, before anything is sent.
-        self.commit().map_err(journal_error)
-    }
-
-    fn finished(&mut self, sent: &Sent) -> preventor::Result<()> {
-        let Some(open) = self.open.remove(&sent.seq) else {
-            return Ok(());
-        };
-        let (state, status, details) = match &sent.outcome {
-            Outcome::Acknowledged { reconciled: false } => (ACKNOWLEDGED, None, None),
-            Outcome::Acknowledged { .. } => (
-                ACKNOWLEDGED,
-                None,
-                Some("reconciled after a lost answer".into()),
-            ),
-            Outcome::Rejected {
-                status,
-                code,
-                message,
-            } => (
-                REJECTED,
-                *status,
-                Some(
-                    format!(
-                        "{} {}",
-                        code.as_deref().unwrap_or(""),
-                        message.as_deref().unwrap_or("")
-                    )
-                    .trim()
-                    .to_string(),
-                ),
-            ),
-            Outcome::Ambiguous { reason } => (AMBIGUOUS, None, Some(reason.clone())),
-            Outcome::Failed { reason } => (FAILED, None, Some(reason.clone())),
-            Outcome::Stopped if open.prior == Prior::MaybeSent => (
-                AMBIGUOUS,
-                None,
-                Some(
-                    "sent by an earlier run without an answer; not sent again: the run was stopped"
-                        .into(),
-                ),
-            ),
-            Outcome::Stopped => (PENDING, None, Some("not sent: the run was stopped".into())),
-            _ => (FAILED, None, Some("unknown outcome".into())),
-        };
-        self.finished.push((open.row, state, status, details));
-        if self.finished.len() >= OUTCOME_BATCH {
-            self.commit().map_err(journal_error)?;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,326 @@
+//! The journal's writer: one thread owns the write connection and commits whatever arrived
+//! while its last commit ran (group commit), so that the sender never waits on SQLite.
+//!
+//! Marks (`in_flight`) are committed at once, with an fsync, and their [`Durable`] resolves
+//! after the commit; outcomes wait for the next mark, for [`OUTCOME_BATCH`] of them, or for
+//! [`OUTCOME_DELAY`], whichever comes first.
+
+use std::{
+    collections::HashMap,
+    path::Path,
+    sync::{mpsc, Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use preventor::bulk::{Durable, Ledger, Outcome, Prior, Sent};
+use rusqlite::{params, Connection};
+use tokio::sync::oneshot;
+
+use super::{connect, now, ACKNOWLEDGED, AMBIGUOUS, FAILED, IN_FLIGHT, PENDING, REJECTED};
+
+/// Outcomes committed together at most.
+const OUTCOME_BATCH: usize = 512;
+/// How long outcomes wait for a mark to be committed with.
+const OUTCOME_DELAY: Duration = Duration::from_millis(100);
+
+/// A record admitted for sending: its row, written as `pending` (an ambiguous row keeps its
+/// state until it is sent).
+pub struct Admitted {
+    pub seq: u64,
+    pub row: String,
+    pub kind: &'static str,
+    pub operation: &'static str,
+    pub key: String,
+    pub id: String,
+    pub hash: String,
+    pub prior: Prior,
+}
+
+enum Command {
+    Admit(Admitted),
+    Mark(Vec<String>, oneshot::Sender<Result<(), String>>),
+    Outcome {
+        row: String,
+        state: &'static str,
+        status: Option<u16>,
+        details: Option<String>,
+    },
+    Flush(oneshot::Sender<Result<(), String>>),
+}
+
+/// The journal as the sender's [`Ledger`], and the admission's way in: cheap to clone.
+#[derive(Clone)]
+pub struct JournalLedger {
+    commands: mpsc::Sender<Command>,
+    /// Records admitted and not finished: their rows and what earlier runs did.
+    open: Arc<Mutex<HashMap<u64, (String, Prior)>>>,
+}
+
+impl JournalLedger {
+    /// Starts the writer thread on its own connection to `path`.
+    pub fn start(path: &Path) -> rusqlite::Result<(JournalLedger, std::thread::JoinHandle<()>)> {
+        let db = connect(path)?;
+        let (commands, receiver) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("journal-writer".into())
+            .spawn(move || write_loop(db, receiver))
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        Ok((
+            JournalLedger {
+                commands,
+                open: Arc::default(),
+            },
+            thread,
+        ))
+    }
+
+    /// Hands a record to the writer (written with the next commit, before its mark).
+    pub fn admit(&self, record: Admitted) {
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(record.seq, (record.row.clone(), record.prior));
+        let _ = self.commands.send(Command::Admit(record));
+    }
+}
+
+fn stopped() -> preventor::Error {
+    preventor::Error::Config("journal: its writer stopped".into())
+}
+
+impl Ledger for JournalLedger {
+    fn prior(&mut self, seq: u64) -> Prior {
+        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.get(&seq).map_or(Prior::Unsent, |(_, prior)| *prior)
+    }
+
+    fn sending(&mut self, seqs: &[u64]) -> Durable {
+        let rows = {
+            let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+            seqs.iter()
+                .filter_map(|seq| open.get(seq).map(|(row, _)| row.clone()))
+                .collect()
+        };
+        let (done, durable) = oneshot::channel();
+        let sent = self.commands.send(Command::Mark(rows, done));
+        Box::pin(async move {
+            sent.map_err(|_| stopped())?;
+            match durable.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(preventor::Error::Config(format!("journal: {e}"))),
+                Err(_) => Err(stopped()),
+            }
+        })
+    }
+
+    fn finished(&mut self, sent: &Sent) -> preventor::Result<()> {
+        let Some((row, prior)) = self
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&sent.seq)
+        else {
+            return Ok(());
+        };
+        let (state, status, details) = outcome_row(&sent.outcome, prior);
+        self.commands
+            .send(Command::Outcome {
+                row,
+                state,
+                status,
+                details,
+            })
+            .map_err(|_| stopped())
+    }
+
+    fn close(&mut self) -> Durable {
+        let (done, durable) = oneshot::channel();
+        let sent = self.commands.send(Command::Flush(done));
+        Box::pin(async move {
+            sent.map_err(|_| stopped())?;
+            match durable.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(preventor::Error::Config(format!("journal: {e}"))),
+                Err(_) => Err(stopped()),
+            }
+        })
+    }
+}
+
+/// The state, status and details a record's row gets for `outcome`.
+fn outcome_row(outcome: &Outcome, prior: Prior) -> (&'static str, Option<u16>, Option<String>) {
+    match outcome {
+        Outcome::Acknowledged { reconciled: false } => (ACKNOWLEDGED, None, None),
+        Outcome::Acknowledged { .. } => (
+            ACKNOWLEDGED,
+            None,
+            Some("reconciled after a lost answer".into()),
+        ),
+        Outcome::Rejected {
+            status,
+            code,
+            message,
+        } => (
+            REJECTED,
+            *status,
+            Some(
+                format!(
+                    "{} {}",
+                    code.as_deref().unwrap_or(""),
+                    message.as_deref().unwrap_or("")
+                )
+                .trim()
+                .to_string(),
+            ),
+        ),
+        Outcome::Ambiguous { reason } => (AMBIGUOUS, None, Some(reason.clone())),
+        Outcome::Failed { reason } => (FAILED, None, Some(reason.clone())),
+        Outcome::Stopped if prior == Prior::MaybeSent => (
+            AMBIGUOUS,
+            None,
+            Some(
+                "sent by an earlier run without an answer; not sent again: the run was stopped"
+                    .into(),
+            ),
+        ),
+        Outcome::Stopped => (PENDING, None, Some("not sent: the run was stopped".into())),
+        _ => (FAILED, None, Some("unknown outcome".into())),
+    }
+}
+
+/// The writer thread: waits for commands, takes every one that is there, commits them in one
+/// transaction, answers the marks and flushes. Ends when every sender is gone.
+fn write_loop(mut db: Connection, commands: mpsc::Receiver<Command>) {
+    let mut batch: Vec<Command> = Vec::new();
+    while let Ok(first) = commands.recv() {
+        batch.push(first);
+        let deadline = Instant::now() + OUTCOME_DELAY;
+        loop {
+            while let Ok(more) = commands.try_recv() {
+                batch.push(more);
+            }
+            let urgent = batch
+                .iter()
+                .any(|c| matches!(c, Command::Mark(..) | Command::Flush(_)));
+            if urgent || batch.len() >= OUTCOME_BATCH {
+                break;
+            }
+            match commands.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(more) => batch.push(more),
+                Err(_) => break,
+            }
+        }
+        let result = apply(&mut db, &batch).map_err(|e| e.to_string());
+        for command in batch.drain(..) {
+            if let Command::Mark(_, done) | Command::Flush(done) = command {
+                let _ = done.send(result.clone());
+            }
+        }
+    }
+}
+
+/// Every command of `batch` in one transaction, committed (fsynced: `synchronous=FULL`).
+fn apply(db: &mut Connection, batch: &[Command]) -> rusqlite::Result<()> {
+    let t = now();
+    let tx = db.transaction()?;
+    {
+        let mut admit = tx.prepare_cached(
+            "INSERT INTO records (row, kind, operation, key, id, hash, state, line, created, updated)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
+             ON CONFLICT(row) DO UPDATE SET hash = ?6, line = ?8, updated = ?9,
+               state = CASE WHEN state = 'ambiguous' THEN state ELSE ?7 END,
+               status = CASE WHEN state = 'ambiguous' THEN status ELSE NULL END,
+               details = CASE WHEN state = 'ambiguous' THEN details ELSE NULL END",
+        )?;
+        let mut mark =
+            tx.prepare_cached("UPDATE records SET state = ?2, updated = ?3 WHERE row = ?1")?;
+        let mut outcome = tx.prepare_cached(
+            "UPDATE records SET state = ?2, status = ?3, details = ?4, updated = ?5 WHERE row = ?1",
+        )?;
+        for command in batch {
+            match command {
+                Command::Admit(r) => {
+                    admit.execute(params![
+                        r.row,
+                        r.kind,
+                        r.operation,
+                        r.key,
+                        r.id,
+                        r.hash,
+                        PENDING,
+                        r.seq as i64,
+                        t
+                    ])?;
+                }
+                Command::Mark(rows, _) => {
+                    for row in rows {
+                        mark.execute(params![row, IN_FLIGHT, t])?;
+                    }
+                }
+                Command::Outcome {
+                    row,
+                    state,
+                    status,
+                    details,
+                } => {
+                    outcome.execute(params![row, state, status, details, t])?;
+                }
+                Command::Flush(_) => {}
+            }
+        }
+    }
+    tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{journal::Journal, target::Target};
+
+    #[tokio::test]
+    async fn a_mark_resolves_once_another_connection_sees_it_and_outcomes_follow() {
+        let dir = std::env::temp_dir().join(format!("preventor-writer-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("j.sqlite");
+        let target = Target {
+            compliance_url: "embedded-sandbox".into(),
+            tenant: "t".into(),
+            env: "e".into(),
+            banknu: "1".into(),
+        };
+        let journal = Journal::open_for_import(&path, &target, false).unwrap();
+        let (mut ledger, thread) = journal.writer().unwrap();
+        for seq in 1..=3 {
+            ledger.admit(Admitted {
+                seq,
+                row: format!("transactions:t-{seq}"),
+                kind: "transactions",
+                operation: "registerMonetaryTransaction",
+                key: "a-1".into(),
+                id: format!("t-{seq}"),
+                hash: "h".into(),
+                prior: Prior::Unsent,
+            });
+        }
+        let state = |row: &str| journal.known(row).unwrap().map(|k| k.state);
+        ledger.sending(&[1, 2]).await.unwrap();
+        // Durable means committed: a reader on another connection sees the marks at once.
+        assert_eq!(state("transactions:t-1").as_deref(), Some(IN_FLIGHT));
+        assert_eq!(state("transactions:t-2").as_deref(), Some(IN_FLIGHT));
+        assert_eq!(state("transactions:t-3").as_deref(), Some(PENDING));
+        ledger
+            .finished(&Sent {
+                seq: 1,
+                operation: "registerMonetaryTransaction",
+                key: "a-1".into(),
+                id: "t-1".into(),
+                outcome: Outcome::Acknowledged { reconciled: false },
+            })
+            .unwrap();
+        ledger.close().await.unwrap();
+        assert_eq!(state("transactions:t-1").as_deref(), Some(ACKNOWLEDGED));
+        drop(ledger);
+        thread.join().unwrap();
+    }
+}
