@@ -276,21 +276,48 @@ async fn records_an_earlier_run_may_have_sent_are_settled_by_what_the_server_say
     let (earlier, _) = run(&client, records(0..10), BulkOptions::default()).await;
     assert_eq!(earlier.acknowledged, 20);
     let creates_before = sandbox.calls("customerOnboarding");
+    let transactions_before = sandbox.calls("registerMonetaryTransaction");
+    let input = |range| {
+        stream::iter(
+            records(range)
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| (i as u64, r)),
+        )
+    };
 
-    let input = stream::iter(
-        records(0..20)
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| (i as u64, r)),
-    );
-    let mut outcomes = Vec::new();
+    // By default, transactions that may have been sent are not sent again: still ambiguous.
+    let mut kept = Vec::new();
     let summary = send(
         &client,
-        input,
+        input(10..12),
         &BulkOptions::default(),
         &mut EarlierRun,
-        |s| outcomes.push(s),
+        |s| kept.push(s),
     )
+    .await
+    .unwrap();
+    assert_eq!(
+        (summary.acknowledged, summary.ambiguous),
+        (2, 2),
+        "{kept:?}"
+    );
+    assert_eq!(
+        sandbox.calls("registerMonetaryTransaction"),
+        transactions_before
+    );
+    assert_eq!(sandbox.calls("customerOnboarding") - creates_before, 2);
+
+    // An operator's decision: send them again.
+    let creates_before = sandbox.calls("customerOnboarding");
+    let mut outcomes = Vec::new();
+    let options = BulkOptions {
+        resend_ambiguous: true,
+        ..Default::default()
+    };
+    let summary = send(&client, input(0..20), &options, &mut EarlierRun, |s| {
+        outcomes.push(s)
+    })
     .await
     .unwrap();
     assert_eq!(summary.acknowledged, 40, "{summary:?} {outcomes:?}");
@@ -298,8 +325,8 @@ async fn records_an_earlier_run_may_have_sent_are_settled_by_what_the_server_say
         summary.rejected, 0,
         "\"already exists\" is not a rejection here"
     );
-    // Customers 0..9 were read back and found: not sent again.
-    assert_eq!(sandbox.calls("customerOnboarding") - creates_before, 10);
+    // Customers 0..11 were read back and found: not sent again.
+    assert_eq!(sandbox.calls("customerOnboarding") - creates_before, 8);
     for s in &outcomes {
         let n: u64 = s.id[3..].parse().unwrap();
         let expected = n < 10 || s.operation == "customerOnboarding";

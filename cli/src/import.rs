@@ -18,7 +18,7 @@ use std::{
 
 use futures::StreamExt;
 use preventor::{
-    bulk::{self, BulkOptions, NoLedger, Outcome, Prior, Record, Sent, Shard},
+    bulk::{self, BulkOptions, NoLedger, Outcome, Record, Sent, Shard},
     compliance::types::RequestType,
 };
 use serde_json::{json, Value};
@@ -100,9 +100,7 @@ struct Counts {
     read: u64,
     invalid: Listed,
     duplicates: Listed,
-    skipped: u64,
     changed: Listed,
-    ambiguous_kept: u64,
     other_shards: u64,
     rejected: Listed,
     ambiguous: Listed,
@@ -221,7 +219,6 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
         progress: progress.clone(),
         kind,
         shard,
-        resend: args.resend_ambiguous,
         seen: Mutex::new(HashMap::new()),
     };
     let records = lines.filter_map(move |line| futures::future::ready(admission.admit(line)));
@@ -230,6 +227,7 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
         concurrency: args.concurrency,
         max_concurrency: args.max_concurrency.max(args.concurrency),
         stop: Some(stop.clone()),
+        resend_ambiguous: args.resend_ambiguous,
         ..BulkOptions::default()
     };
     let on_outcome = |sent: Sent| {
@@ -242,6 +240,7 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
             }
             Outcome::Ambiguous { .. } => (&mut c.ambiguous, problem(None, describe(&sent.outcome))),
             Outcome::Failed { .. } => (&mut c.failed, problem(None, describe(&sent.outcome))),
+            Outcome::Changed => (&mut c.changed, problem(None, describe(&sent.outcome))),
             _ => return,
         };
         progress.line(format!(
@@ -281,13 +280,13 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
         "acknowledged": summary.acknowledged,
         "reconciled": summary.reconciled,
         "rejected": summary.rejected,
-        "ambiguous": summary.ambiguous + c.ambiguous_kept,
+        "ambiguous": summary.ambiguous,
         // Engine failures and records the journal could not admit.
         "failed": c.failed.count,
         "invalid": c.invalid.count,
         "duplicate_ids": c.duplicates.count,
-        "changed_since_sent": c.changed.count,
-        "skipped_already_done": c.skipped,
+        "changed_since_sent": summary.changed,
+        "skipped_already_done": summary.already_settled,
         "other_shards": c.other_shards,
         "rate_limited": summary.rate_limited,
         "stopped": stopped_early || summary.stopped > 0,
@@ -309,9 +308,9 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
             summary.stopped
         ));
         Exit::Stopped
-    } else if summary.ambiguous + c.ambiguous_kept + c.failed.count > 0 {
+    } else if summary.ambiguous + c.failed.count > 0 {
         Exit::Unsettled
-    } else if summary.rejected + c.invalid.count + c.changed.count + c.duplicates.count > 0 {
+    } else if summary.rejected + c.invalid.count + summary.changed + c.duplicates.count > 0 {
         Exit::Rejected
     } else {
         Exit::Ok
@@ -391,7 +390,6 @@ struct Admission {
     progress: Arc<Progress>,
     kind: Kind,
     shard: Option<Shard>,
-    resend: bool,
     /// Each row id read so far (as 64 bits of its SHA-256) with its line: repeats are refused.
     seen: Mutex<HashMap<u64, u64>>,
 }
@@ -462,43 +460,7 @@ impl Admission {
                 return None;
             }
         };
-        let mut prior = Prior::Unsent;
-        let skip = |counts: &Mutex<Counts>| {
-            self.progress.inc();
-            counts.lock().unwrap().skipped += 1;
-        };
-        match known {
-            Some(k) if k.state == journal::ACKNOWLEDGED || k.state == journal::REJECTED => {
-                if k.hash == hash {
-                    skip(&self.counts);
-                    return None;
-                }
-                if k.state == journal::ACKNOWLEDGED {
-                    self.changed(line, &record, "content changed since it was acknowledged");
-                    return None;
-                }
-                // A rejected record, corrected: sent again.
-            }
-            Some(k) if k.state == journal::AMBIGUOUS => {
-                if k.hash != hash {
-                    self.changed(
-                        line,
-                        &record,
-                        "content changed since it was sent without an answer",
-                    );
-                    return None;
-                }
-                // A customer create is read back before anything is sent; other records are
-                // sent again only on the operator's decision.
-                if !(self.resend || request_type == Some("A")) {
-                    self.progress.inc();
-                    self.counts.lock().unwrap().ambiguous_kept += 1;
-                    return None;
-                }
-                prior = Prior::MaybeSent;
-            }
-            _ => {}
-        }
+        let prior = journal::prior(known.as_ref(), &hash);
         writer.admit(Admitted {
             seq: line,
             row,
@@ -510,21 +472,6 @@ impl Admission {
             prior,
         });
         Some((line, record))
-    }
-
-    fn changed(&self, line: u64, record: &Record, why: &str) {
-        let problem = format!("{why}; not sent");
-        self.progress.line(format!(
-            "line {line}: {} {}: {problem}",
-            record.operation(),
-            record.id()
-        ));
-        self.progress.inc();
-        self.counts
-            .lock()
-            .unwrap()
-            .changed
-            .push(json!({"line": line, "id": record.id(), "problem": problem}));
     }
 }
 
@@ -553,6 +500,7 @@ fn describe(outcome: &Outcome) -> String {
         ),
         Outcome::Ambiguous { reason } => format!("ambiguous: {reason}"),
         Outcome::Failed { reason } => format!("failed: {reason}"),
+        Outcome::Changed => "content changed since an earlier run sent it; not sent".into(),
         other => format!("{other:?}"),
     }
 }

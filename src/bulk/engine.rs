@@ -165,14 +165,35 @@ where
                 summary.other_shards += 1;
                 continue;
             }
+            let prior = ledger.prior(seq);
             let job = Job {
                 seq,
                 record,
                 rate_limited: 0,
                 sends: 0,
-                maybe_landed: ledger.prior(seq) == Prior::MaybeSent,
+                maybe_landed: prior == Prior::MaybeSent,
                 read_back: false,
             };
+            // What an earlier run settled is reported here, in input order, and not sent.
+            let settled = match prior {
+                Prior::Acknowledged => Some(Outcome::AlreadySettled { acknowledged: true }),
+                Prior::Rejected => Some(Outcome::AlreadySettled {
+                    acknowledged: false,
+                }),
+                Prior::Changed => Some(Outcome::Changed),
+                Prior::MaybeSent if !job.record.reconcilable() && !options.resend_ambiguous => {
+                    Some(Outcome::Ambiguous {
+                        reason: "sent by an earlier run without an answer; not sent again \
+                                 unless resending ambiguous records is asked for"
+                            .into(),
+                    })
+                }
+                _ => None,
+            };
+            if let Some(outcome) = settled {
+                report(&mut summary, ledger, &mut on_outcome, job, outcome)?;
+                continue;
+            }
             let key = job.record.key().to_string();
             if busy.insert(key.clone()) {
                 ready.push_back(job);
@@ -387,6 +408,8 @@ fn report(
         Outcome::Ambiguous { .. } => summary.ambiguous += 1,
         Outcome::Failed { .. } => summary.failed += 1,
         Outcome::Stopped => summary.stopped += 1,
+        Outcome::AlreadySettled { .. } => summary.already_settled += 1,
+        Outcome::Changed => summary.changed += 1,
     }
     let sent = Sent {
         seq: job.seq,

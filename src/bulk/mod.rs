@@ -15,10 +15,12 @@
 //!   (404), it is sent once more (at most twice in all: a create answered 5xx and read back as
 //!   absent both times ends [`Outcome::Failed`], known not stored). Accounts and transactions
 //!   have no read call: they stay ambiguous, for an operator to decide.
-//! * **What earlier runs did**: a [`Ledger`] says which records an earlier run may have sent
-//!   ([`Prior::MaybeSent`]). Such a customer create is read back before anything is sent; any
-//!   such record answered "already exists" ([`Error::is_already_exists`](crate::Error::is_already_exists))
-//!   is acknowledged (reconciled): it arrived the first time.
+//! * **What earlier runs did**: a [`Ledger`] says what it knows of each record ([`Prior`]):
+//!   settled records and records whose content changed are reported, not sent; a customer
+//!   create an earlier run may have sent is read back before anything is sent; other such
+//!   records wait for [`BulkOptions::resend_ambiguous`]; any of them answered "already exists"
+//!   ([`Error::is_already_exists`](crate::Error::is_already_exists)) is acknowledged
+//!   (reconciled): it arrived the first time.
 //! * **Stopping cleanly**: cancel [`BulkOptions::stop`] and `send` reads no more input, lets the
 //!   calls in flight end (each within the client's timeouts), and reports every record it had
 //!   read but not sent as [`Outcome::Stopped`].
@@ -151,6 +153,13 @@ pub enum Outcome {
     /// Not sent because the run was stopped ([`BulkOptions::stop`]), or answered 429 after the
     /// stop: nothing of it was processed. Send it in a later run.
     Stopped,
+    /// Not sent: an earlier run settled it ([`Prior::Acknowledged`] or [`Prior::Rejected`]).
+    AlreadySettled {
+        /// Acknowledged (else rejected) by that run.
+        acknowledged: bool,
+    },
+    /// Not sent: its content changed since an earlier run sent it ([`Prior::Changed`]).
+    Changed,
 }
 
 /// One record's outcome.
@@ -185,6 +194,10 @@ pub struct Summary {
     pub other_shards: u64,
     /// Records not sent because the run was stopped.
     pub stopped: u64,
+    /// Records not sent because an earlier run settled them.
+    pub already_settled: u64,
+    /// Records not sent because their content changed since an earlier run sent them.
+    pub changed: u64,
     /// 429 answers waited out and sent again.
     pub rate_limited: u64,
 }
@@ -205,6 +218,10 @@ pub struct BulkOptions {
     /// Cancel it to stop the run cleanly: no more input is read, the calls in flight end and
     /// are recorded, and records read but not sent end [`Outcome::Stopped`].
     pub stop: Option<tokio_util::sync::CancellationToken>,
+    /// Send again the accounts and transactions an earlier run may have sent
+    /// ([`Prior::MaybeSent`]): an operator's decision, since they may have been processed.
+    /// Customer creates are always read back first instead.
+    pub resend_ambiguous: bool,
 }
 
 impl Default for BulkOptions {
@@ -216,6 +233,7 @@ impl Default for BulkOptions {
             max_rate_limited: 50,
             lookahead: 4096,
             stop: None,
+            resend_ambiguous: false,
         }
     }
 }
@@ -267,9 +285,19 @@ pub enum Prior {
     #[default]
     Unsent,
     /// Sent by an earlier run with no answer saying what became of it (ambiguous, or in flight
-    /// when that run stopped). A customer create is read back before it is sent again; an
-    /// "already exists" answer settles it as acknowledged.
+    /// when that run stopped). A customer create is read back before it is sent again; other
+    /// records are sent again only with [`BulkOptions::resend_ambiguous`] (else they end
+    /// [`Outcome::Ambiguous`] once more); an "already exists" answer settles it as acknowledged.
     MaybeSent,
+    /// Acknowledged by an earlier run, with the same content: not sent
+    /// ([`Outcome::AlreadySettled`]).
+    Acknowledged,
+    /// Rejected by an earlier run, with the same content: not sent (a corrected record has
+    /// other content, and is [`Prior::Unsent`]).
+    Rejected,
+    /// Its content changed since an earlier run sent it (acknowledged, or without an answer):
+    /// not sent ([`Outcome::Changed`]); an operator decides.
+    Changed,
 }
 
 /// A ledger's answer to [`Ledger::sending`]: resolves once the marks are durable, or with the

@@ -26,6 +26,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use preventor::bulk::Prior;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::target::Target;
@@ -101,6 +102,24 @@ pub struct Journal {
     db: Connection,
     /// The importer's lock, held until the journal is dropped (`None` when read only).
     _lock: Option<File>,
+}
+
+/// What the journal's row of a record (`known`) says of it, for content hashed `hash`: the
+/// [`Prior`] the sender decides on.
+pub fn prior(known: Option<&Known>, hash: &str) -> Prior {
+    let Some(known) = known else {
+        return Prior::Unsent;
+    };
+    let same = known.hash == hash;
+    match known.state.as_str() {
+        ACKNOWLEDGED if same => Prior::Acknowledged,
+        REJECTED if same => Prior::Rejected,
+        ACKNOWLEDGED => Prior::Changed,
+        AMBIGUOUS | IN_FLIGHT if same => Prior::MaybeSent,
+        AMBIGUOUS | IN_FLIGHT => Prior::Changed,
+        // Pending, failed, stopped, or rejected and corrected: never processed.
+        _ => Prior::Unsent,
+    }
 }
 
 /// The journal's row id of a record.

@@ -74,13 +74,16 @@ impl JournalLedger {
         ))
     }
 
-    /// Hands a record to the writer (written with the next commit, before its mark).
+    /// Hands a record to the writer: one to send is written (`pending`) with the next commit,
+    /// before its mark; one an earlier run settled keeps its row as it is.
     pub fn admit(&self, record: Admitted) {
         self.open
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(record.seq, (record.row.clone(), record.prior));
-        let _ = self.commands.send(Command::Admit(record));
+        if matches!(record.prior, Prior::Unsent | Prior::MaybeSent) {
+            let _ = self.commands.send(Command::Admit(record));
+        }
     }
 }
 
@@ -122,7 +125,9 @@ impl Ledger for JournalLedger {
         else {
             return Ok(());
         };
-        let (state, status, details) = outcome_row(&sent.outcome, prior);
+        let Some((state, status, details)) = outcome_row(&sent.outcome, prior) else {
+            return Ok(());
+        };
         self.commands
             .send(Command::Outcome {
                 row,
@@ -147,9 +152,13 @@ impl Ledger for JournalLedger {
     }
 }
 
-/// The state, status and details a record's row gets for `outcome`.
-fn outcome_row(outcome: &Outcome, prior: Prior) -> (&'static str, Option<u16>, Option<String>) {
-    match outcome {
+/// What a record's row becomes for `outcome`: its state, status and details; `None` when
+/// the row stays as an earlier run left it.
+fn outcome_row(
+    outcome: &Outcome,
+    prior: Prior,
+) -> Option<(&'static str, Option<u16>, Option<String>)> {
+    Some(match outcome {
         Outcome::Acknowledged { reconciled: false } => (ACKNOWLEDGED, None, None),
         Outcome::Acknowledged { .. } => (
             ACKNOWLEDGED,
@@ -184,8 +193,9 @@ fn outcome_row(outcome: &Outcome, prior: Prior) -> (&'static str, Option<u16>, O
             ),
         ),
         Outcome::Stopped => (PENDING, None, Some("not sent: the run was stopped".into())),
+        Outcome::AlreadySettled { .. } | Outcome::Changed => return None,
         _ => (FAILED, None, Some("unknown outcome".into())),
-    }
+    })
 }
 
 /// The writer thread: waits for commands, takes every one that is there, commits them in one
