@@ -12,8 +12,15 @@ use futures::{stream::FuturesUnordered, Stream, StreamExt};
 
 use tokio_util::sync::CancellationToken;
 
-use super::{limiter::Limiter, BulkOptions, Ledger, Outcome, Prior, Record, Sent, Summary};
+use super::{
+    limiter::Limiter, pacer::Pacer, BulkOptions, Ledger, Outcome, Prior, Record, Sent, Summary,
+};
 use crate::{ComplianceClient, Error, Result};
+
+/// A `Retry-After` longer than this is a server asking every caller to wait: all sends pause.
+/// Shorter ones (a rate limiter's whole second) delay the refused record, and the others go on
+/// at the [`Pacer`]'s pace.
+const LONG_PAUSE: Duration = Duration::from_secs(2);
 
 /// Most sends of one record in one run: a customer create answered 5xx and read back as absent
 /// is sent once more; after that it is given up on ([`Outcome::Failed`], known not stored).
@@ -65,8 +72,18 @@ enum Next {
     Send(Job),
     /// Read the customer back.
     Reconcile(Job),
+    /// Send it again once its `Retry-After` has passed, before anything else of its key.
+    Delay(Job, Instant),
     /// It is done.
     Finish(Job, Outcome),
+}
+
+/// Resolves at `at`; never without it.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Resolves when `stop` is cancelled; never without one.
@@ -112,6 +129,9 @@ where
     // A ledger that could not record a batch: the run stops and returns it.
     let mut failure: Option<Error> = None;
     let mut paused_until: Option<Instant> = None;
+    let mut pacer = Pacer::new(Instant::now());
+    // Jobs refused with a 429, each with the time its `Retry-After` ends (their keys stay busy).
+    let mut delayed: Vec<(Instant, Job)> = Vec::new();
     // Jobs done, to report (kept apart so that stopping can finish many at once).
     let mut finished: Vec<(Job, Outcome)> = Vec::new();
 
@@ -122,6 +142,7 @@ where
             input_done = true;
             paused_until = None;
             finished.extend(ready.drain(..).map(|job| (job, Outcome::Stopped)));
+            finished.extend(delayed.drain(..).map(|(_, job)| (job, Outcome::Stopped)));
             for (_, jobs) in waiting.drain() {
                 finished.extend(jobs.into_iter().map(|job| (job, Outcome::Stopped)));
             }
@@ -143,6 +164,17 @@ where
             }
         }
 
+        // Refused records whose `Retry-After` has passed go first.
+        let now = Instant::now();
+        if delayed.iter().any(|(at, _)| *at <= now) {
+            let (due, later): (Vec<_>, Vec<_>) = delayed.drain(..).partition(|(at, _)| *at <= now);
+            delayed = later;
+            for (_, job) in due.into_iter().rev() {
+                ready.push_front(job);
+            }
+        }
+        let next_delayed = delayed.iter().map(|(at, _)| *at).min();
+
         // Read input while there is room: some ready work, and a bounded number waiting.
         while !input_done && ready.len() < limiter.limit() && waiting_count < options.lookahead {
             // Read only what is there now, without waiting, while calls are in flight.
@@ -150,6 +182,7 @@ where
                 tokio::select! {
                     next = records.next() => next,
                     _ = stopped(stop) => break,
+                    _ = sleep_until(next_delayed), if next_delayed.is_some() => break,
                 }
             } else {
                 match futures::FutureExt::now_or_never(records.next()) {
@@ -214,10 +247,10 @@ where
         let worth_it = room >= (limiter.limit() / 8).max(1)
             || calls < limiter.limit() / 2
             || (input_done && waiting_count == 0);
-        if !paused && worth_it {
-            let batch: Vec<Job> = (0..room.min(ready.len()))
-                .filter_map(|_| ready.pop_front())
-                .collect();
+        if !paused && worth_it && !ready.is_empty() {
+            let allowed = pacer.allowance(Instant::now(), room.min(ready.len()));
+            pacer.take(allowed);
+            let batch: Vec<Job> = (0..allowed).filter_map(|_| ready.pop_front()).collect();
             if !batch.is_empty() {
                 // Sent once the ledger has them on record; the loop goes on meanwhile.
                 let seqs: Vec<u64> = batch.iter().map(|j| j.seq).collect();
@@ -227,7 +260,12 @@ where
             }
         }
 
-        if in_flight.is_empty() && ready.is_empty() && waiting_count == 0 && input_done {
+        if in_flight.is_empty()
+            && ready.is_empty()
+            && delayed.is_empty()
+            && waiting_count == 0
+            && input_done
+        {
             ledger.close().await?;
             return match failure {
                 Some(e) => Err(e),
@@ -235,28 +273,37 @@ where
             };
         }
 
-        // Wait for a call to end, or the pause to end, or a stop, or (when idle) more input.
+        // Wait for a call to end, or a stop, or the next time something may go: the end of a
+        // pause, a refused record's `Retry-After`, the pace's next send (or, idle, more input).
         let wake_on_stop = if stopping { None } else { stop };
-        let done = match (in_flight.is_empty(), paused_until) {
-            (true, Some(until)) if paused => {
+        let now = Instant::now();
+        let wake = [
+            paused_until.filter(|_| paused),
+            next_delayed,
+            (!paused && !ready.is_empty())
+                .then(|| {
+                    let room = limiter.limit().saturating_sub(calls);
+                    pacer.next_at(now, room.min(ready.len()))
+                })
+                .flatten(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let done = if in_flight.is_empty() {
+            if wake.is_some() {
                 tokio::select! {
-                    _ = tokio::time::sleep_until(until.into()) => {}
+                    _ = sleep_until(wake) => {}
                     _ = stopped(wake_on_stop) => {}
                 }
-                continue;
             }
-            (true, _) => continue,
-            (false, Some(until)) if paused => {
-                tokio::select! {
-                    done = in_flight.next() => done,
-                    _ = tokio::time::sleep_until(until.into()) => continue,
-                    _ = stopped(wake_on_stop) => continue,
-                }
-            }
-            (false, _) => tokio::select! {
+            continue;
+        } else {
+            tokio::select! {
                 done = in_flight.next() => done,
+                _ = sleep_until(wake), if wake.is_some() => continue,
                 _ = stopped(wake_on_stop) => continue,
-            },
+            }
         };
         let Some(done) = done else { continue };
 
@@ -285,6 +332,7 @@ where
                 Done::Answered(answer) => Some(next_step(
                     answer,
                     &mut limiter,
+                    &mut pacer,
                     &mut summary,
                     &mut paused_until,
                     options,
@@ -293,9 +341,13 @@ where
             match step {
                 None => {}
                 Some(Next::Reconcile(job)) => in_flight.push(reconcile(client.clone(), job)),
-                Some(Next::Send(job)) if stopping => {
+                Some(Next::Send(job) | Next::Delay(job, _)) if stopping => {
                     calls -= 1;
                     finished.push((job, Outcome::Stopped));
+                }
+                Some(Next::Delay(job, until)) => {
+                    calls -= 1;
+                    delayed.push((until, job));
                 }
                 Some(Next::Send(job)) => {
                     calls -= 1;
@@ -315,6 +367,7 @@ where
 fn next_step(
     answer: Answer,
     limiter: &mut Limiter,
+    pacer: &mut Pacer,
     summary: &mut Summary,
     paused_until: &mut Option<Instant>,
     options: &BulkOptions,
@@ -322,17 +375,24 @@ fn next_step(
     match answer {
         Answer::Sent(job, Ok(())) => {
             limiter.success();
+            pacer.acknowledged(Instant::now());
             // Sent after a read-back found nothing: settled by reconciliation.
             let reconciled = job.read_back;
             Next::Finish(job, Outcome::Acknowledged { reconciled })
         }
         Answer::Sent(mut job, Err(e)) => {
             if e.status() == Some(reqwest::StatusCode::TOO_MANY_REQUESTS) {
-                limiter.rate_limited();
                 summary.rate_limited += 1;
+                let now = Instant::now();
                 let wait = e.retry_after().unwrap_or(Duration::from_secs(1));
-                let until = Instant::now() + wait;
-                *paused_until = Some(paused_until.map_or(until, |p| p.max(until)));
+                let until = now + wait;
+                // Paced below what the server took, unless it asks everyone to wait (or took
+                // nothing yet to measure): then everything pauses and fewer go at once.
+                limiter.end_slow_start();
+                if wait > LONG_PAUSE || !pacer.rate_limited(now) {
+                    limiter.rate_limited();
+                    *paused_until = Some(paused_until.map_or(until, |p| p.max(until)));
+                }
                 job.rate_limited += 1;
                 // Refused, not processed: this send does not count.
                 job.sends -= 1;
@@ -340,7 +400,7 @@ fn next_step(
                     let reason = format!("rate-limited {} times", job.rate_limited);
                     Next::Finish(job, Outcome::Failed { reason })
                 } else {
-                    Next::Send(job)
+                    Next::Delay(job, until)
                 }
             } else if job.maybe_landed && e.is_already_exists() {
                 // An earlier send whose answer was lost did arrive.

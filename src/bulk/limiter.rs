@@ -1,4 +1,8 @@
-//! Additive increase, multiplicative decrease of the calls in flight.
+//! Additive increase, multiplicative decrease of the calls in flight, after a slow start.
+//!
+//! From the start until the first sign of overload (a 429 or a burst of 5xx), each success
+//! adds one call in flight: the limit doubles every round trip, as TCP's slow start, instead of
+//! taking a round trip per extra call to reach the server's capacity.
 //!
 //! A 429 is the server saying "slower": the limit halves (once per burst). A 5xx is noisier: one
 //! 503 among many successes is a server's hiccup, not overload (halving on each would pin the
@@ -11,6 +15,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub(crate) struct Limiter {
     limit: f64,
+    /// Before any overload: +1 per success.
+    slow_start: bool,
     max: f64,
     last_decrease: Option<Instant>,
     window_calls: u32,
@@ -25,6 +31,7 @@ impl Limiter {
         let max = max.max(1) as f64;
         Limiter {
             limit: (start.max(1) as f64).min(max),
+            slow_start: true,
             max,
             last_decrease: None,
             window_calls: 0,
@@ -46,10 +53,21 @@ impl Limiter {
         self.window_errors += u32::from(error);
     }
 
-    /// A success: about one more call in flight per round of `limit` successes.
+    /// A success: one more call in flight per success in slow start, else about one more per
+    /// round of `limit` successes.
     pub(crate) fn success(&mut self) {
         self.count(false);
-        self.limit = (self.limit + 1.0 / self.limit).min(self.max);
+        let step = if self.slow_start {
+            1.0
+        } else {
+            1.0 / self.limit
+        };
+        self.limit = (self.limit + step).min(self.max);
+    }
+
+    /// The server showed its limit (a 429 the pacer answers): grow additively from now on.
+    pub(crate) fn end_slow_start(&mut self) {
+        self.slow_start = false;
     }
 
     /// The server refused for rate (429): halve, once per burst.
@@ -74,6 +92,7 @@ impl Limiter {
             return;
         }
         self.last_decrease = Some(now);
+        self.slow_start = false;
         self.limit = (self.limit / 2.0).max(1.0);
         self.window_calls = 0;
         self.window_errors = 0;
@@ -86,7 +105,13 @@ mod tests {
 
     #[test]
     fn grows_additively_halves_once_per_burst_and_stays_bounded() {
+        let mut slow = Limiter::new(4, 100);
+        for _ in 0..4 {
+            slow.success();
+        }
+        assert_eq!(slow.limit(), 8, "slow start: doubles per round");
         let mut l = Limiter::new(4, 8);
+        l.end_slow_start();
         for _ in 0..4 {
             l.success();
         }
@@ -106,6 +131,7 @@ mod tests {
     #[test]
     fn a_lone_server_error_is_not_overload_but_a_burst_is() {
         let mut l = Limiter::new(64, 64);
+        l.end_slow_start();
         for _ in 0..63 {
             l.success();
         }

@@ -2,10 +2,14 @@
 //!
 //! Preventor takes one record per call. [`send`] runs that loop for you:
 //!
-//! * **Adaptive concurrency**: starts at [`BulkOptions::concurrency`], grows by about one call
-//!   in flight per round of successes, halves on a 429 (and on a burst of 5xx: a lone 503 among
-//!   successes is a hiccup, not overload), honours `Retry-After`, never above
-//!   [`BulkOptions::max_concurrency`].
+//! * **Adaptive concurrency, then pace**: starts at [`BulkOptions::concurrency`], doubles every
+//!   round trip until the first sign of overload, then grows by about one call in flight per
+//!   round, halves on a burst of 5xx (a lone 503 among successes is a hiccup, not overload),
+//!   never above [`BulkOptions::max_concurrency`]. A 429 shows the server's rate limit: sends
+//!   are then paced just below the rate it acknowledged over the last second (rising 1% a second
+//!   until the next 429), and the refused record waits its `Retry-After`. A `Retry-After` over
+//!   two seconds (a server asking everyone to wait) pauses every send and halves the calls in
+//!   flight.
 //! * **Order per key**: records with the same key (a customer's `id`; an account's or a
 //!   transaction's `account_number`) go one at a time, in input order; other keys in parallel.
 //! * **Nothing sent twice that may have landed**: a 429 is the server refusing for rate (RFC
@@ -48,6 +52,7 @@
 
 mod engine;
 mod limiter;
+mod pacer;
 
 use crate::compliance::types::{Account, Customer, MonetaryTransaction, RequestType};
 

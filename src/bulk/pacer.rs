@@ -1,0 +1,219 @@
+//! Pacing at the server's rate, once a 429 has shown where it is.
+//!
+//! Before the first 429 nothing is paced (the concurrency limit alone grows). A 429 says the
+//! server's limit was crossed. While 429s keep coming (an overload episode), the rate the
+//! server acknowledged since the episode began is its limit, near enough (a server's burst
+//! allowance is spent by then); at the episode's first 429 the last second's rate stands in.
+//! Sends are paced a little below that estimate, re-measured at most every 200 ms. Each second
+//! without a 429 the pace rises by 1%, so that a limit that grows is found again. A refused
+//! record itself waits its `Retry-After` (the engine's part); the others go on at the pace
+//! instead of all stopping for a whole second.
+
+use std::{
+    collections::VecDeque,
+    time::{Duration, Instant},
+};
+
+/// How far back acknowledged answers are counted.
+const WINDOW: Duration = Duration::from_secs(1);
+/// The pace below the measured rate.
+const BELOW: f64 = 0.99;
+/// The rise per second without a 429.
+const PROBE: f64 = 1.01;
+/// 429s closer together than this are measured once.
+const SPACING: Duration = Duration::from_millis(200);
+/// A 429 after this long without one begins a new overload episode.
+const QUIET: Duration = Duration::from_secs(1);
+/// An episode this long measures the server's rate on its own.
+const EPISODE: Duration = Duration::from_millis(100);
+/// How many sends may go at once, in seconds of the pace (and at least one).
+const DEPTH: f64 = 0.05;
+/// Paced sends go in batches of this many seconds of the pace (and at least one): each batch is
+/// one ledger commit, so the pace must not cost a commit per record.
+const BATCH: f64 = 0.02;
+
+/// The pace of sends, once known.
+#[derive(Debug)]
+pub(crate) struct Pacer {
+    /// When each answer of the last [`WINDOW`] was acknowledged.
+    acknowledged: VecDeque<Instant>,
+    /// Sends a second, once a 429 was seen.
+    rate: Option<f64>,
+    tokens: f64,
+    refilled: Instant,
+    /// The last 429 measured, the last 429, and the last rise.
+    measured: Option<Instant>,
+    last_429: Option<Instant>,
+    raised: Instant,
+    /// Acknowledged answers in all.
+    total: u64,
+    /// The current overload episode: when it began, and `total` then.
+    episode: (Instant, u64),
+}
+
+impl Pacer {
+    pub(crate) fn new(now: Instant) -> Self {
+        Pacer {
+            acknowledged: VecDeque::new(),
+            rate: None,
+            tokens: 0.0,
+            refilled: now,
+            measured: None,
+            last_429: None,
+            raised: now,
+            total: 0,
+            episode: (now, 0),
+        }
+    }
+
+    fn trim(&mut self, now: Instant) {
+        while self
+            .acknowledged
+            .front()
+            .is_some_and(|at| now.duration_since(*at) > WINDOW)
+        {
+            self.acknowledged.pop_front();
+        }
+    }
+
+    /// An answer the server acknowledged.
+    pub(crate) fn acknowledged(&mut self, now: Instant) {
+        self.total += 1;
+        self.acknowledged.push_back(now);
+        self.trim(now);
+        let quiet = self
+            .last_429
+            .is_none_or(|at| now.duration_since(at) >= QUIET);
+        if let Some(rate) = &mut self.rate {
+            if quiet && now.duration_since(self.raised) >= WINDOW {
+                *rate *= PROBE;
+                self.raised = now;
+            }
+        }
+    }
+
+    /// A 429: pace just below what the server acknowledged over the last second. False when
+    /// it acknowledged nothing in that second: nothing to measure, no pace.
+    pub(crate) fn rate_limited(&mut self, now: Instant) -> bool {
+        if self
+            .last_429
+            .is_none_or(|at| now.duration_since(at) >= QUIET)
+        {
+            self.episode = (now, self.total);
+        }
+        self.last_429 = Some(now);
+        if self
+            .measured
+            .is_some_and(|at| now.duration_since(at) < SPACING)
+        {
+            return self.rate.is_some();
+        }
+        self.trim(now);
+        let (began, total_then) = self.episode;
+        let episode = now.duration_since(began);
+        let measured = if episode >= EPISODE {
+            (self.total - total_then) as f64 / episode.as_secs_f64()
+        } else {
+            let span = self
+                .acknowledged
+                .front()
+                .map_or(WINDOW, |first| now.duration_since(*first))
+                .clamp(WINDOW / 10, WINDOW);
+            self.acknowledged.len() as f64 / span.as_secs_f64()
+        };
+        if measured < 1.0 {
+            // Nothing acknowledged to measure by.
+            return self.rate.is_some();
+        }
+        self.rate = Some(measured * BELOW);
+        self.measured = Some(now);
+        self.raised = now;
+        self.refilled = now;
+        self.tokens = 0.0;
+        true
+    }
+
+    /// How many of `wanted` sends may go now: all before the first 429; then none until a
+    /// batch's worth of the pace (or `wanted`, if fewer) has accrued.
+    pub(crate) fn allowance(&mut self, now: Instant, wanted: usize) -> usize {
+        let Some(rate) = self.rate else {
+            return wanted;
+        };
+        let depth = (rate * DEPTH).max(1.0);
+        self.tokens =
+            (self.tokens + now.duration_since(self.refilled).as_secs_f64() * rate).min(depth);
+        self.refilled = now;
+        if self.tokens < self.batch(rate, wanted) {
+            return 0;
+        }
+        (self.tokens as usize).min(wanted)
+    }
+
+    /// The sends a paced batch waits for.
+    fn batch(&self, rate: f64, wanted: usize) -> f64 {
+        (rate * BATCH).max(1.0).min(wanted.max(1) as f64).floor()
+    }
+
+    /// `n` sends went.
+    pub(crate) fn take(&mut self, n: usize) {
+        if self.rate.is_some() {
+            self.tokens -= n as f64;
+        }
+    }
+
+    /// When the next batch of `wanted` sends may go, if it must wait.
+    pub(crate) fn next_at(&self, now: Instant, wanted: usize) -> Option<Instant> {
+        let rate = self.rate?;
+        let batch = self.batch(rate, wanted);
+        (self.tokens < batch).then(|| now + Duration::from_secs_f64((batch - self.tokens) / rate))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unpaced_until_a_429_then_just_below_the_acknowledged_rate() {
+        let start = Instant::now();
+        let mut p = Pacer::new(start);
+        assert_eq!(p.allowance(start, 7), 7, "unpaced");
+        // 1,000 acknowledged over the last second, then a 429.
+        for i in 0..1000 {
+            p.acknowledged(start + Duration::from_micros(i * 1000));
+        }
+        let now = start + WINDOW;
+        assert!(p.rate_limited(now));
+        let rate = p.rate.unwrap();
+        assert!((985.0..=995.0).contains(&rate), "{rate}");
+        // Paced: batches of 20 ms of the pace, 50 ms of it at most at once.
+        assert_eq!(p.allowance(now, 100), 0);
+        assert_eq!(
+            p.allowance(now + Duration::from_millis(10), 100),
+            0,
+            "not a batch yet"
+        );
+        let later = now + Duration::from_millis(100);
+        let n = p.allowance(later, 100);
+        assert_eq!(n, 49, "depth 50 ms: {n}");
+        p.take(n);
+        assert!(p.next_at(later, 100).is_some());
+        assert_eq!(
+            p.allowance(later + Duration::from_millis(2), 1),
+            1,
+            "one wanted, one goes"
+        );
+        // A second 429 at once is the same overload.
+        assert!(p.rate_limited(later));
+        assert_eq!(p.rate, Some(rate));
+        // Later in the episode, the rate acknowledged since it began: 500 in 500 ms.
+        for i in 0..500 {
+            p.acknowledged(now + Duration::from_millis(i));
+        }
+        assert!(p.rate_limited(now + Duration::from_millis(500)));
+        let episode = p.rate.unwrap();
+        assert!((985.0..=995.0).contains(&episode), "{episode}");
+        // Nothing acknowledged: nothing to measure.
+        assert!(!Pacer::new(start).rate_limited(start));
+    }
+}
