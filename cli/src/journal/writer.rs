@@ -1,15 +1,17 @@
 //! The journal's writer: one thread owns the write connection and commits whatever arrived
 //! while its last commit ran (group commit), so that the sender never waits on SQLite.
 //!
-//! Marks (`in_flight`) are committed at once, with an fsync, and their [`Durable`] resolves
-//! after the commit; outcomes wait for the next mark, for [`OUTCOME_BATCH`] of them, or for
-//! [`OUTCOME_DELAY`], whichever comes first.
+//! Marks (`in_flight`) wake the writer: they are committed at once, with an fsync, and their
+//! [`Durable`] resolves after the commit. Admitted records and outcomes only join a buffer (no
+//! wake-up per record): the writer takes it with the next mark, or after [`OUTCOME_DELAY`].
+//! An admitted record is buffered before its mark is sent, and the writer takes the buffer
+//! after the marks, so a record's row is always written with or before its mark.
 
 use std::{
     collections::HashMap,
     path::Path,
     sync::{mpsc, Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use preventor::bulk::{Durable, Ledger, Outcome, Prior, Sent};
@@ -18,8 +20,6 @@ use tokio::sync::oneshot;
 
 use super::{connect, now, ACKNOWLEDGED, AMBIGUOUS, FAILED, IN_FLIGHT, PENDING, REJECTED};
 
-/// Outcomes committed together at most.
-const OUTCOME_BATCH: usize = 512;
 /// How long outcomes wait for a mark to be committed with.
 const OUTCOME_DELAY: Duration = Duration::from_millis(100);
 
@@ -36,22 +36,25 @@ pub struct Admitted {
     pub prior: Prior,
 }
 
-enum Command {
+/// A write that waits in the buffer for the next commit.
+enum Buffered {
     Admit(Admitted),
-    Mark(Vec<String>, oneshot::Sender<Result<(), String>>),
     Outcome {
         row: String,
         state: &'static str,
         status: Option<u16>,
         details: Option<String>,
     },
-    Flush(oneshot::Sender<Result<(), String>>),
 }
+
+/// Rows to mark in flight (none: a flush), and who waits for the commit.
+struct Mark(Vec<String>, oneshot::Sender<Result<(), String>>);
 
 /// The journal as the sender's [`Ledger`], and the admission's way in: cheap to clone.
 #[derive(Clone)]
 pub struct JournalLedger {
-    commands: mpsc::Sender<Command>,
+    marks: mpsc::Sender<Mark>,
+    buffer: Arc<Mutex<Vec<Buffered>>>,
     /// Records admitted and not finished: their rows and what earlier runs did.
     open: Arc<Mutex<HashMap<u64, (String, Prior)>>>,
 }
@@ -60,14 +63,17 @@ impl JournalLedger {
     /// Starts the writer thread on its own connection to `path`.
     pub fn start(path: &Path) -> rusqlite::Result<(JournalLedger, std::thread::JoinHandle<()>)> {
         let db = connect(path)?;
-        let (commands, receiver) = mpsc::channel();
+        let (marks, receiver) = mpsc::channel();
+        let buffer: Arc<Mutex<Vec<Buffered>>> = Arc::default();
+        let taken = buffer.clone();
         let thread = std::thread::Builder::new()
             .name("journal-writer".into())
-            .spawn(move || write_loop(db, receiver))
+            .spawn(move || write_loop(db, receiver, &taken))
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         Ok((
             JournalLedger {
-                commands,
+                marks,
+                buffer,
                 open: Arc::default(),
             },
             thread,
@@ -82,8 +88,29 @@ impl JournalLedger {
             .unwrap_or_else(|p| p.into_inner())
             .insert(record.seq, (record.row.clone(), record.prior));
         if matches!(record.prior, Prior::Unsent | Prior::MaybeSent) {
-            let _ = self.commands.send(Command::Admit(record));
+            self.buffer(Buffered::Admit(record));
         }
+    }
+
+    fn buffer(&self, write: Buffered) {
+        self.buffer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(write);
+    }
+
+    /// Sends `rows` to be marked (none: only a commit) and waits for the commit.
+    fn commit_with(&self, rows: Vec<String>) -> Durable {
+        let (done, durable) = oneshot::channel();
+        let sent = self.marks.send(Mark(rows, done));
+        Box::pin(async move {
+            sent.map_err(|_| stopped())?;
+            match durable.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(preventor::Error::Config(format!("journal: {e}"))),
+                Err(_) => Err(stopped()),
+            }
+        })
     }
 }
 
@@ -104,16 +131,7 @@ impl Ledger for JournalLedger {
                 .filter_map(|seq| open.get(seq).map(|(row, _)| row.clone()))
                 .collect()
         };
-        let (done, durable) = oneshot::channel();
-        let sent = self.commands.send(Command::Mark(rows, done));
-        Box::pin(async move {
-            sent.map_err(|_| stopped())?;
-            match durable.await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(preventor::Error::Config(format!("journal: {e}"))),
-                Err(_) => Err(stopped()),
-            }
-        })
+        self.commit_with(rows)
     }
 
     fn finished(&mut self, sent: &Sent) -> preventor::Result<()> {
@@ -128,27 +146,17 @@ impl Ledger for JournalLedger {
         let Some((state, status, details)) = outcome_row(&sent.outcome, prior) else {
             return Ok(());
         };
-        self.commands
-            .send(Command::Outcome {
-                row,
-                state,
-                status,
-                details,
-            })
-            .map_err(|_| stopped())
+        self.buffer(Buffered::Outcome {
+            row,
+            state,
+            status,
+            details,
+        });
+        Ok(())
     }
 
     fn close(&mut self) -> Durable {
-        let (done, durable) = oneshot::channel();
-        let sent = self.commands.send(Command::Flush(done));
-        Box::pin(async move {
-            sent.map_err(|_| stopped())?;
-            match durable.await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(preventor::Error::Config(format!("journal: {e}"))),
-                Err(_) => Err(stopped()),
-            }
-        })
+        self.commit_with(Vec::new())
     }
 }
 
@@ -198,39 +206,37 @@ fn outcome_row(
     })
 }
 
-/// The writer thread: waits for commands, takes every one that is there, commits them in one
-/// transaction, answers the marks and flushes. Ends when every sender is gone.
-fn write_loop(mut db: Connection, commands: mpsc::Receiver<Command>) {
-    let mut batch: Vec<Command> = Vec::new();
-    while let Ok(first) = commands.recv() {
-        batch.push(first);
-        let deadline = Instant::now() + OUTCOME_DELAY;
-        loop {
-            while let Ok(more) = commands.try_recv() {
-                batch.push(more);
+/// The writer thread: waits for marks (or [`OUTCOME_DELAY`]), takes every mark that is there
+/// and then the buffer, commits them in one transaction and answers the marks. Ends when every
+/// sender is gone, after a last commit.
+fn write_loop(mut db: Connection, marks: mpsc::Receiver<Mark>, buffer: &Mutex<Vec<Buffered>>) {
+    let mut waiting: Vec<Mark> = Vec::new();
+    loop {
+        let open = match marks.recv_timeout(OUTCOME_DELAY) {
+            Ok(mark) => {
+                waiting.push(mark);
+                true
             }
-            let urgent = batch
-                .iter()
-                .any(|c| matches!(c, Command::Mark(..) | Command::Flush(_)));
-            if urgent || batch.len() >= OUTCOME_BATCH {
-                break;
-            }
-            match commands.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(more) => batch.push(more),
-                Err(_) => break,
-            }
-        }
-        let result = apply(&mut db, &batch).map_err(|e| e.to_string());
-        for command in batch.drain(..) {
-            if let Command::Mark(_, done) | Command::Flush(done) = command {
+            Err(mpsc::RecvTimeoutError::Timeout) => true,
+            Err(mpsc::RecvTimeoutError::Disconnected) => false,
+        };
+        waiting.extend(marks.try_iter());
+        let buffered = std::mem::take(&mut *buffer.lock().unwrap_or_else(|p| p.into_inner()));
+        if !buffered.is_empty() || !waiting.is_empty() {
+            let result = apply(&mut db, &buffered, &waiting).map_err(|e| e.to_string());
+            for Mark(_, done) in waiting.drain(..) {
                 let _ = done.send(result.clone());
             }
+        }
+        if !open {
+            return;
         }
     }
 }
 
-/// Every command of `batch` in one transaction, committed (fsynced: `synchronous=FULL`).
-fn apply(db: &mut Connection, batch: &[Command]) -> rusqlite::Result<()> {
+/// The buffered writes, then the marks, in one transaction, committed (fsynced:
+/// `synchronous=FULL`).
+fn apply(db: &mut Connection, buffered: &[Buffered], marks: &[Mark]) -> rusqlite::Result<()> {
     let t = now();
     let tx = db.transaction()?;
     {
@@ -247,9 +253,9 @@ fn apply(db: &mut Connection, batch: &[Command]) -> rusqlite::Result<()> {
         let mut outcome = tx.prepare_cached(
             "UPDATE records SET state = ?2, status = ?3, details = ?4, updated = ?5 WHERE row = ?1",
         )?;
-        for command in batch {
-            match command {
-                Command::Admit(r) => {
+        for write in buffered {
+            match write {
+                Buffered::Admit(r) => {
                     admit.execute(params![
                         r.row,
                         r.kind,
@@ -262,12 +268,7 @@ fn apply(db: &mut Connection, batch: &[Command]) -> rusqlite::Result<()> {
                         t
                     ])?;
                 }
-                Command::Mark(rows, _) => {
-                    for row in rows {
-                        mark.execute(params![row, IN_FLIGHT, t])?;
-                    }
-                }
-                Command::Outcome {
+                Buffered::Outcome {
                     row,
                     state,
                     status,
@@ -275,7 +276,11 @@ fn apply(db: &mut Connection, batch: &[Command]) -> rusqlite::Result<()> {
                 } => {
                     outcome.execute(params![row, state, status, details, t])?;
                 }
-                Command::Flush(_) => {}
+            }
+        }
+        for Mark(rows, _) in marks {
+            for row in rows {
+                mark.execute(params![row, IN_FLIGHT, t])?;
             }
         }
     }
