@@ -173,7 +173,7 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
 
     // The journal before the credentials: a held or foreign journal sends nothing.
     let target = plan.target();
-    let journal = match &args.journal {
+    let mut journal = match &args.journal {
         Some(path) => match Journal::open_for_import(path, &target, args.adopt_journal) {
             Ok(mut j) => {
                 match j.settle_crash() {
@@ -204,6 +204,8 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
     let stop = CancellationToken::new();
     tokio::spawn(stop_on_signals(stop.clone(), progress.clone()));
 
+    // Held until the writer thread has ended, whatever the admission does with the journal.
+    let _held = journal.as_mut().and_then(Journal::take_lock);
     // The journal's writer thread: the sender never waits on SQLite.
     let (ledger, writer_thread) = match journal.as_ref().map(Journal::writer).transpose() {
         Ok(Some((ledger, thread))) => (Some(ledger), Some(thread)),

@@ -101,7 +101,7 @@ pub struct Journal {
     path: PathBuf,
     db: Connection,
     /// The importer's lock, held until the journal is dropped (`None` when read only).
-    _lock: Option<File>,
+    lock: Option<File>,
 }
 
 /// What the journal's row of a record (`known`) says of it, for content hashed `hash`: the
@@ -248,7 +248,7 @@ impl Journal {
         Ok(Journal {
             path: path.to_path_buf(),
             db,
-            _lock: Some(lock),
+            lock: Some(lock),
         })
     }
 
@@ -265,7 +265,7 @@ impl Journal {
         Ok(Journal {
             path: path.to_path_buf(),
             db,
-            _lock: None,
+            lock: None,
         })
     }
 
@@ -299,6 +299,11 @@ impl Journal {
                 })
             })
             .optional()
+    }
+
+    /// The importer's lock, to hold apart from the journal (until the writer has ended).
+    pub fn take_lock(&mut self) -> Option<File> {
+        self.lock.take()
     }
 
     /// Starts the writer thread of an import: the sender's ledger, and the admission's way to
