@@ -17,10 +17,7 @@ use std::{
 };
 
 use futures::StreamExt;
-use preventor::{
-    bulk::{self, BulkOptions, NoLedger, Outcome, Record, Sent, Shard},
-    compliance::types::RequestType,
-};
+use preventor::bulk::{self, BulkOptions, NoLedger, Outcome, Record, Sent, Shard};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
@@ -416,20 +413,12 @@ impl Admission {
             self.progress.inc();
             return None;
         }
-        let request_type = match &record {
-            Record::Customer(c) => Some(if c.request_type == RequestType::A {
-                "A"
-            } else {
-                "UD"
-            }),
-            _ => None,
-        };
-        let row = journal::row_id(self.kind.name(), record.id(), request_type);
-        let row_hash = u64::from_be_bytes(
-            Sha256::digest(row.as_bytes())[..8]
-                .try_into()
-                .expect("8 bytes"),
-        );
+        let hash = format!("{:x}", Sha256::digest(canonical.as_bytes()));
+        let row = journal::row_id(self.kind.name(), &record, &hash);
+        // 64 bits of the row's SHA-256: enough to tell rows apart, 8 bytes a record.
+        let row_hash = Sha256::digest(row.as_bytes())[..8]
+            .iter()
+            .fold(0u64, |h, b| h << 8 | u64::from(*b));
         let repeated = match self.seen.lock().unwrap().entry(row_hash) {
             std::collections::hash_map::Entry::Occupied(first) => Some(*first.get()),
             std::collections::hash_map::Entry::Vacant(slot) => {
@@ -438,7 +427,14 @@ impl Admission {
             }
         };
         if let Some(first) = repeated {
-            let problem = format!("id {} repeats line {first}; not sent", record.id());
+            let problem = if row.ends_with(&hash[..16]) {
+                format!(
+                    "this change of {} repeats line {first}; not sent",
+                    record.id()
+                )
+            } else {
+                format!("id {} repeats line {first}; not sent", record.id())
+            };
             self.progress.line(format!("line {line}: {problem}"));
             self.progress.inc();
             self.counts.lock().unwrap().duplicates.push(
@@ -449,7 +445,6 @@ impl Admission {
         let Some((journal, writer)) = &self.journal else {
             return Some((line, record));
         };
-        let hash = format!("{:x}", Sha256::digest(canonical.as_bytes()));
         let known = match journal.lock().unwrap().known(&row) {
             Ok(k) => k,
             Err(e) => {

@@ -458,3 +458,72 @@ async fn resent_ambiguous_customer_creates_are_read_back_first() {
     assert_eq!(sandbox.calls("getCustomer"), 100, "each read back");
     assert_eq!(sandbox.stats()["duplicates"], 0);
 }
+
+#[tokio::test]
+async fn each_update_is_a_record_of_its_own_and_the_same_update_twice_is_one() {
+    let sandbox = sandbox(SandboxConfig::default()).await;
+    let dir = temp_dir("updates");
+    let journal = dir.join("j.sqlite");
+    let write = |name: &str, lines: &[&str]| {
+        let path = dir.join(name);
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        path
+    };
+    let customers = write(
+        "customers.jsonl",
+        &[
+            r#"{"request_type":"A","id":"cu-1","first_name":"ANA","type_of_person":"P"}"#,
+            r#"{"request_type":"U","id":"cu-1","first_name":"ANNA"}"#,
+            r#"{"request_type":"U","id":"cu-1","last_name":"EXAMPLE"}"#,
+            r#"{"request_type":"U","id":"cu-1","first_name":"ANNA"}"#,
+        ],
+    );
+    let import = |kind: &'static str, file: std::path::PathBuf| {
+        let journal = journal.clone();
+        let sandbox = &sandbox;
+        async move {
+            let out = output(&mut importer(
+                sandbox,
+                &[
+                    "import",
+                    kind,
+                    file.to_str().unwrap(),
+                    "--journal",
+                    journal.to_str().unwrap(),
+                    "--json",
+                ],
+            ))
+            .await;
+            (out.status.code(), json_of(&out))
+        }
+    };
+    let (code, report) = import("customers", customers.clone()).await;
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(
+        report["acknowledged"], 3,
+        "the create and two updates: {report}"
+    );
+    assert_eq!(report["duplicate_lines"][0]["first_line"], 2, "{report}");
+    assert_eq!(sandbox.calls("customerMaintenance"), 2);
+    // A rerun sends nothing again.
+    let (_, report) = import("customers", customers).await;
+    assert_eq!(report["skipped_already_done"], 3, "{report}");
+    assert_eq!(sandbox.calls("customerMaintenance"), 2);
+
+    // An account created in one run and updated in the next: the update is sent, not taken for
+    // a changed create.
+    let create = write(
+        "accounts.jsonl",
+        &[r#"{"request_type":"A","id":"ac-1","account_number":"ac-1"}"#],
+    );
+    let update = write(
+        "accounts-update.jsonl",
+        &[r#"{"request_type":"U","id":"ac-1","account_number":"ac-1","product_code":"10"}"#],
+    );
+    let (code, report) = import("accounts", create).await;
+    assert_eq!(code, Some(0), "{report}");
+    let (code, report) = import("accounts", update).await;
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["acknowledged"], 1, "{report}");
+    assert_eq!(sandbox.calls("accountOnboarding"), 2);
+}

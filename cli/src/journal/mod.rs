@@ -26,7 +26,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use preventor::bulk::Prior;
+use preventor::{
+    bulk::{Prior, Record},
+    compliance::types::RequestType,
+};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::target::Target;
@@ -122,11 +125,23 @@ pub fn prior(known: Option<&Known>, hash: &str) -> Prior {
     }
 }
 
-/// The journal's row id of a record.
-pub fn row_id(kind: &str, id: &str, request_type: Option<&str>) -> String {
-    match request_type {
-        Some(t) => format!("{kind}:{id}:{t}"),
-        None => format!("{kind}:{id}"),
+/// The journal's row id of a record whose content hashes to `hash` (hex SHA-256). A create, and
+/// a transaction, is known by its id (`customers:ID:A`, `accounts:ID`, `transactions:ID`): sent
+/// once, and a changed one is reported. An update or a delete is known by its id and content
+/// (`customers:ID:U:HASH16`): each change of a customer or an account is a record of its own,
+/// in input order, and the same change twice is one.
+pub fn row_id(kind: &str, record: &Record, hash: &str) -> String {
+    let change = match record {
+        Record::Customer(c) => Some(&c.request_type),
+        Record::Account(a) => Some(&a.request_type),
+        Record::Transaction(_) => None,
+    }
+    .filter(|t| **t != RequestType::A);
+    let id = record.id();
+    match (change, record) {
+        (Some(t), _) => format!("{kind}:{id}:{t}:{}", &hash[..16.min(hash.len())]),
+        (None, Record::Customer(_)) => format!("{kind}:{id}:A"),
+        (None, _) => format!("{kind}:{id}"),
     }
 }
 
