@@ -92,20 +92,7 @@ fn sandbox(args: &[&str]) -> Sandbox {
 }
 
 fn env(command: &mut Command, url: &str) {
-    let c = preventor_sandbox::Credentials::default();
-    command
-        .env("PREVENTOR_API_KEY", &c.api_key)
-        .env("PREVENTOR_TENANT", &c.tenant)
-        .env("PREVENTOR_ENV", &c.env)
-        .env("PREVENTOR_BANKNU", &c.banknu)
-        .env("PREVENTOR_CLIENT_ID", &c.client_id)
-        .env("PREVENTOR_CLIENT_SECRET", &c.client_secret)
-        .env("PREVENTOR_USERNAME", &c.username)
-        .env("PREVENTOR_PASSWORD", &c.password)
-        .env("PREVENTOR_SCOPE", "read")
-        .env("PREVENTOR_API_SECRET", &c.api_secret)
-        .env("PREVENTOR_COMPLIANCE_URL", url)
-        .env("PREVENTOR_BIOMETRICS_URL", url);
+    command.envs(preventor_sandbox::Credentials::default().env(url));
 }
 
 /// One `preventor import`: its JSON report, wall seconds, peak RSS (KiB) and CPU seconds

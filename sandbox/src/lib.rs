@@ -86,6 +86,25 @@ impl Credentials {
         }
     }
 
+    /// The `PREVENTOR_*` variables that point the SDK's `from_env` (and the `preventor`
+    /// command) at a sandbox at `url` with these credentials.
+    pub fn env(&self, url: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("PREVENTOR_API_KEY", self.api_key.clone()),
+            ("PREVENTOR_TENANT", self.tenant.clone()),
+            ("PREVENTOR_ENV", self.env.clone()),
+            ("PREVENTOR_BANKNU", self.banknu.clone()),
+            ("PREVENTOR_CLIENT_ID", self.client_id.clone()),
+            ("PREVENTOR_CLIENT_SECRET", self.client_secret.clone()),
+            ("PREVENTOR_USERNAME", self.username.clone()),
+            ("PREVENTOR_PASSWORD", self.password.clone()),
+            ("PREVENTOR_SCOPE", "read".into()),
+            ("PREVENTOR_API_SECRET", self.api_secret.clone()),
+            ("PREVENTOR_COMPLIANCE_URL", url.into()),
+            ("PREVENTOR_BIOMETRICS_URL", url.into()),
+        ]
+    }
+
     /// The SDK's OAuth credentials for these credentials (scope `read`).
     pub fn oauth(&self) -> preventor::OAuthCredentials {
         preventor::OAuthCredentials {

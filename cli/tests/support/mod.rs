@@ -12,21 +12,8 @@ use preventor_sandbox::Sandbox;
 
 /// `preventor ARGS` with the `PREVENTOR_*` variables of `sandbox` (and no others), output piped.
 pub fn importer(sandbox: &Sandbox, args: &[&str]) -> Command {
-    let c = sandbox.credentials();
     let mut command = bare(args);
-    command
-        .env("PREVENTOR_API_KEY", &c.api_key)
-        .env("PREVENTOR_TENANT", &c.tenant)
-        .env("PREVENTOR_ENV", &c.env)
-        .env("PREVENTOR_BANKNU", &c.banknu)
-        .env("PREVENTOR_CLIENT_ID", &c.client_id)
-        .env("PREVENTOR_CLIENT_SECRET", &c.client_secret)
-        .env("PREVENTOR_USERNAME", &c.username)
-        .env("PREVENTOR_PASSWORD", &c.password)
-        .env("PREVENTOR_SCOPE", "read")
-        .env("PREVENTOR_API_SECRET", &c.api_secret)
-        .env("PREVENTOR_COMPLIANCE_URL", sandbox.url())
-        .env("PREVENTOR_BIOMETRICS_URL", sandbox.url());
+    command.envs(sandbox.credentials().env(&sandbox.url()));
     command
 }
 
