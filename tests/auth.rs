@@ -37,7 +37,14 @@ async fn a_thousand_concurrent_calls_share_one_token_request() {
         })
         .build()
         .unwrap();
-    burst(&client, 1000).await;
+    for result in concurrently(1000, || {
+        let c = client.clone();
+        async move { c.customer_maintenance(maintenance()).await }
+    })
+    .await
+    {
+        result.unwrap();
+    }
     assert_eq!(server.count("/security/oauth/token"), 1, "empty cache");
     assert_eq!(server.count("/onboarding/customerMaintenance"), 1000);
     // A connection goes back to the pool just after its answer was read, so a request can find
@@ -47,19 +54,6 @@ async fn a_thousand_concurrent_calls_share_one_token_request() {
         "{} connections",
         server.connections()
     );
-}
-
-/// `n` concurrent calls of `client`, each of which must succeed.
-async fn burst(client: &preventor::ComplianceClient, n: usize) {
-    let calls: Vec<_> = (0..n)
-        .map(|_| {
-            let c = client.clone();
-            tokio::spawn(async move { c.customer_maintenance(maintenance()).await })
-        })
-        .collect();
-    for call in calls {
-        call.await.unwrap().unwrap();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,7 +69,14 @@ async fn a_burst_on_an_expired_token_shares_one_token_request() {
     let client = compliance(&server);
     client.authenticate().await.unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await; // the 1 s token has expired
-    burst(&client, 200).await;
+    for result in concurrently(200, || {
+        let c = client.clone();
+        async move { c.customer_maintenance(maintenance()).await }
+    })
+    .await
+    {
+        result.unwrap();
+    }
     assert_eq!(server.count("/security/oauth/token"), 2, "expired cache");
     let bearers: std::collections::HashSet<_> = server
         .requests_to("/onboarding/customerMaintenance")
@@ -322,14 +323,13 @@ async fn a_burst_of_401s_on_a_stale_token_causes_one_refresh() {
         })
         .build()
         .unwrap();
-    let calls: Vec<_> = (0..200)
-        .map(|_| {
-            let c = client.clone();
-            tokio::spawn(async move { c.customer_maintenance(maintenance()).await })
-        })
-        .collect();
-    for call in calls {
-        call.await.unwrap().unwrap();
+    let results = concurrently(200, || {
+        let c = client.clone();
+        async move { c.customer_maintenance(maintenance()).await }
+    })
+    .await;
+    for result in results {
+        result.unwrap();
     }
     assert_eq!(
         server.count("/security/oauth/token"),
@@ -357,14 +357,13 @@ async fn a_token_due_for_refresh_keeps_serving_while_one_caller_refreshes_it() {
     let client = compliance(&server);
     client.authenticate().await.unwrap();
     tokio::time::sleep(Duration::from_millis(4550)).await; // due for refresh, still valid
-    let calls: Vec<_> = (0..20)
-        .map(|_| {
-            let c = client.clone();
-            tokio::spawn(async move { c.customer_maintenance(maintenance()).await })
-        })
-        .collect();
-    for call in calls {
-        call.await.unwrap().unwrap();
+    let results = concurrently(20, || {
+        let c = client.clone();
+        async move { c.customer_maintenance(maintenance()).await }
+    })
+    .await;
+    for result in results {
+        result.unwrap();
     }
     assert_eq!(server.count("/security/oauth/token"), 2, "one refresh");
     let old = server

@@ -321,14 +321,13 @@ async fn a_zero_lifetime_token_serves_the_burst_that_waited_for_it() {
     })
     .await;
     let client = compliance(&server);
-    let calls: Vec<_> = (0..50)
-        .map(|_| {
-            let c = client.clone();
-            tokio::spawn(async move { c.customer_maintenance(maintenance()).await })
-        })
-        .collect();
-    for call in calls {
-        call.await.unwrap().unwrap();
+    let results = concurrently(50, || {
+        let c = client.clone();
+        async move { c.customer_maintenance(maintenance()).await }
+    })
+    .await;
+    for result in results {
+        result.unwrap();
     }
     assert_eq!(server.count("/security/oauth/token"), 1);
 }
@@ -344,14 +343,13 @@ async fn a_refused_grant_is_shared_by_every_waiting_caller() {
     })
     .await;
     let client = compliance(&server);
-    let calls: Vec<_> = (0..100)
-        .map(|_| {
-            let c = client.clone();
-            tokio::spawn(async move { c.customer_maintenance(maintenance()).await })
-        })
-        .collect();
-    for call in calls {
-        let e = call.await.unwrap().unwrap_err();
+    let results = concurrently(100, || {
+        let c = client.clone();
+        async move { c.customer_maintenance(maintenance()).await }
+    })
+    .await;
+    for result in results {
+        let e = result.unwrap_err();
         assert!(matches!(e, Error::Auth { .. }), "{e:?}");
     }
     assert_eq!(server.count("/security/oauth/token"), 1);
@@ -373,14 +371,13 @@ async fn an_unavailable_token_endpoint_is_tried_once_with_retries_for_the_whole_
     .await;
     let client = compliance(&server);
     let started = std::time::Instant::now();
-    let calls: Vec<_> = (0..10)
-        .map(|_| {
-            let c = client.clone();
-            tokio::spawn(async move { c.customer_maintenance(maintenance()).await })
-        })
-        .collect();
-    for call in calls {
-        let e = call.await.unwrap().unwrap_err();
+    let results = concurrently(10, || {
+        let c = client.clone();
+        async move { c.customer_maintenance(maintenance()).await }
+    })
+    .await;
+    for result in results {
+        let e = result.unwrap_err();
         assert_eq!(e.status().map(|s| s.as_u16()), Some(503), "{e:?}");
     }
     assert_eq!(

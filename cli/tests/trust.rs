@@ -23,6 +23,21 @@ fn stored(sandbox: &Sandbox) -> u64 {
     sandbox.stats()["stored"]["transactions"].as_u64().unwrap()
 }
 
+/// Waits until the sandbox stored at least `n` transactions.
+async fn until_stored(sandbox: &Sandbox, n: u64) {
+    let started = Instant::now();
+    while stored(sandbox) < n {
+        assert!(started.elapsed() < Duration::from_secs(120), "too slow");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// `preventor status JOURNAL --json`: its exit code and report.
+async fn status(journal: &std::path::Path) -> (Option<i32>, serde_json::Value) {
+    let out = output(&mut bare(&["status", journal.to_str().unwrap(), "--json"])).await;
+    (out.status.code(), json_of(&out))
+}
+
 #[tokio::test]
 async fn partial_or_missing_configuration_is_refused_naming_every_missing_variable() {
     let sandbox = sandbox(SandboxConfig::default()).await;
@@ -122,11 +137,8 @@ async fn a_sandbox_journal_is_refused_by_another_target_which_then_gets_every_re
         "refused before the token"
     );
 
-    let status = output(&mut bare(&["status", journal.to_str().unwrap(), "--json"])).await;
-    assert_eq!(
-        json_of(&status)["target"]["compliance_url"],
-        "embedded-sandbox"
-    );
+    let (_, report) = status(&journal).await;
+    assert_eq!(report["target"]["compliance_url"], "embedded-sandbox");
 
     // Starting over is a new journal file.
     let fresh = dir.join("production.sqlite");
@@ -164,17 +176,15 @@ async fn a_second_importer_on_a_held_journal_is_refused_and_the_first_completes(
         "8",
     ];
     let first = importer(&sandbox, &args).spawn().unwrap();
-    let started = Instant::now();
-    while stored(&sandbox) == 0 {
-        assert!(started.elapsed() < Duration::from_secs(60), "never started");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_stored(&sandbox, 1).await;
     let before = sandbox.stats()["received"]["registerMonetaryTransaction"].clone();
     let second = output(&mut importer(&sandbox, &args)).await;
     let err = stderr_of(&second);
     assert_eq!(second.status.code(), Some(4), "{err}");
     assert!(err.contains("held by another import"), "{err}");
-    assert!(second.stdout.is_empty() || json_of(&second)["error"].is_string());
+    assert!(json_of(&second)["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("held by another import")));
     let first = wait(first).await;
     assert_eq!(first.status.code(), Some(0), "{}", stderr_of(&first));
     assert_eq!(json_of(&first)["acknowledged"], RECORDS);
@@ -208,11 +218,7 @@ async fn sigint_stops_cleanly_and_a_rerun_leaves_nothing_ambiguous() {
         "48",
     ];
     let child = importer(&sandbox, &args).spawn().unwrap();
-    let started = Instant::now();
-    while stored(&sandbox) < RECORDS / 10 {
-        assert!(started.elapsed() < Duration::from_secs(120), "too slow");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_stored(&sandbox, RECORDS / 10).await;
     // SAFETY: kill(2) on our own child's pid.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
     let out = wait(child).await;
@@ -231,10 +237,10 @@ async fn sigint_stops_cleanly_and_a_rerun_leaves_nothing_ambiguous() {
 
     let out = output(&mut importer(&sandbox, &args)).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
-    let status = output(&mut bare(&["status", journal.to_str().unwrap(), "--json"])).await;
-    let status = json_of(&status);
-    assert_eq!(status["ambiguous"], 0, "{status}");
-    assert_eq!(status["acknowledged"], RECORDS, "{status}");
+    let (code, report) = status(&journal).await;
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["ambiguous"], 0, "{report}");
+    assert_eq!(report["acknowledged"], RECORDS, "{report}");
     assert_eq!(sandbox.stats()["duplicates"], 0);
     assert_eq!(stored(&sandbox), RECORDS);
 }
@@ -313,11 +319,10 @@ async fn a_shard_journal_holds_only_its_shard_and_is_complete() {
         let mine = report["acknowledged"].as_u64().unwrap();
         assert_eq!(mine + report["other_shards"].as_u64().unwrap(), 600);
         total += mine;
-        let status = output(&mut bare(&["status", journal.to_str().unwrap(), "--json"])).await;
-        assert_eq!(status.status.code(), Some(0), "a complete shard");
-        let status = json_of(&status);
-        assert_eq!(status["pending"], 0, "{status}");
-        assert_eq!(status["acknowledged"], mine, "{status}");
+        let (code, report) = status(&journal).await;
+        assert_eq!(code, Some(0), "a complete shard: {report}");
+        assert_eq!(report["pending"], 0, "{report}");
+        assert_eq!(report["acknowledged"], mine, "{report}");
     }
     assert_eq!(total, 600);
 }
@@ -404,10 +409,9 @@ async fn resent_ambiguous_transactions_that_had_arrived_are_acknowledged_not_rej
     let report = json_of(&out);
     assert_eq!(report["rejected"], 0, "{report}");
     assert_eq!(report["reconciled"], ambiguous, "{report}");
-    let status =
-        json_of(&output(&mut bare(&["status", journal.to_str().unwrap(), "--json"])).await);
-    assert_eq!(status["acknowledged"], RECORDS, "{status}");
-    assert_eq!(status["rejected"], 0, "{status}");
+    let (_, report) = status(&journal).await;
+    assert_eq!(report["acknowledged"], RECORDS, "{report}");
+    assert_eq!(report["rejected"], 0, "{report}");
     assert_eq!(stored(&sandbox), RECORDS);
 }
 

@@ -309,3 +309,17 @@ impl std::io::Write for Captured {
         Ok(())
     }
 }
+
+/// Runs `n` tasks made by `task` at once and returns their results, in order.
+pub async fn concurrently<F, T>(n: usize, task: impl Fn() -> F) -> Vec<T>
+where
+    F: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let handles: Vec<_> = (0..n).map(|_| tokio::spawn(task())).collect();
+    let mut results = Vec::with_capacity(n);
+    for handle in handles {
+        results.push(handle.await.unwrap());
+    }
+    results
+}
