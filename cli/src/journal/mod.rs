@@ -227,7 +227,8 @@ impl Journal {
             Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
         }
         let db = connect(path)?;
-        let run = serde_json::to_string(target).expect("a target serializes");
+        let run = serde_json::to_string(target)
+            .map_err(|e| JournalError::Storage(format!("its target: {e}")))?;
         match meta(&db, "target")? {
             Some(bound) => {
                 let bound: Target = serde_json::from_str(&bound)
