@@ -46,10 +46,17 @@ pub struct ImportArgs {
     /// The input is CSV with a header row of field names (default: by the file's extension).
     #[arg(long)]
     pub csv: bool,
-    /// Durable journal (SQLite): a rerun skips what was acknowledged or rejected. Bound to the
-    /// target of its first run; one import at a time.
-    #[arg(long, value_name = "PATH")]
+    /// Durable journal: a SQLite file (one host, one import at a time), or a PostgreSQL DSN
+    /// (`postgres://user@host/db`: the file is staged, then worked by this and any `preventor
+    /// work` on other hosts). A rerun skips what was acknowledged or rejected. Bound to the
+    /// target of its first run.
+    #[arg(long, env = "PREVENTOR_JOURNAL", value_name = "PATH|DSN")]
     pub journal: Option<PathBuf>,
+    /// With a PostgreSQL journal: stage the file and end (workers send it).
+    #[arg(long, requires = "journal")]
+    pub stage_only: bool,
+    #[command(flatten)]
+    pub work: crate::feed::WorkOptions,
     /// Bind a journal written before journals recorded their target to this run's target.
     #[arg(long, requires = "journal")]
     pub adopt_journal: bool,
@@ -167,6 +174,16 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
     let Some(plan) = plan else {
         return dry_run(lines, &counts, &progress, json_output).await;
     };
+    if let Some(dsn) = args
+        .journal
+        .as_ref()
+        .and_then(|j| j.to_str())
+        .filter(|j| crate::journal::postgres::connection::is_dsn(j))
+    {
+        let dsn = dsn.to_string();
+        drop(lines);
+        return crate::feed::import(plan, args, dsn, json_output).await;
+    }
 
     // The journal before the credentials: a held or foreign journal sends nothing.
     let target = plan.target();
@@ -345,7 +362,7 @@ async fn dry_run(
 
 /// On SIGINT or SIGTERM: stop cleanly; on a second one, abort (what is in flight then is
 /// ambiguous on the next run).
-async fn stop_on_signals(stop: CancellationToken, progress: Arc<Progress>) {
+pub async fn stop_on_signals(stop: CancellationToken, progress: Arc<Progress>) {
     let signal = || async {
         #[cfg(unix)]
         {
@@ -481,7 +498,7 @@ fn note_invalid(counts: &Mutex<Counts>, progress: &Progress, bad: input::BadLine
         .push(json!({"line": bad.line, "problem": bad.problem}));
 }
 
-fn describe(outcome: &Outcome) -> String {
+pub fn describe(outcome: &Outcome) -> String {
     match outcome {
         Outcome::Rejected {
             status,
@@ -502,7 +519,7 @@ fn describe(outcome: &Outcome) -> String {
     }
 }
 
-fn print_report(report: &Value, json_output: bool) {
+pub fn print_report(report: &Value, json_output: bool) {
     if json_output {
         out!("{report}");
         return;

@@ -15,6 +15,7 @@ macro_rules! out {
     }};
 }
 
+mod feed;
 mod import;
 mod input;
 mod journal;
@@ -81,9 +82,16 @@ enum Command {
     Import(import::ImportArgs),
     /// Counts per state of a journal, and the rejected, ambiguous and failed records.
     Status {
-        /// The journal of `preventor import --journal` (read only: works while an import runs).
+        /// The journal of `preventor import --journal`: a SQLite file or a PostgreSQL DSN (read
+        /// only: works while an import runs).
         journal: PathBuf,
+        /// Allow a PostgreSQL journal on another host without TLS (`sslmode=disable`).
+        #[arg(long, env = "PREVENTOR_JOURNAL_PLAINTEXT", value_parser = clap::builder::BoolishValueParser::new())]
+        journal_plaintext: bool,
     },
+    /// Join the feed of a PostgreSQL journal from this host: lease buckets of keys, send their
+    /// records, take over those of a worker that died; end when nothing is pending.
+    Work(feed::WorkArgs),
     /// Check the compliance credentials: obtain a token (prints nothing secret).
     Token,
     /// Customer calls.
@@ -167,7 +175,23 @@ async fn clients(sandbox: bool, needs: Needs) -> Result<target::Clients, Exit> {
 async fn run(cli: Cli) -> Exit {
     let json = cli.json;
     match cli.command {
-        Command::Status { journal } => status(&journal, json),
+        Command::Status {
+            journal,
+            journal_plaintext,
+        } => match journal
+            .to_str()
+            .filter(|j| journal::postgres::connection::is_dsn(j))
+        {
+            Some(dsn) => feed::status(dsn, journal_plaintext, json).await,
+            None => status(&journal, json),
+        },
+        Command::Work(args) => {
+            let plan = match target::plan(cli.sandbox, Needs::Compliance) {
+                Ok(p) => p,
+                Err(e) => return e,
+            };
+            feed::work(plan, args, json).await
+        }
         Command::Import(args) => {
             if args.dry_run {
                 return import::run(None, args, json).await;

@@ -269,6 +269,15 @@ impl Shard {
         Ok(Shard { index, count })
     }
 
+    /// The shard of `count` that records with `key` belong to (`count` > 0).
+    pub fn of(key: &str, count: u32) -> Shard {
+        let count = count.max(1);
+        Shard {
+            index: (fnv1a(key.as_bytes()) % u64::from(count)) as u32,
+            count,
+        }
+    }
+
     /// Whether records with `key` belong to this shard.
     pub fn owns(&self, key: &str) -> bool {
         (fnv1a(key.as_bytes()) % u64::from(self.count)) as u32 == self.index
@@ -366,6 +375,7 @@ mod tests {
         for n in 0..1000 {
             let key = format!("acc-{n}");
             assert_eq!(shards.iter().filter(|s| s.owns(&key)).count(), 1, "{key}");
+            assert!(shards[Shard::of(&key, 4).index as usize].owns(&key));
         }
         // FNV-1a test vectors: the split never changes between versions.
         assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);

@@ -18,6 +18,7 @@
 //! not sent; `in_flight` records (a crash) become `ambiguous`; `pending`, `failed` and stopped
 //! records are sent.
 
+pub mod postgres;
 pub mod writer;
 
 use std::{

@@ -162,7 +162,7 @@ impl Ledger for JournalLedger {
 
 /// What a record's row becomes for `outcome`: its state, status and details; `None` when
 /// the row stays as an earlier run left it.
-fn outcome_row(
+pub(super) fn outcome_row(
     outcome: &Outcome,
     prior: Prior,
 ) -> Option<(&'static str, Option<u16>, Option<String>)> {

@@ -10,6 +10,8 @@ use std::{
 
 use preventor_sandbox::Sandbox;
 
+pub mod postgres;
+
 /// `preventor ARGS` with the `PREVENTOR_*` variables of `sandbox` (and no others), output piped.
 pub fn importer(sandbox: &Sandbox, args: &[&str]) -> Command {
     let mut command = bare(args);

@@ -1,0 +1,576 @@
+//! One feed across hosts: `import FILE --journal postgres://...` stages the file and works it;
+//! `work --journal postgres://...` joins from any host with no file; `status postgres://...`
+//! shows the feed, its workers and their buckets.
+//!
+//! A worker leases buckets of keys ([`lease`](crate::journal::postgres::lease)), fetches each
+//! bucket's pending records in staging order, and sends them through `preventor::bulk` with a
+//! fenced ledger ([`ledger`](crate::journal::postgres::ledger)). It stays until the feed has
+//! nothing pending or in flight (taking over the buckets of a worker that died), then ends.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use preventor::{
+    bulk::{self, BulkOptions, Outcome, Prior, Record, Sent, Summary},
+    compliance::types::{Account, Customer, MonetaryTransaction},
+};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    journal::{
+        self,
+        postgres::{
+            connection::{Db, Location},
+            lease::Leases,
+            ledger::{Open, PgLedger},
+            stage, PgJournal,
+        },
+    },
+    progress::Progress,
+    target::{Needs, Plan},
+    Exit,
+};
+
+/// How a worker works (`work`, and `import` into a PostgreSQL journal).
+#[derive(clap::Args, Debug, Clone)]
+pub struct WorkOptions {
+    /// Seconds a worker's lease on its buckets lasts without renewal: a dead worker's buckets
+    /// are taken over this long after its last renewal.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub lease: f64,
+    /// Most buckets (of 64) a worker holds at once.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub buckets: usize,
+    /// Allow a PostgreSQL journal on another host without TLS (`sslmode=disable`).
+    #[arg(long, env = "PREVENTOR_JOURNAL_PLAINTEXT", value_parser = clap::builder::BoolishValueParser::new())]
+    pub journal_plaintext: bool,
+}
+
+/// `preventor work` options.
+#[derive(clap::Args, Debug)]
+pub struct WorkArgs {
+    /// The feed's PostgreSQL journal (`postgres://user@host/db`).
+    #[arg(long, env = "PREVENTOR_JOURNAL", value_name = "DSN")]
+    pub journal: String,
+    #[command(flatten)]
+    pub work: WorkOptions,
+    /// Calls in flight at the start.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub concurrency: usize,
+    /// Most calls in flight.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub max_concurrency: usize,
+}
+
+/// Opens the journal at `dsn` for `target` (None: to read).
+async fn open(
+    dsn: &str,
+    plaintext: bool,
+    target: Option<&crate::target::Target>,
+) -> Result<PgJournal, Exit> {
+    let location =
+        Location::parse(dsn, plaintext).map_err(|e| Exit::fatal(format!("journal: {e}")))?;
+    let shown = location.to_string();
+    PgJournal::open(location, target)
+        .await
+        .map_err(|e| Exit::fatal(format!("journal {shown}: {e}")))
+}
+
+fn refuse_embedded(plan: &Plan) -> Result<(), Exit> {
+    if matches!(plan, Plan::Sandbox) {
+        return Err(Exit::fatal(
+            "a PostgreSQL journal is shared by workers on many hosts, and the embedded sandbox \
+             lives in one process: run `preventor sandbox` (or the sandbox binary) and point the \
+             PREVENTOR_* variables at it instead of --sandbox"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `import FILE --journal postgres://...`: stages the file, then works the feed.
+pub async fn import(
+    plan: Plan,
+    args: crate::import::ImportArgs,
+    dsn: String,
+    json_output: bool,
+) -> Exit {
+    if let Err(e) = refuse_embedded(&plan) {
+        return e;
+    }
+    if args.shard.is_some() {
+        return Exit::usage(
+            "--shard splits a file between journals; a PostgreSQL journal shares one feed \
+             between workers by itself: leave --shard out"
+                .into(),
+        );
+    }
+    let csv = args.csv
+        || args
+            .file
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let reader: Box<dyn std::io::BufRead + Send> = if args.file.as_os_str() == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        match std::fs::File::open(&args.file) {
+            Ok(f) => Box::new(std::io::BufReader::with_capacity(1 << 16, f)),
+            Err(e) => return Exit::fatal(format!("{}: {e}", args.file.display())),
+        }
+    };
+    let target = plan.target();
+    let journal = match open(&dsn, args.work.journal_plaintext, Some(&target)).await {
+        Ok(j) => j,
+        Err(e) => return e,
+    };
+    let progress = Progress::new(None);
+    let lines = crate::input::lines(args.kind, reader, csv);
+    let staged = {
+        let db = journal.db.clone();
+        let kind = args.kind;
+        let resend = args.resend_ambiguous;
+        // Parsing is CPU work: off the runtime's threads.
+        let (tx, rx) = tokio::sync::mpsc::channel(4096);
+        std::thread::spawn(move || {
+            for line in lines {
+                if tx.blocking_send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        stage::stage(&db, kind, rx, resend).await
+    };
+    let staged = match staged {
+        Ok(s) => s,
+        Err(e) => return Exit::fatal(format!("journal {}: {e}", journal.db.location())),
+    };
+    progress.line(format!(
+        "staged {} of {} records into {} ({} already staged, {} already settled)",
+        staged.staged,
+        staged.read,
+        journal.db.location(),
+        staged.already_staged,
+        staged.already_settled
+    ));
+    if args.stage_only {
+        let report = json!({"staged": staged.json()});
+        crate::import::print_report(&report, json_output);
+        return staged_exit(&staged);
+    }
+    let options = BulkOptions {
+        concurrency: args.concurrency,
+        max_concurrency: args.max_concurrency.max(args.concurrency),
+        ..BulkOptions::default()
+    };
+    let (exit, mut report) = work_feed(&plan, journal, args.work, options, progress).await;
+    report["staged"] = staged.json();
+    crate::import::print_report(&report, json_output);
+    match exit {
+        Exit::Ok => staged_exit(&staged),
+        other => other,
+    }
+}
+
+fn staged_exit(staged: &stage::Staged) -> Exit {
+    if staged.invalid_count + staged.duplicate_count + staged.changed_count > 0 {
+        Exit::Rejected
+    } else {
+        Exit::Ok
+    }
+}
+
+/// `preventor work`: joins the feed of a PostgreSQL journal.
+pub async fn work(plan: Plan, args: WorkArgs, json_output: bool) -> Exit {
+    if let Err(e) = refuse_embedded(&plan) {
+        return e;
+    }
+    let target = plan.target();
+    let journal = match open(&args.journal, args.work.journal_plaintext, Some(&target)).await {
+        Ok(j) => j,
+        Err(e) => return e,
+    };
+    let options = BulkOptions {
+        concurrency: args.concurrency,
+        max_concurrency: args.max_concurrency.max(args.concurrency),
+        ..BulkOptions::default()
+    };
+    let (exit, report) = work_feed(&plan, journal, args.work, options, Progress::new(None)).await;
+    crate::import::print_report(&report, json_output);
+    exit
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "this-host".into())
+}
+
+/// A record's payload as the record it was staged from.
+fn decode(kind: &str, payload: &str) -> Result<Record, String> {
+    let e = |e: serde_json::Error| preventor::redacted::without_values(&e.to_string());
+    Ok(match kind {
+        "customers" => Record::Customer(serde_json::from_str::<Customer>(payload).map_err(e)?),
+        "accounts" => Record::Account(serde_json::from_str::<Account>(payload).map_err(e)?),
+        _ => Record::from(serde_json::from_str::<MonetaryTransaction>(payload).map_err(e)?),
+    })
+}
+
+/// Works the feed until nothing is pending or in flight, or a stop.
+async fn work_feed(
+    plan: &Plan,
+    journal: PgJournal,
+    work: WorkOptions,
+    options: BulkOptions,
+    progress: Progress,
+) -> (Exit, Value) {
+    let clients = match plan.clients(Needs::Compliance).await {
+        Ok(c) => c,
+        Err(e) => return (e, json!({})),
+    };
+    let client = clients.compliance.clone();
+    if let Err(e) = client.authenticate().await {
+        return (Exit::fatal(format!("credentials: {e}")), json!({}));
+    }
+    let db = journal.db.clone();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let worker = format!("{}:{}:{:08x}", hostname(), std::process::id(), nanos);
+    let lease = Duration::from_secs_f64(work.lease.clamp(1.0, 3600.0));
+    let leases = Arc::new(Leases::new(worker.clone(), lease));
+    let registered = db
+        .retry(Instant::now() + Duration::from_secs(30), |c| {
+            let worker = worker.clone();
+            async move {
+                c.execute(
+                    "INSERT INTO preventor_workers (id, host, pid) VALUES ($1, $2, $3)",
+                    &[&worker, &hostname(), &(std::process::id() as i32)],
+                )
+                .await
+            }
+        })
+        .await;
+    if let Err(e) = registered {
+        return (Exit::fatal(format!("journal: {e}")), json!({}));
+    }
+    progress.line(format!(
+        "worker {worker} on {} (lease {:.1} s, up to {} buckets)",
+        db.location(),
+        lease.as_secs_f64(),
+        work.buckets
+    ));
+    let stop = CancellationToken::new();
+    tokio::spawn(crate::import::stop_on_signals(
+        stop.clone(),
+        Arc::new(Progress::new(None)),
+    ));
+    // Renewals and heartbeats, for the worker's whole life.
+    let renewer = {
+        let (db, leases) = (db.clone(), leases.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(leases.lease / 3).await;
+                let _ = leases.renew(&db).await;
+            }
+        })
+    };
+
+    let total = Arc::new(Mutex::new(Summary::default()));
+    let problems = Arc::new(Mutex::new(Vec::<Value>::new()));
+    let mut leases_lost = 0u64;
+    let mut error = None;
+    loop {
+        let ledger = PgLedger::new(db.clone(), leases.clone());
+        let (tx, rx) = tokio::sync::mpsc::channel::<(u64, Record)>(4096);
+        let drained = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let producer = tokio::spawn(produce(
+            db.clone(),
+            leases.clone(),
+            ledger.clone(),
+            work.buckets,
+            tx,
+            stop.clone(),
+            drained.clone(),
+        ));
+        let flusher = ledger.flusher();
+        let records =
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) });
+        // A pending record is one to send: one that may have been sent is pending only when
+        // it can be read back (a customer create) or by an operator's decision (staged with
+        // --resend-ambiguous); an "already exists" answer then settles it.
+        let run_options = BulkOptions {
+            stop: Some(stop.clone()),
+            resend_ambiguous: true,
+            ..options.clone()
+        };
+        let on_outcome = |sent: Sent| {
+            progress.inc();
+            count(&mut total.lock().unwrap(), &sent.outcome);
+            let problem = match &sent.outcome {
+                Outcome::Rejected { .. } | Outcome::Ambiguous { .. } | Outcome::Failed { .. } => {
+                    crate::import::describe(&sent.outcome)
+                }
+                _ => return,
+            };
+            progress.line(format!("{} {}: {problem}", sent.operation, sent.id));
+            let mut p = problems.lock().unwrap();
+            if p.len() < 100 {
+                p.push(json!({"id": sent.id, "problem": problem}));
+            }
+        };
+        let mut sender = ledger.clone();
+        let result = bulk::send(&client, records, &run_options, &mut sender, on_outcome).await;
+        producer.abort();
+        flusher.abort();
+        let _ = ledger.flush(Instant::now() + Duration::from_secs(60)).await;
+        match result {
+            Ok(summary) => {
+                total.lock().unwrap().rate_limited += summary.rate_limited;
+                if drained.load(std::sync::atomic::Ordering::Acquire) || stop.is_cancelled() {
+                    break;
+                }
+            }
+            Err(e) => {
+                leases_lost += 1;
+                progress.line(format!("{e}; starting again with the leases left"));
+                if stop.is_cancelled() {
+                    error = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        // Whatever this run held and did not finish goes back (fetched afresh next run).
+        let held = leases.held();
+        let _ = leases.release(&db, &held).await;
+    }
+    renewer.abort();
+    let held = leases.held();
+    let _ = leases.release(&db, &held).await;
+    let _ = db
+        .retry(Instant::now() + Duration::from_secs(10), |c| {
+            let worker = worker.clone();
+            async move {
+                c.execute(
+                    "UPDATE preventor_workers SET ended = now(), heartbeat = now() WHERE id = $1",
+                    &[&worker],
+                )
+                .await
+            }
+        })
+        .await;
+    progress.finish();
+    let feed = journal.counts().await;
+    let summary = total.lock().unwrap().clone();
+    let counts = match feed {
+        Ok(c) => c,
+        Err(e) => return (Exit::fatal(format!("journal: {e}")), json!({})),
+    };
+    let n = |s: &str| counts.get(s).copied().unwrap_or(0);
+    let report = json!({
+        "worker": worker,
+        "journal": db.location().to_string(),
+        "acknowledged": summary.acknowledged,
+        "reconciled": summary.reconciled,
+        "rejected": summary.rejected,
+        "ambiguous": summary.ambiguous,
+        "failed": summary.failed,
+        "rate_limited": summary.rate_limited,
+        "not_sent_stopped": summary.stopped,
+        "runs_restarted_after_lease_loss": leases_lost,
+        "takeovers": leases.takeovers(),
+        "problems": problems.lock().unwrap().clone(),
+        "stopped": stop.is_cancelled(),
+        "feed": {
+            "acknowledged": n(journal::ACKNOWLEDGED),
+            "rejected": n(journal::REJECTED),
+            "ambiguous": n(journal::AMBIGUOUS),
+            "failed": n(journal::FAILED),
+            "pending": n(journal::PENDING),
+            "in_flight": n(journal::IN_FLIGHT),
+        },
+    });
+    let exit = if let Some(e) = error {
+        if stop.is_cancelled() {
+            Exit::Stopped
+        } else {
+            Exit::fatal(e)
+        }
+    } else if stop.is_cancelled() {
+        Exit::Stopped
+    } else if n(journal::AMBIGUOUS) + n(journal::FAILED) > 0 {
+        Exit::Unsettled
+    } else if n(journal::REJECTED) > 0 {
+        Exit::Rejected
+    } else {
+        Exit::Ok
+    };
+    (exit, report)
+}
+
+/// Counts one outcome (a run cut short by a lost lease returns no summary).
+fn count(total: &mut Summary, outcome: &Outcome) {
+    match outcome {
+        Outcome::Acknowledged { reconciled } => {
+            total.acknowledged += 1;
+            total.reconciled += u64::from(*reconciled);
+        }
+        Outcome::Rejected { .. } => total.rejected += 1,
+        Outcome::Ambiguous { .. } => total.ambiguous += 1,
+        Outcome::Failed { .. } => total.failed += 1,
+        Outcome::Stopped => total.stopped += 1,
+        Outcome::AlreadySettled { .. } => total.already_settled += 1,
+        Outcome::Changed => total.changed += 1,
+        _ => {}
+    }
+}
+
+/// Feeds the sender: leases buckets with work, fetches their pending records in staging
+/// order, and ends the stream once the feed has nothing pending or in flight and this worker
+/// holds nothing (or on a stop).
+async fn produce(
+    db: Arc<Db>,
+    leases: Arc<Leases>,
+    ledger: PgLedger,
+    most: usize,
+    tx: tokio::sync::mpsc::Sender<(u64, Record)>,
+    stop: CancellationToken,
+    drained: Arc<std::sync::atomic::AtomicBool>,
+) {
+    while !stop.is_cancelled() {
+        let free = most.saturating_sub(leases.count());
+        let taken = match leases.acquire(&db, free).await {
+            Ok(t) => t,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let idle = taken.is_empty();
+        for t in taken {
+            let bucket = t.bucket as i32;
+            let rows = db
+                .retry(Instant::now() + leases.lease / 2, |c| async move {
+                    c.query(
+                        "SELECT seq, row_id, kind, payload, maybe_sent FROM preventor_records
+                         WHERE bucket = $1 AND state = 'pending' ORDER BY seq",
+                        &[&bucket],
+                    )
+                    .await
+                })
+                .await;
+            let Ok(rows) = rows else {
+                // Given back: taken again when the database answers.
+                let _ = leases.release(&db, &[t.bucket]).await;
+                continue;
+            };
+            let mut records = Vec::with_capacity(rows.len());
+            let mut opens = Vec::with_capacity(rows.len());
+            for row in rows {
+                let seq = row.get::<_, i64>(0) as u64;
+                let row_id: String = row.get(1);
+                let kind: String = row.get(2);
+                let Some(record) = row
+                    .get::<_, Option<String>>(3)
+                    .and_then(|p| decode(&kind, &p).ok())
+                else {
+                    continue;
+                };
+                let prior = if row.get::<_, bool>(4) {
+                    Prior::MaybeSent
+                } else {
+                    Prior::Unsent
+                };
+                opens.push((
+                    seq,
+                    Open {
+                        row: row_id,
+                        bucket: t.bucket,
+                        epoch: t.epoch,
+                        prior,
+                    },
+                ));
+                records.push((seq, record));
+            }
+            ledger.fetched(t.bucket, opens);
+            for record in records {
+                if tx.send(record).await.is_err() {
+                    return;
+                }
+            }
+        }
+        if idle {
+            if leases.count() == 0 && feed_drained(&db).await {
+                drained.store(true, std::sync::atomic::Ordering::Release);
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                _ = stop.cancelled() => {}
+            }
+        }
+    }
+}
+
+/// Whether the feed has nothing pending or in flight.
+async fn feed_drained(db: &Db) -> bool {
+    let client = match db.client().await {
+        Ok(c) => c,
+        Err(_) => return false,
+    };
+    client
+        .query_one(
+            "SELECT NOT EXISTS (SELECT 1 FROM preventor_records
+                                WHERE state IN ('pending', 'in_flight'))",
+            &[],
+        )
+        .await
+        .is_ok_and(|r| r.get::<_, bool>(0))
+}
+
+/// `preventor status postgres://...`: the feed's counts, its workers, and its problems.
+pub async fn status(dsn: &str, plaintext: bool, json_output: bool) -> Exit {
+    let journal = match open(dsn, plaintext, None).await {
+        Ok(j) => j,
+        Err(e) => return e,
+    };
+    let gathered = async {
+        Ok::<_, journal::JournalError>((
+            journal.target().await?,
+            journal.counts().await?,
+            journal.workers().await?,
+            journal.problems(1000).await?,
+        ))
+    }
+    .await;
+    let (target, counts, workers, problems) = match gathered {
+        Ok(g) => g,
+        Err(e) => return Exit::fatal(format!("journal {}: {e}", journal.db.location())),
+    };
+    let n = |s: &str| counts.get(s).copied().unwrap_or(0);
+    let report = json!({
+        "journal": journal.db.location().to_string(),
+        "journal_connection": format!("{:?}", journal.db.location().security()),
+        "target": target,
+        "acknowledged": n(journal::ACKNOWLEDGED),
+        "rejected": n(journal::REJECTED),
+        "ambiguous": n(journal::AMBIGUOUS),
+        "in_flight": n(journal::IN_FLIGHT),
+        "pending": n(journal::PENDING),
+        "failed": n(journal::FAILED),
+        "workers": workers,
+        "problems": problems,
+    });
+    crate::import::print_report(&report, json_output);
+    if n(journal::AMBIGUOUS) + n(journal::IN_FLIGHT) + n(journal::FAILED) + n(journal::PENDING) > 0
+    {
+        Exit::Unsettled
+    } else if n(journal::REJECTED) > 0 {
+        Exit::Rejected
+    } else {
+        Exit::Ok
+    }
+}

@@ -1,0 +1,320 @@
+//! A worker's [`Ledger`] on the PostgreSQL journal: fenced marks, batched outcomes, buckets
+//! given back once their records are all settled.
+//!
+//! A batch is marked `in_flight` in one statement that checks, for every record, that this
+//! worker still holds the record's bucket under the epoch it fetched it with and that the lease
+//! has not expired (the database's clock), holding the buckets' rows (`FOR SHARE`) so that no
+//! takeover commits in between; all the batch is marked, or none. Before and after that
+//! statement the local deadlines are checked too (a worker paused between the two learns it on
+//! waking): a batch refused for a lease is not sent, and [`bulk::send`](preventor::bulk::send)
+//! stops, to start again with the leases it still has.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use preventor::bulk::{Durable, Ledger, Outcome, Prior, Sent};
+
+use super::{connection::Db, lease::Leases};
+use crate::journal::{writer::outcome_row, PENDING};
+
+/// How often outcomes are written.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
+/// A record fetched to send.
+#[derive(Clone, Debug)]
+pub struct Open {
+    pub row: String,
+    pub bucket: u32,
+    pub epoch: i64,
+    pub prior: Prior,
+}
+
+/// An outcome waiting to be written.
+struct Written {
+    row: String,
+    epoch: i64,
+    state: &'static str,
+    status: Option<i32>,
+    details: Option<String>,
+    /// An answer of a call this worker made (else: not sent, after a stop or a lost lease).
+    answered: bool,
+}
+
+#[derive(Default)]
+struct Books {
+    open: HashMap<u64, Open>,
+    /// Records of each bucket not yet finished, and whether all its records were fetched.
+    outstanding: HashMap<u32, usize>,
+    buffer: Vec<Written>,
+    /// Buckets whose records are all finished: given back after their outcomes are written.
+    done: Vec<u32>,
+}
+
+/// The ledger of one run of `bulk::send` by a worker.
+#[derive(Clone)]
+pub struct PgLedger {
+    db: Arc<Db>,
+    leases: Arc<Leases>,
+    books: Arc<Mutex<Books>>,
+}
+
+/// The error of a batch that may not be sent.
+fn lease_lost() -> preventor::Error {
+    preventor::Error::Config(
+        "journal: this worker's lease on a bucket ended (paused, or the database was \
+         unreachable too long); nothing of it is sent, other workers take it over"
+            .into(),
+    )
+}
+
+impl PgLedger {
+    /// A ledger for records fetched from buckets held in `leases`.
+    pub fn new(db: Arc<Db>, leases: Arc<Leases>) -> PgLedger {
+        PgLedger {
+            db,
+            leases,
+            books: Arc::default(),
+        }
+    }
+
+    fn books(&self) -> std::sync::MutexGuard<'_, Books> {
+        self.books.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records of a bucket just fetched (`records` may be empty: the bucket is then done).
+    pub fn fetched(&self, bucket: u32, records: impl IntoIterator<Item = (u64, Open)>) {
+        let mut books = self.books();
+        let mut n = 0;
+        for (seq, open) in records {
+            books.open.insert(seq, open);
+            n += 1;
+        }
+        if n == 0 {
+            books.done.push(bucket);
+        } else {
+            books.outstanding.insert(bucket, n);
+        }
+    }
+
+    /// Writes the outcomes buffered so far, then gives back the buckets they finished.
+    pub async fn flush(&self, until: Instant) -> Result<(), crate::journal::JournalError> {
+        let (buffer, done) = {
+            let mut books = self.books();
+            (
+                std::mem::take(&mut books.buffer),
+                std::mem::take(&mut books.done),
+            )
+        };
+        if !buffer.is_empty() {
+            let mut rows = Vec::with_capacity(buffer.len());
+            let mut epochs = Vec::with_capacity(buffer.len());
+            let mut states = Vec::with_capacity(buffer.len());
+            let mut statuses = Vec::with_capacity(buffer.len());
+            let mut details = Vec::with_capacity(buffer.len());
+            let mut answered = Vec::with_capacity(buffer.len());
+            for w in &buffer {
+                answered.push(w.answered);
+                rows.push(w.row.as_str());
+                epochs.push(w.epoch);
+                states.push(w.state);
+                statuses.push(w.status);
+                details.push(w.details.as_deref());
+            }
+            let result = self
+                .db
+                .retry(until, |c| {
+                    let (rows, epochs, states, statuses, details, answered) = (
+                        rows.clone(),
+                        epochs.clone(),
+                        states.clone(),
+                        statuses.clone(),
+                        details.clone(),
+                        answered.clone(),
+                    );
+                    async move {
+                        // The payload goes with the outcome that settles the record: an
+                        // acknowledged or rejected record keeps no personal data. An answer is
+                        // the truth even after a takeover made the record ambiguous; a record
+                        // not sent goes back to pending only while its mark is still this
+                        // worker's (else the new holder's decision stands).
+                        c.execute(
+                            "UPDATE preventor_records r SET
+                                state = u.state, status = u.status, details = u.details,
+                                payload = CASE WHEN u.state IN ('acknowledged', 'rejected')
+                                               THEN NULL ELSE r.payload END,
+                                updated = now()
+                             FROM unnest($1::text[], $2::bigint[], $3::text[], $4::int[],
+                                         $5::text[], $6::bool[])
+                                  AS u(row_id, epoch, state, status, details, answered)
+                             WHERE r.row_id = u.row_id AND r.epoch = u.epoch
+                               AND (r.state = 'in_flight'
+                                    OR (u.answered AND r.state = 'ambiguous'))",
+                            &[&rows, &epochs, &states, &statuses, &details, &answered],
+                        )
+                        .await
+                    }
+                })
+                .await;
+            if let Err(e) = result {
+                // Kept for the next flush.
+                let mut books = self.books();
+                let mut kept = buffer;
+                kept.append(&mut books.buffer);
+                books.buffer = kept;
+                books.done.extend(done);
+                return Err(e);
+            }
+        }
+        if !done.is_empty() {
+            self.leases.release(&self.db, &done).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether outcomes or finished buckets wait to be written.
+    pub fn unflushed(&self) -> bool {
+        let books = self.books();
+        !books.buffer.is_empty() || !books.done.is_empty()
+    }
+
+    /// Writes outcomes every [`FLUSH_EVERY`] until the returned task is aborted.
+    pub fn flusher(&self) -> tokio::task::JoinHandle<()> {
+        let ledger = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(FLUSH_EVERY).await;
+                if ledger.unflushed() {
+                    // A failure keeps the outcomes for the next round.
+                    let _ = ledger.flush(Instant::now() + FLUSH_EVERY * 10).await;
+                }
+            }
+        })
+    }
+}
+
+impl Ledger for PgLedger {
+    fn prior(&mut self, seq: u64) -> Prior {
+        self.books()
+            .open
+            .get(&seq)
+            .map_or(Prior::Unsent, |o| o.prior)
+    }
+
+    fn sending(&mut self, seqs: &[u64]) -> Durable {
+        let batch: Vec<Open> = {
+            let books = self.books();
+            seqs.iter()
+                .filter_map(|s| books.open.get(s).cloned())
+                .collect()
+        };
+        let leases = self.leases.clone();
+        let db = self.db.clone();
+        let worker = leases.worker.clone();
+        Box::pin(async move {
+            let held = |batch: &[Open]| batch.iter().all(|o| leases.valid(o.bucket, o.epoch));
+            if !held(&batch) {
+                return Err(lease_lost());
+            }
+            let rows: Vec<&str> = batch.iter().map(|o| o.row.as_str()).collect();
+            let epochs: Vec<i64> = batch.iter().map(|o| o.epoch).collect();
+            let until = leases.deadline_of(batch.iter().map(|o| o.bucket));
+            let marked = db
+                .retry(until, |c| {
+                    let (rows, epochs, worker) = (rows.clone(), epochs.clone(), worker.clone());
+                    async move {
+                        c.execute(
+                            "WITH m AS (
+                                SELECT * FROM unnest($1::text[], $2::bigint[]) AS m(row_id, epoch)
+                             ), ok AS (
+                                SELECT r.row_id FROM preventor_records r
+                                JOIN m ON m.row_id = r.row_id
+                                JOIN preventor_buckets b ON b.bucket = r.bucket
+                                WHERE b.epoch = m.epoch AND b.owner = $3 AND b.expires > now()
+                                  AND (r.state = 'pending'
+                                       OR (r.state = 'in_flight' AND r.epoch = m.epoch))
+                                FOR UPDATE OF r FOR SHARE OF b
+                             )
+                             UPDATE preventor_records r
+                             SET state = 'in_flight', epoch = m.epoch, worker = $3, marked = now(),
+                                 updated = now()
+                             FROM m
+                             WHERE r.row_id = m.row_id
+                               AND (SELECT count(*) FROM ok) = cardinality($1::text[])",
+                            &[&rows, &epochs, &worker],
+                        )
+                        .await
+                    }
+                })
+                .await
+                .map_err(|e| preventor::Error::Config(format!("journal: {e}")))?;
+            if marked as usize != rows.len() {
+                return Err(lease_lost());
+            }
+            if !held(&batch) {
+                // Paused between the mark and now: the bucket may have moved. Not sent; the
+                // mark is taken back where it still stands (a new holder settled it otherwise).
+                let _ = db
+                    .retry(Instant::now() + Duration::from_secs(1), |c| {
+                        let (rows, epochs) = (rows.clone(), epochs.clone());
+                        async move {
+                            c.execute(
+                                "UPDATE preventor_records r SET state = 'pending'
+                                 FROM unnest($1::text[], $2::bigint[]) AS m(row_id, epoch)
+                                 WHERE r.row_id = m.row_id AND r.epoch = m.epoch
+                                   AND r.state = 'in_flight'",
+                                &[&rows, &epochs],
+                            )
+                            .await
+                        }
+                    })
+                    .await;
+                return Err(lease_lost());
+            }
+            Ok(())
+        })
+    }
+
+    fn finished(&mut self, sent: &Sent) -> preventor::Result<()> {
+        let mut books = self.books();
+        let Some(open) = books.open.remove(&sent.seq) else {
+            return Ok(());
+        };
+        if let Some(left) = books.outstanding.get_mut(&open.bucket) {
+            *left -= 1;
+            if *left == 0 {
+                books.outstanding.remove(&open.bucket);
+                books.done.push(open.bucket);
+            }
+        }
+        let answered = !matches!(sent.outcome, Outcome::Stopped);
+        let row = match &sent.outcome {
+            // Not processed: back to pending (a record to read back first stays one).
+            Outcome::Stopped => Some((PENDING, None, None)),
+            other => outcome_row(other, open.prior),
+        };
+        if let Some((state, status, details)) = row {
+            books.buffer.push(Written {
+                row: open.row,
+                epoch: open.epoch,
+                state,
+                status: status.map(i32::from),
+                details,
+                answered,
+            });
+        }
+        Ok(())
+    }
+
+    fn close(&mut self) -> Durable {
+        let ledger = self.clone();
+        Box::pin(async move {
+            ledger
+                .flush(Instant::now() + Duration::from_secs(60))
+                .await
+                .map_err(|e| preventor::Error::Config(format!("journal: {e}")))
+        })
+    }
+}

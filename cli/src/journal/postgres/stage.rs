@@ -1,0 +1,301 @@
+//! Staging a file into the PostgreSQL journal, once: what is new is added `pending` with its
+//! payload; what an earlier staging or run knows is counted as the SQLite journal would
+//! (settled, changed since sent, ambiguous), and not staged again.
+
+use std::{collections::HashMap, time::Instant};
+
+use preventor::bulk::{Prior, Record, Shard};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::{connection::Db, BUCKETS};
+use crate::{
+    input::{self, Parsed},
+    journal::{self, JournalError, Known},
+};
+
+/// Records per staging statement.
+pub const BATCH: usize = 1000;
+
+/// How a staging went. Lists hold the first 100 of each kind (ids and lines, never values).
+#[derive(Debug, Default)]
+pub struct Staged {
+    pub read: u64,
+    pub staged: u64,
+    pub already_staged: u64,
+    pub already_settled: u64,
+    pub ambiguous_kept: u64,
+    pub requeued: u64,
+    pub invalid: Vec<Value>,
+    pub invalid_count: u64,
+    pub duplicates: Vec<Value>,
+    pub duplicate_count: u64,
+    pub changed: Vec<Value>,
+    pub changed_count: u64,
+}
+
+impl Staged {
+    pub fn json(&self) -> Value {
+        json!({
+            "read": self.read,
+            "staged": self.staged,
+            "already_staged": self.already_staged,
+            "already_settled": self.already_settled,
+            "ambiguous_kept": self.ambiguous_kept,
+            "requeued_ambiguous": self.requeued,
+            "invalid": self.invalid_count,
+            "duplicate_ids": self.duplicate_count,
+            "changed_since_sent": self.changed_count,
+            "invalid_lines": self.invalid,
+            "duplicate_lines": self.duplicates,
+            "changed": self.changed,
+        })
+    }
+}
+
+fn push(list: &mut Vec<Value>, count: &mut u64, item: Value) {
+    *count += 1;
+    if list.len() < 100 {
+        list.push(item);
+    }
+}
+
+/// One record ready to stage.
+struct Row {
+    row: String,
+    kind: &'static str,
+    operation: &'static str,
+    key: String,
+    id: String,
+    bucket: i32,
+    hash: String,
+    line: i64,
+    payload: String,
+}
+
+/// Stages the lines received into the journal. `resend_ambiguous`: ambiguous records with the same
+/// content are queued again (sent once more, "already exists" settling them).
+pub async fn stage(
+    db: &Db,
+    kind: input::Kind,
+    mut lines: tokio::sync::mpsc::Receiver<input::Line>,
+    resend_ambiguous: bool,
+) -> Result<Staged, JournalError> {
+    let mut staged = Staged::default();
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut batch: Vec<Row> = Vec::with_capacity(BATCH);
+    while let Some(line) = lines.recv().await {
+        staged.read += 1;
+        let Parsed {
+            line,
+            record,
+            canonical,
+        } = match line {
+            Ok(p) => p,
+            Err(bad) => {
+                push(
+                    &mut staged.invalid,
+                    &mut staged.invalid_count,
+                    json!({"line": bad.line, "problem": bad.problem}),
+                );
+                continue;
+            }
+        };
+        let hash = format!("{:x}", Sha256::digest(canonical.as_bytes()));
+        let row = journal::row_id(kind.name(), &record, &hash);
+        if let Some(first) = seen.get(&row) {
+            push(
+                &mut staged.duplicates,
+                &mut staged.duplicate_count,
+                json!({"line": line, "first_line": first, "id": record.id(),
+                       "problem": format!("id {} repeats line {first}; not staged", record.id())}),
+            );
+            continue;
+        }
+        seen.insert(row.clone(), line);
+        batch.push(row_of(kind, &record, row, hash, line, canonical));
+        if batch.len() == BATCH {
+            stage_batch(
+                db,
+                std::mem::take(&mut batch),
+                resend_ambiguous,
+                &mut staged,
+            )
+            .await?;
+        }
+    }
+    stage_batch(db, batch, resend_ambiguous, &mut staged).await?;
+    Ok(staged)
+}
+
+fn row_of(
+    kind: input::Kind,
+    record: &Record,
+    row: String,
+    hash: String,
+    line: u64,
+    payload: String,
+) -> Row {
+    Row {
+        row,
+        kind: kind.name(),
+        operation: record.operation(),
+        key: record.key().to_string(),
+        id: record.id().to_string(),
+        bucket: Shard::of(record.key(), BUCKETS).index as i32,
+        hash,
+        line: line as i64,
+        payload,
+    }
+}
+
+async fn stage_batch(
+    db: &Db,
+    batch: Vec<Row>,
+    resend_ambiguous: bool,
+    staged: &mut Staged,
+) -> Result<(), JournalError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let until = Instant::now() + std::time::Duration::from_secs(60);
+    let ids: Vec<&str> = batch.iter().map(|r| r.row.as_str()).collect();
+    let known: HashMap<String, Known> = db
+        .retry(until, |c| {
+            let ids = ids.clone();
+            async move {
+                c.query(
+                    "SELECT row_id, state, hash FROM preventor_records WHERE row_id = ANY($1)",
+                    &[&ids],
+                )
+                .await
+            }
+        })
+        .await?
+        .into_iter()
+        .map(|r| {
+            (
+                r.get::<_, String>(0),
+                Known {
+                    state: r.get(1),
+                    hash: r.get(2),
+                },
+            )
+        })
+        .collect();
+    let mut fresh: Vec<&Row> = Vec::new();
+    let mut requeue: Vec<&Row> = Vec::new();
+    for row in &batch {
+        let k = known.get(&row.row);
+        match journal::prior(k, &row.hash) {
+            Prior::Unsent => match k {
+                Some(k) if k.state == journal::PENDING && k.hash == row.hash => {
+                    staged.already_staged += 1
+                }
+                _ => fresh.push(row),
+            },
+            Prior::MaybeSent if resend_ambiguous => requeue.push(row),
+            Prior::MaybeSent => staged.ambiguous_kept += 1,
+            Prior::Acknowledged | Prior::Rejected => staged.already_settled += 1,
+            _ => push(
+                &mut staged.changed,
+                &mut staged.changed_count,
+                json!({"line": row.line, "id": row.id,
+                       "problem": "content changed since an earlier run sent it; not staged"}),
+            ),
+        }
+    }
+    if !fresh.is_empty() {
+        let cols = Columns::of(&fresh);
+        let n = db
+            .retry(until, |c| {
+                let cols = cols.clone();
+                async move {
+                    // A record a worker marked meanwhile keeps its state (the WHERE).
+                    c.execute(
+                        "INSERT INTO preventor_records
+                            (row_id, kind, operation, key, id, bucket, hash, state, line, payload)
+                         SELECT row_id, kind, operation, key, id, bucket, hash, 'pending', line,
+                                payload
+                         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                     $6::int[], $7::text[], $8::bigint[], $9::text[])
+                              AS s(row_id, kind, operation, key, id, bucket, hash, line, payload)
+                         ORDER BY line
+                         ON CONFLICT (row_id) DO UPDATE SET
+                            hash = EXCLUDED.hash, payload = EXCLUDED.payload, state = 'pending',
+                            line = EXCLUDED.line, status = NULL, details = NULL,
+                            maybe_sent = false, updated = now()
+                         WHERE preventor_records.state IN ('pending', 'failed')
+                            OR (preventor_records.state = 'rejected'
+                                AND preventor_records.hash <> EXCLUDED.hash)",
+                        &[
+                            &cols.row,
+                            &cols.kind,
+                            &cols.operation,
+                            &cols.key,
+                            &cols.id,
+                            &cols.bucket,
+                            &cols.hash,
+                            &cols.line,
+                            &cols.payload,
+                        ],
+                    )
+                    .await
+                }
+            })
+            .await?;
+        staged.staged += n;
+    }
+    if !requeue.is_empty() {
+        let cols = Columns::of(&requeue);
+        let n = db
+            .retry(until, |c| {
+                let cols = cols.clone();
+                async move {
+                    c.execute(
+                        "UPDATE preventor_records r SET state = 'pending', maybe_sent = true,
+                            payload = s.payload, details = 'queued again (--resend-ambiguous)',
+                            updated = now()
+                         FROM unnest($1::text[], $2::text[], $3::text[])
+                              AS s(row_id, hash, payload)
+                         WHERE r.row_id = s.row_id AND r.hash = s.hash AND r.state = 'ambiguous'",
+                        &[&cols.row, &cols.hash, &cols.payload],
+                    )
+                    .await
+                }
+            })
+            .await?;
+        staged.requeued += n;
+    }
+    Ok(())
+}
+
+/// A batch as column arrays (what `unnest` takes).
+#[derive(Clone)]
+struct Columns {
+    row: Vec<String>,
+    kind: Vec<&'static str>,
+    operation: Vec<&'static str>,
+    key: Vec<String>,
+    id: Vec<String>,
+    bucket: Vec<i32>,
+    hash: Vec<String>,
+    line: Vec<i64>,
+    payload: Vec<String>,
+}
+
+impl Columns {
+    fn of(rows: &[&Row]) -> Columns {
+        Columns {
+            row: rows.iter().map(|r| r.row.clone()).collect(),
+            kind: rows.iter().map(|r| r.kind).collect(),
+            operation: rows.iter().map(|r| r.operation).collect(),
+            key: rows.iter().map(|r| r.key.clone()).collect(),
+            id: rows.iter().map(|r| r.id.clone()).collect(),
+            bucket: rows.iter().map(|r| r.bucket).collect(),
+            hash: rows.iter().map(|r| r.hash.clone()).collect(),
+            line: rows.iter().map(|r| r.line).collect(),
+            payload: rows.iter().map(|r| r.payload.clone()).collect(),
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! One feed across hosts: three `preventor work` processes share a feed staged into a real
+//! PostgreSQL (a throwaway cluster per test), against the sandbox with a rate limit, 1% 503s
+//! and 0.5% lost answers. A worker killed, a worker paused past its lease, PostgreSQL
+//! restarted: every record is accounted for, none is stored twice.
+
+mod support;
+
+use std::{
+    process::Child,
+    time::{Duration, Instant},
+};
+
+use preventor_sandbox::{Sandbox, SandboxConfig};
+use support::{importer, json_of, output, postgres::Cluster, temp_dir, transactions, wait};
+
+const RECORDS: u64 = 20_000;
+const ACCOUNTS: u64 = 200;
+
+async fn faulty_sandbox() -> Sandbox {
+    Sandbox::start(SandboxConfig {
+        accept_unknown_accounts: true,
+        latency: Duration::from_millis(20),
+        rate_limit: Some(3000.0),
+        fail_share: Some((0.01, 503)),
+        drop_after_commit: 0.005,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// Stages the feed into `dsn`, then starts three workers with `lease` seconds.
+async fn staged_with_workers(sandbox: &Sandbox, dsn: &str, name: &str, lease: &str) -> Vec<Child> {
+    let dir = temp_dir(name);
+    let input = transactions(&dir, RECORDS, ACCOUNTS);
+    let staged = output(&mut importer(
+        sandbox,
+        &[
+            "import",
+            "transactions",
+            input.to_str().unwrap(),
+            "--journal",
+            dsn,
+            "--stage-only",
+            "--json",
+        ],
+    ))
+    .await;
+    assert!(
+        staged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&staged.stderr)
+    );
+    assert_eq!(json_of(&staged)["staged"]["staged"], RECORDS);
+    (0..3)
+        .map(|_| {
+            importer(
+                sandbox,
+                &["work", "--journal", dsn, "--lease", lease, "--json"],
+            )
+            .spawn()
+            .unwrap()
+        })
+        .collect()
+}
+
+/// Records acknowledged so far, as the journal says.
+fn acknowledged(cluster: &Cluster, db: &str) -> u64 {
+    cluster
+        .query(
+            db,
+            "SELECT count(*) FROM preventor_records WHERE state = 'acknowledged'",
+        )
+        .parse()
+        .unwrap()
+}
+
+async fn until_acknowledged(cluster: &Cluster, db: &str, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while acknowledged(cluster, db) < n {
+        assert!(
+            Instant::now() < deadline,
+            "the feed did not reach {n} acknowledged"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn signal(child: &Child, signal: i32) {
+    // SAFETY: kill on a pid we spawned.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+}
+
+/// Every record accounted for and none stored twice: the journal's states add up to the feed,
+/// nothing is left pending or in flight, an acknowledged record is stored and keeps no payload,
+/// and the sandbox holds no duplicate.
+fn all_accounted(cluster: &Cluster, db: &str, sandbox: &Sandbox) -> serde_json::Value {
+    let counts = cluster.query(
+        db,
+        "SELECT json_object_agg(state, n) FROM (SELECT state, count(*) AS n FROM preventor_records GROUP BY state) s",
+    );
+    let counts: serde_json::Value = serde_json::from_str(&counts).unwrap();
+    let n = |s: &str| counts[s].as_u64().unwrap_or(0);
+    let stats = sandbox.stats();
+    assert_eq!(stats["duplicates"], 0, "{stats}");
+    assert_eq!(n("pending") + n("in_flight"), 0, "{counts}");
+    assert_eq!(
+        n("acknowledged") + n("ambiguous") + n("failed") + n("rejected"),
+        RECORDS,
+        "{counts}"
+    );
+    let stored = stats["stored"]["transactions"].as_u64().unwrap();
+    assert!(
+        stored >= n("acknowledged") && stored <= n("acknowledged") + n("ambiguous"),
+        "stored {stored}, journal {counts}"
+    );
+    assert_eq!(
+        cluster.query(
+            db,
+            "SELECT count(*) FROM preventor_records WHERE state IN ('acknowledged', 'rejected') AND payload IS NOT NULL"
+        ),
+        "0"
+    );
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_workers_buckets_are_taken_over_within_its_lease_and_nothing_is_sent_twice() {
+    let cluster = Cluster::start("kill");
+    let dsn = cluster.database("feed");
+    let sandbox = faulty_sandbox().await;
+    let mut workers = staged_with_workers(&sandbox, &dsn, "kill", "3").await;
+    until_acknowledged(&cluster, "feed", RECORDS / 4).await;
+    let victim = workers.remove(0);
+    signal(&victim, libc::SIGKILL);
+    let killed_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let victim_id = format!(":{}:", victim.id());
+    let _ = wait(victim).await;
+    let mut takeover_s: Vec<f64> = Vec::new();
+    for worker in workers {
+        let out = wait(worker).await;
+        let report = json_of(&out);
+        assert!(
+            matches!(out.status.code(), Some(0) | Some(3)),
+            "{report} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for t in report["takeovers"].as_array().unwrap() {
+            if t["from"].as_str().unwrap().contains(&victim_id) {
+                takeover_s.push(t["at_unix_s"].as_f64().unwrap() - killed_at);
+            }
+        }
+    }
+    let counts = all_accounted(&cluster, "feed", &sandbox);
+    assert!(
+        !takeover_s.is_empty(),
+        "no bucket of the killed worker was taken over"
+    );
+    let latest = takeover_s.iter().cloned().fold(0.0, f64::max);
+    eprintln!(
+        "kill -9: {} buckets taken over, the last {latest:.2} s after the kill (lease 3 s); {counts}",
+        takeover_s.len()
+    );
+    // Its lease ran at most 3 s past its last renewal; a second for the survivors to notice.
+    assert!(latest <= 4.0, "taken over {latest:.2} s after the kill");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_paused_past_its_lease_sends_nothing_more_when_it_wakes() {
+    let cluster = Cluster::start("pause");
+    let dsn = cluster.database("feed");
+    let sandbox = faulty_sandbox().await;
+    let mut workers = staged_with_workers(&sandbox, &dsn, "pause", "2").await;
+    until_acknowledged(&cluster, "feed", RECORDS / 4).await;
+    let paused = workers.remove(0);
+    signal(&paused, libc::SIGSTOP);
+    // The others take its buckets over once its lease expires, and finish the feed.
+    for worker in workers {
+        let out = wait(worker).await;
+        assert!(
+            matches!(out.status.code(), Some(0) | Some(3)),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let before = sandbox.stats()["received"]["registerMonetaryTransaction"].clone();
+    let woken = cluster.query("feed", "SELECT now()");
+    signal(&paused, libc::SIGCONT);
+    let out = wait(paused).await;
+    let after = sandbox.stats()["received"]["registerMonetaryTransaction"].clone();
+    let report = json_of(&out);
+    let worker = report["worker"].as_str().unwrap();
+    let marked_after = cluster.query(
+        "feed",
+        &format!("SELECT count(*) FROM preventor_records WHERE worker = '{worker}' AND marked > '{woken}'"),
+    );
+    let left_to_it = cluster.query(
+        "feed",
+        &format!("SELECT count(*) FROM preventor_records WHERE details LIKE '%{worker}%'"),
+    );
+    eprintln!("calls before waking {before}, after {after}; marked after waking {marked_after}; records it left in flight {left_to_it}");
+    assert_eq!(marked_after, "0", "it marked records after waking");
+    assert_eq!(
+        before,
+        after,
+        "the paused worker sent after waking: {report} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let counts = all_accounted(&cluster, "feed", &sandbox);
+    eprintln!("SIGSTOP past the lease: calls after waking 0; worker {report}; feed {counts}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_wait_for_a_restarted_postgres_and_lose_nothing() {
+    let cluster = Cluster::start("restart");
+    let dsn = cluster.database("feed");
+    let sandbox = faulty_sandbox().await;
+    let workers = staged_with_workers(&sandbox, &dsn, "restart", "10").await;
+    until_acknowledged(&cluster, "feed", RECORDS / 4).await;
+    let restarted = Instant::now();
+    cluster.restart();
+    eprintln!("PostgreSQL restarted in {:?}", restarted.elapsed());
+    for worker in workers {
+        let out = wait(worker).await;
+        assert!(
+            matches!(out.status.code(), Some(0) | Some(3)),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let counts = all_accounted(&cluster, "feed", &sandbox);
+    eprintln!("restart: {counts}");
+}

@@ -1,0 +1,187 @@
+//! A throwaway PostgreSQL cluster for one test: `initdb` into a temp dir, a free port, stopped
+//! (and removed) when dropped. PostgreSQL refuses to run as root: as root, it runs as `nobody`
+//! (uid 65534) through `setpriv`.
+
+use std::{
+    path::PathBuf,
+    process::{Command, Stdio},
+};
+
+/// A running cluster.
+pub struct Cluster {
+    dir: PathBuf,
+    pub port: u16,
+}
+
+fn is_root() -> bool {
+    // SAFETY: getuid has no preconditions.
+    unsafe { libc::getuid() == 0 }
+}
+
+/// `program args` as the cluster's owner.
+fn as_owner(program: &str, args: &[&str]) -> Command {
+    if is_root() {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", program])
+            .args(args);
+        c
+    } else {
+        let mut c = Command::new(program);
+        c.args(args);
+        c
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Cluster {
+    /// Initialises and starts a cluster.
+    pub fn start(name: &str) -> Cluster {
+        let dir = std::env::temp_dir().join(format!("preventor-pg-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        if is_root() {
+            Command::new("chown")
+                .args(["-R", "65534:65534"])
+                .arg(&dir)
+                .status()
+                .unwrap();
+        }
+        let data = dir.join("data");
+        let status = as_owner(
+            "initdb",
+            &[
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+                "-D",
+                data.to_str().unwrap(),
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("initdb (PostgreSQL) must be on PATH");
+        assert!(status.success(), "initdb failed");
+        let cluster = Cluster {
+            dir,
+            port: free_port(),
+        };
+        cluster.pg_ctl_start();
+        cluster
+    }
+
+    fn pg_ctl_start(&self) {
+        let data = self.dir.join("data");
+        let options = format!(
+            "-k {} -c listen_addresses=127.0.0.1 -p {} -c fsync=off -c max_connections=200",
+            self.dir.display(),
+            self.port
+        );
+        let log = self.dir.join("log");
+        let status = as_owner(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-l",
+                log.to_str().unwrap(),
+                "-o",
+                &options,
+                "-w",
+                "start",
+            ],
+        )
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+        assert!(status.success(), "pg_ctl start failed");
+    }
+
+    /// Stops the cluster now (fast: connections are cut), then starts it again.
+    pub fn restart(&self) {
+        self.stop("fast");
+        self.pg_ctl_start();
+    }
+
+    fn stop(&self, mode: &str) {
+        let data = self.dir.join("data");
+        let _ = as_owner(
+            "pg_ctl",
+            &["-D", data.to_str().unwrap(), "-m", mode, "-w", "stop"],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    }
+
+    /// A DSN for database `db`, created if missing.
+    pub fn database(&self, db: &str) -> String {
+        let status = as_owner(
+            "psql",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-q",
+                "-c",
+                &format!("CREATE DATABASE {db}"),
+            ],
+        )
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+        assert!(status.success(), "CREATE DATABASE {db}");
+        self.dsn(db)
+    }
+
+    /// The DSN of database `db`.
+    pub fn dsn(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// `psql -At -c SQL` on database `db`: its output, trimmed.
+    pub fn query(&self, db: &str, sql: &str) -> String {
+        let out = as_owner(
+            "psql",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-At",
+                "-c",
+                sql,
+            ],
+        )
+        .output()
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop("immediate");
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
