@@ -296,6 +296,57 @@ const PERSONAL_MEMBERS: &[&str] = &[
     "account_name",
 ];
 
+/// The personal values of a serialized record (the members [`mask_personal`] masks), at any
+/// depth: what must not appear in text kept about the record.
+pub fn personal_values(value: &serde_json::Value) -> Vec<String> {
+    fn walk(value: &serde_json::Value, personal: bool, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, member) in map {
+                    walk(member, PERSONAL_MEMBERS.contains(&key.as_str()), out);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, personal, out)),
+            serde_json::Value::String(s) if personal && s.trim().chars().count() >= 3 => {
+                out.push(s.trim().to_string())
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(value, false, &mut out);
+    // Longest first: a value inside another is replaced with it.
+    out.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    out
+}
+
+/// `text` (a server's message about a record) with each of the record's personal `values`
+/// replaced by `[personal data]`, case-insensitively: a server may echo a document number or
+/// a name back.
+pub fn without_personal(text: &str, values: &[String]) -> String {
+    let mut out = text.to_string();
+    for value in values {
+        let lower = out.to_lowercase();
+        let needle = value.to_lowercase();
+        if needle.is_empty() || !lower.contains(&needle) || lower.len() != out.len() {
+            if lower.len() != out.len() {
+                out = out.replace(value.as_str(), "[personal data]");
+            }
+            continue;
+        }
+        let mut result = String::with_capacity(out.len());
+        let mut at = 0;
+        while let Some(found) = lower[at..].find(&needle) {
+            result.push_str(&out[at..at + found]);
+            result.push_str("[personal data]");
+            at += found + needle.len();
+        }
+        result.push_str(&out[at..]);
+        out = result;
+    }
+    out
+}
+
 /// Replaces, at any depth of a serialized record, every member holding personal data or a
 /// document number by `"<masked>"`: for printing a customer without its KYC data.
 pub fn mask_personal(value: &mut serde_json::Value) {
@@ -317,6 +368,26 @@ pub fn mask_personal(value: &mut serde_json::Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn personal_values_echoed_by_a_server_are_replaced() {
+        let record = serde_json::json!({
+            "id": "c-1",
+            "first_name": "Zebulon",
+            "iddocuments": [{"doc_number": "B207680293231", "doc_type": "DNI"}],
+            "emails": [{"email": "zeb@example.com"}],
+        });
+        let values = personal_values(&record);
+        assert_eq!(values.len(), 3, "{values:?}");
+        let text = without_personal(
+            "document b207680293231 of ZEBULON (zeb@example.com) already registered to c-1",
+            &values,
+        );
+        assert_eq!(
+            text,
+            "document [personal data] of [personal data] ([personal data]) already registered to c-1"
+        );
+    }
 
     #[test]
     fn debug_is_redacted_and_constraints_hold() {

@@ -471,6 +471,7 @@ fn report(
         Outcome::AlreadySettled { .. } => summary.already_settled += 1,
         Outcome::Changed => summary.changed += 1,
     }
+    let outcome = without_personal_data(outcome, &job.record);
     let sent = Sent {
         seq: job.seq,
         operation: job.record.operation(),
@@ -481,6 +482,49 @@ fn report(
     ledger.finished(&sent)?;
     on_outcome(sent);
     Ok(())
+}
+
+/// An outcome's text (a server's message, a reason) without the record's personal values: a
+/// server may echo a document number or a name, and outcomes are kept (journals, reports).
+fn without_personal_data(outcome: Outcome, record: &Record) -> Outcome {
+    let has_text = match &outcome {
+        Outcome::Rejected { code, message, .. } => code.is_some() || message.is_some(),
+        Outcome::Ambiguous { .. } | Outcome::Failed { .. } => true,
+        _ => false,
+    };
+    if !has_text {
+        return outcome;
+    }
+    let value = match record {
+        Record::Customer(c) => serde_json::to_value(c),
+        Record::Account(a) => serde_json::to_value(a),
+        Record::Transaction(t) => serde_json::to_value(t),
+    };
+    let values = value
+        .map(|v| crate::redacted::personal_values(&v))
+        .unwrap_or_default();
+    if values.is_empty() {
+        return outcome;
+    }
+    let clean = |t: String| crate::redacted::without_personal(&t, &values);
+    match outcome {
+        Outcome::Rejected {
+            status,
+            code,
+            message,
+        } => Outcome::Rejected {
+            status,
+            code: code.map(clean),
+            message: message.map(clean),
+        },
+        Outcome::Ambiguous { reason } => Outcome::Ambiguous {
+            reason: clean(reason),
+        },
+        Outcome::Failed { reason } => Outcome::Failed {
+            reason: clean(reason),
+        },
+        other => other,
+    }
 }
 
 /// The outcome of an error that is neither a 429 nor ambiguous.
