@@ -109,6 +109,23 @@ fn all_accounted(cluster: &Cluster, db: &str, sandbox: &Sandbox) -> serde_json::
         RECORDS,
         "{counts}"
     );
+    // Each account's transactions arrived in input order (tx-N: N grows along the file).
+    for (account, ids) in sandbox.arrivals() {
+        let order: Vec<u64> = ids.iter().map(|id| id[3..].parse().unwrap()).collect();
+        assert!(
+            order.windows(2).all(|w| w[0] < w[1]),
+            "{account} arrived out of order: {order:?}"
+        );
+    }
+    // Ambiguous only where an answer was lost (a 503, a cut connection) or a worker lost its
+    // lease with the record in flight.
+    let unexplained = cluster.query(
+        db,
+        "SELECT count(*) FROM preventor_records WHERE state = 'ambiguous'
+         AND details NOT LIKE '%503%' AND details NOT LIKE '%transport error%'
+         AND details NOT LIKE '%lost its lease%'",
+    );
+    assert_eq!(unexplained, "0", "ambiguous records with another reason");
     let stored = stats["stored"]["transactions"].as_u64().unwrap();
     assert!(
         stored >= n("acknowledged") && stored <= n("acknowledged") + n("ambiguous"),
@@ -169,7 +186,7 @@ async fn a_killed_workers_buckets_are_taken_over_within_its_lease_and_nothing_is
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_paused_past_its_lease_sends_nothing_more_when_it_wakes() {
+async fn a_worker_paused_past_its_lease_marks_nothing_more_when_it_wakes() {
     let cluster = Cluster::start("pause");
     let dsn = cluster.database("feed");
     let sandbox = faulty_sandbox().await;
@@ -197,20 +214,34 @@ async fn a_worker_paused_past_its_lease_sends_nothing_more_when_it_wakes() {
         "feed",
         &format!("SELECT count(*) FROM preventor_records WHERE worker = '{worker}' AND marked > '{woken}'"),
     );
-    let left_to_it = cluster.query(
-        "feed",
-        &format!("SELECT count(*) FROM preventor_records WHERE details LIKE '%{worker}%'"),
+    // Requests it had handed to its HTTP client before the pause (marked under a lease it
+    // held then) may reach the server on waking: their buckets' new holders made them
+    // ambiguous and never resent them. Nothing else goes.
+    let handed_over: u64 = cluster
+        .query(
+            "feed",
+            &format!(
+                "SELECT count(*) FROM preventor_records WHERE worker = '{worker}' AND marked <= '{woken}'
+                 AND (updated > '{woken}' OR details LIKE '%{worker}%lost its lease%')"
+            ),
+        )
+        .parse()
+        .unwrap();
+    let sent_after = after.as_u64().unwrap() - before.as_u64().unwrap();
+    eprintln!(
+        "SIGSTOP past the lease: calls after waking {sent_after}, records marked before the pause \
+         and answered or left in flight after it {handed_over}, marked after waking {marked_after}"
     );
-    eprintln!("calls before waking {before}, after {after}; marked after waking {marked_after}; records it left in flight {left_to_it}");
-    assert_eq!(marked_after, "0", "it marked records after waking");
     assert_eq!(
-        before,
-        after,
-        "the paused worker sent after waking: {report} {}",
-        String::from_utf8_lossy(&out.stderr)
+        marked_after, "0",
+        "it marked records after waking: {report}"
+    );
+    assert!(
+        sent_after <= handed_over,
+        "{sent_after} calls after waking, {handed_over} handed over before the pause: {report}"
     );
     let counts = all_accounted(&cluster, "feed", &sandbox);
-    eprintln!("SIGSTOP past the lease: calls after waking 0; worker {report}; feed {counts}");
+    eprintln!("SIGSTOP: feed {counts}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,8 +252,8 @@ async fn workers_wait_for_a_restarted_postgres_and_lose_nothing() {
     let workers = staged_with_workers(&sandbox, &dsn, "restart", "10").await;
     until_acknowledged(&cluster, "feed", RECORDS / 4).await;
     let restarted = Instant::now();
-    cluster.restart();
-    eprintln!("PostgreSQL restarted in {:?}", restarted.elapsed());
+    cluster.restart(Duration::from_secs(3));
+    eprintln!("PostgreSQL down and up again in {:?}", restarted.elapsed());
     for worker in workers {
         let out = wait(worker).await;
         assert!(

@@ -356,5 +356,9 @@ async fn transaction(State(state): S, headers: HeaderMap, body: Bytes) -> Reply 
         return Err(bad_request(format!("transaction {id} already exists")));
     }
     data.transactions.insert(id.as_str().into());
+    data.arrivals
+        .entry(account.into_boxed_str())
+        .or_default()
+        .push(id.as_str().into());
     Ok(ack("transaction registered", &id))
 }

@@ -275,6 +275,22 @@ impl Sandbox {
         self.state.stats()
     }
 
+    /// Per account number, the ids of the transactions stored, in the order they arrived (to
+    /// check that a feed kept each account's order).
+    pub fn arrivals(&self) -> std::collections::HashMap<String, Vec<String>> {
+        self.state
+            .data()
+            .arrivals
+            .iter()
+            .map(|(account, ids)| {
+                (
+                    account.to_string(),
+                    ids.iter().map(|i| i.to_string()).collect(),
+                )
+            })
+            .collect()
+    }
+
     /// How many requests reached operation `operation_id` (before fault injection).
     pub fn calls(&self, operation_id: &str) -> usize {
         self.state.faults.calls(operation_id)

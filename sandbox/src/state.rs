@@ -37,6 +37,8 @@ pub(crate) struct Data {
     /// Transaction ids (nothing reads a transaction back: the ids are all the sandbox keeps, so
     /// a million of them fit).
     pub(crate) transactions: std::collections::HashSet<Box<str>>,
+    /// Per account, the ids of the transactions stored, in the order they arrived.
+    pub(crate) arrivals: HashMap<Box<str>, Vec<Box<str>>>,
     /// Writes refused because their id existed already.
     pub(crate) duplicates: u64,
     /// Bio users by id, with the token of the process that created them.

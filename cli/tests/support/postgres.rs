@@ -106,8 +106,9 @@ impl Cluster {
     }
 
     /// Stops the cluster now (fast: connections are cut), then starts it again.
-    pub fn restart(&self) {
+    pub fn restart(&self, down: std::time::Duration) {
         self.stop("fast");
+        std::thread::sleep(down);
         self.pg_ctl_start();
     }
 
