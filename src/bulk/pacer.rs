@@ -5,7 +5,10 @@
 //! server acknowledged since the episode began is its limit, near enough (a server's burst
 //! allowance is spent by then); at the episode's first 429 the last second's rate stands in.
 //! Sends are paced a little below that estimate, re-measured at most every 200 ms. Each second
-//! without a 429 the pace rises by 1%, so that a limit that grows is found again. A refused
+//! without a 429 the pace rises, by 1% after the first quiet second, then twice as much each
+//! further quiet second (2%, 4%, ... at most 32% a second): a limit that grows, or a share of
+//! it that other senders left (workers of one feed ending at different times), is found again
+//! within seconds, while at the limit (429s every second or so) it stays at 1%. A refused
 //! record itself waits its `Retry-After` (the engine's part); the others go on at the pace
 //! instead of all stopping for a whole second.
 
@@ -18,8 +21,10 @@ use std::{
 const WINDOW: Duration = Duration::from_secs(1);
 /// The pace below the measured rate.
 const BELOW: f64 = 0.99;
-/// The rise per second without a 429.
-const PROBE: f64 = 1.01;
+/// The rise after the first second without a 429 (it doubles each further quiet second).
+const PROBE: f64 = 0.01;
+/// Most doublings of the rise.
+const PROBE_DOUBLINGS: u32 = 5;
 /// 429s closer together than this are measured once.
 const SPACING: Duration = Duration::from_millis(200);
 /// A 429 after this long without one begins a new overload episode.
@@ -45,6 +50,8 @@ pub(crate) struct Pacer {
     measured: Option<Instant>,
     last_429: Option<Instant>,
     raised: Instant,
+    /// Rises since the last 429.
+    rises: u32,
     /// Acknowledged answers in all.
     total: u64,
     /// The current overload episode: when it began, and `total` then.
@@ -61,6 +68,7 @@ impl Pacer {
             measured: None,
             last_429: None,
             raised: now,
+            rises: 0,
             total: 0,
             episode: (now, 0),
         }
@@ -86,7 +94,8 @@ impl Pacer {
             .is_none_or(|at| now.duration_since(at) >= QUIET);
         if let Some(rate) = &mut self.rate {
             if quiet && now.duration_since(self.raised) >= WINDOW {
-                *rate *= PROBE;
+                *rate *= 1.0 + PROBE * f64::from(1u32 << self.rises.min(PROBE_DOUBLINGS));
+                self.rises += 1;
                 self.raised = now;
             }
         }
@@ -102,6 +111,7 @@ impl Pacer {
             self.episode = (now, self.total);
         }
         self.last_429 = Some(now);
+        self.rises = 0;
         if self
             .measured
             .is_some_and(|at| now.duration_since(at) < SPACING)
@@ -215,5 +225,28 @@ mod tests {
         assert!((985.0..=995.0).contains(&episode), "{episode}");
         // Nothing acknowledged: nothing to measure.
         assert!(!Pacer::new(start).rate_limited(start));
+    }
+
+    #[test]
+    fn the_pace_rises_faster_the_longer_no_429_comes() {
+        let start = Instant::now();
+        let mut p = Pacer::new(start);
+        for i in 0..1000 {
+            p.acknowledged(start + Duration::from_millis(i));
+        }
+        assert!(p.rate_limited(start + WINDOW));
+        let paced = p.rate.unwrap();
+        // Eight quiet seconds: +1%, +2%, +4%, +8%, +16%, +32%, +32%, +32%.
+        for second in 2..=9 {
+            p.acknowledged(start + Duration::from_secs(second) + Duration::from_millis(1));
+        }
+        let risen = p.rate.unwrap() / paced;
+        let expected = [1.01, 1.02, 1.04, 1.08, 1.16, 1.32, 1.32, 1.32]
+            .iter()
+            .product::<f64>();
+        assert!((risen - expected).abs() < 1e-9, "{risen} {expected}");
+        // A 429 starts over at 1%.
+        assert!(p.rate_limited(start + Duration::from_secs(10)));
+        assert_eq!(p.rises, 0);
     }
 }

@@ -1,7 +1,7 @@
 //! Leases on buckets: which worker may send which keys, until when, under which epoch.
 //!
 //! A worker takes free or expired buckets that have work (`FOR UPDATE SKIP LOCKED`: workers
-//! never wait for each other), each with a new epoch and an expiry `lease` ahead in the
+//! never wait for each other), those furthest behind in the feed first, each with a new epoch and an expiry `lease` ahead in the
 //! database's clock, and renews them every third of `lease`. Taking an expired bucket over
 //! settles what its last holder left in flight: customer creates go back to be read back
 //! before anything is sent; other records become ambiguous (never resent on their own).
@@ -138,7 +138,9 @@ impl Leases {
                               AND EXISTS (SELECT 1 FROM preventor_records r
                                           WHERE r.bucket = b.bucket
                                             AND r.state IN ('pending', 'in_flight'))
-                            ORDER BY random()
+                            ORDER BY (SELECT min(r.seq) FROM preventor_records r
+                                      WHERE r.bucket = b.bucket
+                                        AND r.state IN ('pending', 'in_flight'))
                             LIMIT $3
                             FOR UPDATE OF b SKIP LOCKED
                          )
@@ -256,10 +258,18 @@ impl Leases {
             .await?;
         let renewed: std::collections::HashSet<u32> =
             rows.iter().map(|r| r.get::<_, i32>(0) as u32).collect();
+        let asked_for: HashMap<u32, i64> = buckets
+            .iter()
+            .zip(&epochs)
+            .map(|(b, e)| (*b as u32, *e))
+            .collect();
         let deadline = self.local_deadline(asked);
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         held.retain(|b, h| {
-            if renewed.contains(b) {
+            if asked_for.get(b) != Some(&h.epoch) {
+                // Taken (again) while the renewal ran: its own lease is fresh.
+                true
+            } else if renewed.contains(b) {
                 h.deadline = deadline;
                 true
             } else {
@@ -299,13 +309,22 @@ impl Leases {
         Ok(())
     }
 
-    /// Every held bucket.
-    pub fn held(&self) -> Vec<u32> {
-        self.held
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys()
-            .copied()
-            .collect()
+    /// Gives back every bucket the database says this worker holds (when it has nothing in
+    /// flight: after a run, or at the end).
+    pub async fn release_all(&self, db: &Db) -> Result<(), JournalError> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        let worker = self.worker.clone();
+        db.retry(Instant::now() + self.lease, |c| {
+            let worker = worker.clone();
+            async move {
+                c.execute(
+                    "UPDATE preventor_buckets SET owner = NULL, expires = NULL WHERE owner = $1",
+                    &[&worker],
+                )
+                .await
+            }
+        })
+        .await?;
+        Ok(())
     }
 }

@@ -46,11 +46,25 @@ struct Written {
 #[derive(Default)]
 struct Books {
     open: HashMap<u64, Open>,
-    /// Records of each bucket not yet finished, and whether all its records were fetched.
+    /// Records of each bucket fetched and not yet finished.
     outstanding: HashMap<u32, usize>,
+    /// Buckets whose pending records have all been fetched.
+    complete: std::collections::HashSet<u32>,
     buffer: Vec<Written>,
     /// Buckets whose records are all finished: given back after their outcomes are written.
     done: Vec<u32>,
+}
+
+impl Books {
+    /// A bucket fetched to its end and all finished is given back with the next flush.
+    fn finish_if_done(&mut self, bucket: u32) {
+        if self.complete.contains(&bucket) && self.outstanding.get(&bucket).is_none_or(|n| *n == 0)
+        {
+            self.complete.remove(&bucket);
+            self.outstanding.remove(&bucket);
+            self.done.push(bucket);
+        }
+    }
 }
 
 /// The ledger of one run of `bulk::send` by a worker.
@@ -84,19 +98,26 @@ impl PgLedger {
         self.books.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records of a bucket just fetched (`records` may be empty: the bucket is then done).
-    pub fn fetched(&self, bucket: u32, records: impl IntoIterator<Item = (u64, Open)>) {
-        let mut books = self.books();
+    /// Records of a bucket just fetched; `complete`: the bucket has no more to fetch (it is
+    /// given back once they are all finished).
+    pub fn fetched(
+        &self,
+        bucket: u32,
+        records: impl IntoIterator<Item = (u64, Open)>,
+        complete: bool,
+    ) {
+        let mut guard = self.books();
+        let books = &mut *guard;
         let mut n = 0;
         for (seq, open) in records {
             books.open.insert(seq, open);
             n += 1;
         }
-        if n == 0 {
-            books.done.push(bucket);
-        } else {
-            books.outstanding.insert(bucket, n);
+        *books.outstanding.entry(bucket).or_default() += n;
+        if complete {
+            books.complete.insert(bucket);
         }
+        books.finish_if_done(bucket);
     }
 
     /// Writes the outcomes buffered so far, then gives back the buckets they finished.
@@ -283,12 +304,9 @@ impl Ledger for PgLedger {
             return Ok(());
         };
         if let Some(left) = books.outstanding.get_mut(&open.bucket) {
-            *left -= 1;
-            if *left == 0 {
-                books.outstanding.remove(&open.bucket);
-                books.done.push(open.bucket);
-            }
+            *left = left.saturating_sub(1);
         }
+        books.finish_if_done(open.bucket);
         let answered = !matches!(sent.outcome, Outcome::Stopped);
         let row = match &sent.outcome {
             // Not processed: back to pending (a record to read back first stays one).

@@ -12,22 +12,16 @@ use std::{
     time::{Duration, Instant},
 };
 
-use preventor::{
-    bulk::{self, BulkOptions, Outcome, Prior, Record, Sent, Summary},
-    compliance::types::{Account, Customer, MonetaryTransaction},
-};
+use preventor::bulk::{self, BulkOptions, Outcome, Record, Sent, Summary};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
+
+mod producer;
 
 use crate::{
     journal::{
         self,
-        postgres::{
-            connection::{Db, Location},
-            lease::Leases,
-            ledger::{Open, PgLedger},
-            stage, PgJournal,
-        },
+        postgres::{connection::Location, lease::Leases, ledger::PgLedger, stage, PgJournal},
     },
     progress::Progress,
     target::{Needs, Plan},
@@ -41,9 +35,10 @@ pub struct WorkOptions {
     /// are taken over this long after its last renewal.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub lease: f64,
-    /// Most buckets (of 64) a worker holds at once.
-    #[arg(long, default_value_t = 16, value_name = "N")]
-    pub buckets: usize,
+    /// Most buckets (of 64) a worker holds at once (default: its fair share, 64 divided by the
+    /// workers alive, so that a lone worker uses every key and workers that join get work).
+    #[arg(long, value_name = "N")]
+    pub buckets: Option<usize>,
     /// Allow a PostgreSQL journal on another host without TLS (`sslmode=disable`).
     #[arg(long, env = "PREVENTOR_JOURNAL_PLAINTEXT", value_parser = clap::builder::BoolishValueParser::new())]
     pub journal_plaintext: bool,
@@ -208,16 +203,6 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "this-host".into())
 }
 
-/// A record's payload as the record it was staged from.
-fn decode(kind: &str, payload: &str) -> Result<Record, String> {
-    let e = |e: serde_json::Error| preventor::redacted::without_values(&e.to_string());
-    Ok(match kind {
-        "customers" => Record::Customer(serde_json::from_str::<Customer>(payload).map_err(e)?),
-        "accounts" => Record::Account(serde_json::from_str::<Account>(payload).map_err(e)?),
-        _ => Record::from(serde_json::from_str::<MonetaryTransaction>(payload).map_err(e)?),
-    })
-}
-
 /// Works the feed until nothing is pending or in flight, or a stop.
 async fn work_feed(
     plan: &Plan,
@@ -258,10 +243,13 @@ async fn work_feed(
         return (Exit::fatal(format!("journal: {e}")), json!({}));
     }
     progress.line(format!(
-        "worker {worker} on {} (lease {:.1} s, up to {} buckets)",
+        "worker {worker} on {} (lease {:.1} s, {})",
         db.location(),
         lease.as_secs_f64(),
         work.buckets
+            .map_or("a fair share of the buckets".to_string(), |n| format!(
+                "up to {n} buckets"
+            ))
     ));
     let stop = CancellationToken::new();
     tokio::spawn(crate::import::stop_on_signals(
@@ -287,7 +275,7 @@ async fn work_feed(
         let ledger = PgLedger::new(db.clone(), leases.clone());
         let (tx, rx) = tokio::sync::mpsc::channel::<(u64, Record)>(4096);
         let drained = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let producer = tokio::spawn(produce(
+        let producer = tokio::spawn(producer::produce(
             db.clone(),
             leases.clone(),
             ledger.clone(),
@@ -343,13 +331,12 @@ async fn work_feed(
                 }
             }
         }
-        // Whatever this run held and did not finish goes back (fetched afresh next run).
-        let held = leases.held();
-        let _ = leases.release(&db, &held).await;
+        // Whatever this run held and did not finish goes back (fetched afresh next run):
+        // nothing of this worker is in flight now.
+        let _ = leases.release_all(&db).await;
     }
     renewer.abort();
-    let held = leases.held();
-    let _ = leases.release(&db, &held).await;
+    let _ = leases.release_all(&db).await;
     let _ = db
         .retry(Instant::now() + Duration::from_secs(10), |c| {
             let worker = worker.clone();
@@ -426,109 +413,6 @@ fn count(total: &mut Summary, outcome: &Outcome) {
         Outcome::Changed => total.changed += 1,
         _ => {}
     }
-}
-
-/// Feeds the sender: leases buckets with work, fetches their pending records in staging
-/// order, and ends the stream once the feed has nothing pending or in flight and this worker
-/// holds nothing (or on a stop).
-async fn produce(
-    db: Arc<Db>,
-    leases: Arc<Leases>,
-    ledger: PgLedger,
-    most: usize,
-    tx: tokio::sync::mpsc::Sender<(u64, Record)>,
-    stop: CancellationToken,
-    drained: Arc<std::sync::atomic::AtomicBool>,
-) {
-    while !stop.is_cancelled() {
-        let free = most.saturating_sub(leases.count());
-        let taken = match leases.acquire(&db, free).await {
-            Ok(t) => t,
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
-            }
-        };
-        let idle = taken.is_empty();
-        for t in taken {
-            let bucket = t.bucket as i32;
-            let rows = db
-                .retry(Instant::now() + leases.lease / 2, |c| async move {
-                    c.query(
-                        "SELECT seq, row_id, kind, payload, maybe_sent FROM preventor_records
-                         WHERE bucket = $1 AND state = 'pending' ORDER BY seq",
-                        &[&bucket],
-                    )
-                    .await
-                })
-                .await;
-            let Ok(rows) = rows else {
-                // Given back: taken again when the database answers.
-                let _ = leases.release(&db, &[t.bucket]).await;
-                continue;
-            };
-            let mut records = Vec::with_capacity(rows.len());
-            let mut opens = Vec::with_capacity(rows.len());
-            for row in rows {
-                let seq = row.get::<_, i64>(0) as u64;
-                let row_id: String = row.get(1);
-                let kind: String = row.get(2);
-                let Some(record) = row
-                    .get::<_, Option<String>>(3)
-                    .and_then(|p| decode(&kind, &p).ok())
-                else {
-                    continue;
-                };
-                let prior = if row.get::<_, bool>(4) {
-                    Prior::MaybeSent
-                } else {
-                    Prior::Unsent
-                };
-                opens.push((
-                    seq,
-                    Open {
-                        row: row_id,
-                        bucket: t.bucket,
-                        epoch: t.epoch,
-                        prior,
-                    },
-                ));
-                records.push((seq, record));
-            }
-            ledger.fetched(t.bucket, opens);
-            for record in records {
-                if tx.send(record).await.is_err() {
-                    return;
-                }
-            }
-        }
-        if idle {
-            if leases.count() == 0 && feed_drained(&db).await {
-                drained.store(true, std::sync::atomic::Ordering::Release);
-                return;
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-                _ = stop.cancelled() => {}
-            }
-        }
-    }
-}
-
-/// Whether the feed has nothing pending or in flight.
-async fn feed_drained(db: &Db) -> bool {
-    let client = match db.client().await {
-        Ok(c) => c,
-        Err(_) => return false,
-    };
-    client
-        .query_one(
-            "SELECT NOT EXISTS (SELECT 1 FROM preventor_records
-                                WHERE state IN ('pending', 'in_flight'))",
-            &[],
-        )
-        .await
-        .is_ok_and(|r| r.get::<_, bool>(0))
 }
 
 /// `preventor status postgres://...`: the feed's counts, its workers, and its problems.

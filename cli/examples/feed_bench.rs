@@ -1,0 +1,254 @@
+//! Shared-feed benchmark: one `preventor work` against three on the same feed, staged into a
+//! throwaway PostgreSQL, against the sandbox binary at a rate limit (20 ms latency, 200
+//! accounts); and the time from a worker's SIGKILL to its buckets moving (3 s lease). The point
+//! of three workers is availability, not speed: they share one limit, and must still reach it.
+//!
+//! ```sh
+//! cargo build --release -p preventor-cli -p preventor-sandbox
+//! cargo run --release -p preventor-cli --example feed_bench            # 60,000 transactions
+//! cargo run --release -p preventor-cli --example feed_bench -- --quick # 12,000, to prove it runs
+//! ```
+//! Needs `initdb`, `pg_ctl` and `psql` on PATH. Figures go to stdout and
+//! `target/bench/feed.json`. Ratios are printed, never asserted.
+
+#[path = "../tests/support/postgres.rs"]
+mod postgres;
+
+use std::{
+    io::{BufRead, Write},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::json;
+
+const LIMIT: u64 = 3000;
+const ACCOUNTS: u64 = 200;
+
+fn release(name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/release")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: cargo build --release -p preventor-cli -p preventor-sandbox",
+        path.display()
+    );
+    path
+}
+
+struct Sandbox {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The sandbox binary at [`LIMIT`] requests a second, 20 ms latency.
+fn sandbox() -> Sandbox {
+    let mut child = Command::new(release("preventor-sandbox"))
+        .args([
+            "--port",
+            "0",
+            "--latency-ms",
+            "20",
+            "--accept-unknown-accounts",
+        ])
+        .args(["--rate-limit", &LIMIT.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = lines
+        .find_map(|l| l.ok()?.split("listening on ").nth(1).map(str::to_string))
+        .expect("the sandbox prints its URL");
+    std::thread::spawn(move || lines.for_each(drop));
+    Sandbox { child, url }
+}
+
+fn preventor(url: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(release("preventor"));
+    command
+        .args(args)
+        .envs(preventor_sandbox::Credentials::default().env(url))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    command
+}
+
+fn input(dir: &Path, n: u64) -> PathBuf {
+    let path = dir.join("feed.jsonl");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    for i in 0..n {
+        writeln!(
+            f,
+            r#"{{"id":"tx-{i}","account_number":"acc-{}","trans_amount":"{i}.25","trans_currency":"PEN"}}"#,
+            i % ACCOUNTS
+        )
+        .unwrap();
+    }
+    path
+}
+
+fn stage(url: &str, dsn: &str, file: &Path) {
+    let out = preventor(
+        url,
+        &[
+            "import",
+            "transactions",
+            file.to_str().unwrap(),
+            "--journal",
+            dsn,
+            "--stage-only",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "staging failed");
+}
+
+fn report(child: Child) -> serde_json::Value {
+    let out = child.wait_with_output().unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or(json!({}))
+}
+
+/// `workers` workers on a fresh feed of `n` records: the share of the limit reached (the
+/// sandbox's one-second burst subtracted), 429s per 1,000 acknowledged.
+fn at_limit(cluster: &postgres::Cluster, dir: &Path, workers: usize, n: u64) -> serde_json::Value {
+    let db = format!("feed{workers}");
+    let dsn = cluster.database(&db);
+    let sandbox = sandbox();
+    stage(&sandbox.url, &dsn, &input(dir, n));
+    let started = Instant::now();
+    let children: Vec<Child> = (0..workers)
+        .map(|_| {
+            preventor(&sandbox.url, &["work", "--journal", &dsn, "--json"])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let reports: Vec<_> = children.into_iter().map(report).collect();
+    let seconds = started.elapsed().as_secs_f64();
+    let acknowledged: f64 = cluster
+        .query(
+            &db,
+            "SELECT count(*) FROM preventor_records WHERE state = 'acknowledged'",
+        )
+        .parse()
+        .unwrap();
+    let rate_limited: f64 = reports
+        .iter()
+        .map(|r| r["rate_limited"].as_f64().unwrap_or(0.0))
+        .sum();
+    let share = (acknowledged - LIMIT as f64).max(0.0) / seconds / LIMIT as f64;
+    // The sending window alone: the first mark to the last outcome (no process start, token,
+    // or end of run).
+    let window: f64 = cluster
+        .query(
+            &db,
+            "SELECT EXTRACT(EPOCH FROM max(updated) - min(marked)) FROM preventor_records",
+        )
+        .parse()
+        .unwrap();
+    let window_share = (acknowledged - LIMIT as f64).max(0.0) / window / LIMIT as f64;
+    let per_thousand = rate_limited * 1000.0 / acknowledged.max(1.0);
+    println!(
+        "{workers} worker(s), {n} records at {LIMIT}/s: {acknowledged} acknowledged in {seconds:.1} s, \
+         {share:.3} of the limit (burst subtracted), {per_thousand:.1} 429s per 1,000; \
+         sending window {window:.1} s: {window_share:.3} of the limit"
+    );
+    json!({"workers": workers, "records": n, "seconds": seconds, "acknowledged": acknowledged,
+           "share_of_limit": share, "rate_limited_per_1000": per_thousand,
+           "sending_window_s": window, "window_share_of_limit": window_share})
+}
+
+/// Three workers, one killed at a third of the feed: seconds from the kill to the last of its
+/// buckets taken over.
+fn takeover(cluster: &postgres::Cluster, dir: &Path, n: u64) -> serde_json::Value {
+    let dsn = cluster.database("takeover");
+    let sandbox = sandbox();
+    stage(&sandbox.url, &dsn, &input(dir, n));
+    let mut children: Vec<Child> = (0..3)
+        .map(|_| {
+            preventor(
+                &sandbox.url,
+                &["work", "--journal", &dsn, "--lease", "3", "--json"],
+            )
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    while cluster
+        .query(
+            "takeover",
+            "SELECT count(*) FROM preventor_records WHERE state = 'acknowledged'",
+        )
+        .parse::<u64>()
+        .unwrap()
+        < n / 3
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut victim = children.remove(0);
+    let pid = format!(":{}:", victim.id());
+    victim.kill().unwrap();
+    let killed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let _ = victim.wait();
+    let mut moved = Vec::new();
+    for child in children {
+        for t in report(child)["takeovers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            if t["from"].as_str().unwrap_or("").contains(&pid) {
+                moved.push(t["at_unix_s"].as_f64().unwrap_or(0.0) - killed);
+            }
+        }
+    }
+    let last = moved.iter().cloned().fold(0.0, f64::max);
+    let first = moved.iter().cloned().fold(f64::INFINITY, f64::min);
+    println!(
+        "kill -9 of one of three workers (lease 3 s): {} buckets taken over, {first:.2}-{last:.2} s after the kill",
+        moved.len()
+    );
+    json!({"lease_s": 3, "buckets_moved": moved.len(), "first_s": first, "last_s": last})
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let n = if quick { 12_000 } else { 60_000 };
+    let dir = std::env::temp_dir().join(format!("preventor-feed-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cluster = postgres::Cluster::start("bench");
+    let one = at_limit(&cluster, &dir, 1, n);
+    let three = at_limit(&cluster, &dir, 3, n);
+    let moved = takeover(&cluster, &dir, n / 3);
+    println!(
+        "three workers / one: {:.3}",
+        three["share_of_limit"].as_f64().unwrap_or(0.0)
+            / one["share_of_limit"].as_f64().unwrap_or(1.0).max(1e-9)
+    );
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(
+        out.join("feed.json"),
+        serde_json::to_string_pretty(
+            &json!({"quick": quick, "limit": LIMIT, "one": one, "three": three, "takeover": moved}),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,224 @@
+//! Feeds a worker's sender from the buckets it leases: records in staging order across every
+//! held bucket (so that all their keys are busy at once), until the feed has nothing pending or
+//! in flight.
+//!
+//! A lease covers one chunk of a bucket: once the chunk's records are all finished, the bucket
+//! is given back, and the next chunk goes to whichever worker takes it (buckets furthest behind
+//! first). So every worker draws from the whole feed in staging order and they all end together,
+//! instead of one worker finishing its own keys alone at the end; and memory stays bounded
+//! whatever the feed's size.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use preventor::{
+    bulk::{Prior, Record},
+    compliance::types::{Account, Customer, MonetaryTransaction},
+};
+use tokio::time::sleep_until;
+use tokio_util::sync::CancellationToken;
+
+use crate::journal::postgres::{
+    connection::Db,
+    lease::Leases,
+    ledger::{Open, PgLedger},
+    BUCKETS,
+};
+
+/// Most buckets taken in one round (a round every 25 ms while there are buckets to take), so
+/// that workers that start together share the buckets out.
+const TAKE_AT_ONCE: usize = 16;
+/// Records of a bucket sent under one lease.
+const CHUNK: i64 = 256;
+
+/// Where a held bucket's fetching stands.
+struct Cursor {
+    epoch: i64,
+    /// Fetched, not yet handed to the sender.
+    queued: usize,
+    /// Its chunk was fetched.
+    fetched: bool,
+}
+
+/// A record's payload as the record it was staged from.
+fn decode(kind: &str, payload: &str) -> Result<Record, String> {
+    let e = |e: serde_json::Error| preventor::redacted::without_values(&e.to_string());
+    Ok(match kind {
+        "customers" => Record::Customer(serde_json::from_str::<Customer>(payload).map_err(e)?),
+        "accounts" => Record::Account(serde_json::from_str::<Account>(payload).map_err(e)?),
+        _ => Record::from(serde_json::from_str::<MonetaryTransaction>(payload).map_err(e)?),
+    })
+}
+
+/// Feeds `tx` until the feed is drained (then sets `drained`) or `stop`.
+pub async fn produce(
+    db: Arc<Db>,
+    leases: Arc<Leases>,
+    ledger: PgLedger,
+    most: Option<usize>,
+    tx: tokio::sync::mpsc::Sender<(u64, Record)>,
+    stop: CancellationToken,
+    drained: Arc<AtomicBool>,
+) {
+    let mut cursors: HashMap<u32, Cursor> = HashMap::new();
+    let mut queue: BTreeMap<u64, (u32, Record)> = BTreeMap::new();
+    let mut next_round = Instant::now();
+    while !stop.is_cancelled() {
+        if Instant::now() >= next_round {
+            let most = match most {
+                Some(n) => n,
+                None => fair_share(&db, leases.lease).await,
+            };
+            let free = most.saturating_sub(leases.count()).min(TAKE_AT_ONCE);
+            let taken = leases.acquire(&db, free).await.unwrap_or_default();
+            let idle = taken.is_empty();
+            for t in taken {
+                cursors.insert(
+                    t.bucket,
+                    Cursor {
+                        epoch: t.epoch,
+                        queued: 0,
+                        fetched: false,
+                    },
+                );
+            }
+            next_round = Instant::now()
+                + if idle {
+                    Duration::from_millis(100)
+                } else {
+                    Duration::from_millis(25)
+                };
+            if idle
+                && cursors.is_empty()
+                && queue.is_empty()
+                && leases.count() == 0
+                && feed_drained(&db).await
+            {
+                drained.store(true, Ordering::Release);
+                return;
+            }
+        }
+        refill(&db, &leases, &ledger, &mut cursors, &mut queue).await;
+        cursors.retain(|_, c| !(c.fetched && c.queued == 0));
+
+        if queue.is_empty() {
+            tokio::select! {
+                _ = sleep_until(next_round.into()) => {}
+                _ = stop.cancelled() => return,
+            }
+            continue;
+        }
+        tokio::select! {
+            permit = tx.reserve() => {
+                let Ok(permit) = permit else { return };
+                if let Some((seq, (bucket, record))) = queue.pop_first() {
+                    if let Some(c) = cursors.get_mut(&bucket) {
+                        c.queued -= 1;
+                    }
+                    permit.send((seq, record));
+                }
+            }
+            _ = sleep_until(next_round.into()) => {}
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
+/// Fetches the chunk of every bucket just taken.
+async fn refill(
+    db: &Db,
+    leases: &Leases,
+    ledger: &PgLedger,
+    cursors: &mut HashMap<u32, Cursor>,
+    queue: &mut BTreeMap<u64, (u32, Record)>,
+) {
+    for (bucket, cursor) in cursors.iter_mut() {
+        if cursor.fetched || !leases.valid(*bucket, cursor.epoch) {
+            continue;
+        }
+        let b = *bucket as i32;
+        let rows = db
+            .retry(Instant::now() + leases.lease / 2, |c| async move {
+                c.query(
+                    "SELECT seq, row_id, kind, payload, maybe_sent FROM preventor_records
+                     WHERE bucket = $1 AND state = 'pending' ORDER BY seq LIMIT $2",
+                    &[&b, &CHUNK],
+                )
+                .await
+            })
+            .await;
+        // The database is away: tried again on the next pass.
+        let Ok(rows) = rows else { continue };
+        cursor.fetched = true;
+        let mut opens = Vec::with_capacity(rows.len());
+        for row in rows {
+            let seq: i64 = row.get(0);
+            let kind: String = row.get(2);
+            // A payload that cannot be read (cleared, or written by another version) is left
+            // pending for `status` to show; nothing is sent for it.
+            let Some(record) = row
+                .get::<_, Option<String>>(3)
+                .and_then(|p| decode(&kind, &p).ok())
+            else {
+                continue;
+            };
+            let prior = if row.get::<_, bool>(4) {
+                Prior::MaybeSent
+            } else {
+                Prior::Unsent
+            };
+            opens.push((
+                seq as u64,
+                Open {
+                    row: row.get(1),
+                    bucket: *bucket,
+                    epoch: cursor.epoch,
+                    prior,
+                },
+            ));
+            queue.insert(seq as u64, (*bucket, record));
+            cursor.queued += 1;
+        }
+        ledger.fetched(*bucket, opens, true);
+    }
+}
+
+/// The buckets a worker may hold: all of them divided by the workers alive (a heartbeat within
+/// the lease, not ended), rounded up.
+async fn fair_share(db: &Db, lease: Duration) -> usize {
+    let alive = match db.client().await {
+        Ok(c) => c
+            .query_one(
+                "SELECT count(*) FROM preventor_workers
+                 WHERE ended IS NULL AND heartbeat > now() - make_interval(secs => $1)",
+                &[&lease.as_secs_f64()],
+            )
+            .await
+            .map(|r| r.get::<_, i64>(0))
+            .unwrap_or(1),
+        Err(_) => 1,
+    };
+    (BUCKETS as usize).div_ceil(alive.max(1) as usize)
+}
+
+/// Whether the feed has nothing pending or in flight.
+async fn feed_drained(db: &Db) -> bool {
+    let client = match db.client().await {
+        Ok(c) => c,
+        Err(_) => return false,
+    };
+    client
+        .query_one(
+            "SELECT NOT EXISTS (SELECT 1 FROM preventor_records
+                                WHERE state IN ('pending', 'in_flight'))",
+            &[],
+        )
+        .await
+        .is_ok_and(|r| r.get::<_, bool>(0))
+}
