@@ -12,6 +12,7 @@
 //! `target/bench/feed.json`. Ratios are printed, never asserted.
 
 #[path = "../tests/support/postgres.rs"]
+#[allow(dead_code)]
 mod postgres;
 
 use std::{
