@@ -111,17 +111,24 @@ struct Counts {
     failed: Listed,
 }
 
-fn open_input(args: &ImportArgs) -> std::io::Result<(Box<dyn BufRead + Send>, Option<u64>)> {
+/// An opened input, its line count, and its size and SHA-256 (for the run's record).
+type Input = (Box<dyn BufRead + Send>, Option<u64>, Option<(u64, String)>);
+
+/// The input, its line count, and its size and SHA-256 (for the run's record).
+fn open_input(args: &ImportArgs) -> std::io::Result<Input> {
     if args.file.as_os_str() == "-" {
-        return Ok((Box::new(std::io::BufReader::new(std::io::stdin())), None));
+        return Ok((
+            Box::new(std::io::BufReader::new(std::io::stdin())),
+            None,
+            None,
+        ));
     }
-    let lines = std::io::BufReader::new(std::fs::File::open(&args.file)?)
-        .lines()
-        .count() as u64;
+    let (bytes, sha256, lines) = journal::runs::input_facts(&args.file)?;
     let file = std::fs::File::open(&args.file)?;
     Ok((
         Box::new(std::io::BufReader::with_capacity(1 << 16, file)),
         Some(lines),
+        Some((bytes, sha256)),
     ))
 }
 
@@ -136,7 +143,7 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
         Ok(s) => s,
         Err(e) => return Exit::usage(e.to_string()),
     };
-    let (reader, total) = match open_input(&args) {
+    let (reader, total, facts) = match open_input(&args) {
         Ok(r) => r,
         Err(e) => return Exit::fatal(format!("{}: {e}", args.file.display())),
     };
@@ -218,6 +225,30 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
     let stop = CancellationToken::new();
     tokio::spawn(stop_on_signals(stop.clone(), progress.clone()));
 
+    // The run's record: its input, target and options now; samples while it goes; counts at
+    // the end.
+    let gauges = Arc::new(preventor::bulk::Gauges::default());
+    let run_id = match &journal {
+        Some(j) => {
+            let start = journal::runs::RunStart {
+                input: args.file.display().to_string(),
+                input_bytes: facts.as_ref().map(|f| f.0),
+                input_sha256: facts.as_ref().map(|f| f.1.clone()),
+                target: target.to_string(),
+                options: json!({
+                    "kind": kind.name(), "concurrency": args.concurrency,
+                    "max_concurrency": args.max_concurrency, "shard": args.shard,
+                    "resend_ambiguous": args.resend_ambiguous, "csv": csv,
+                }),
+            };
+            match journal::runs::Store::Sqlite(j.db()).start(&start).await {
+                Ok(id) => Some(id),
+                Err(e) => return Exit::fatal(format!("journal: {e}")),
+            }
+        }
+        None => None,
+    };
+
     // Held until the writer thread has ended, whatever the admission does with the journal.
     let _held = journal.as_mut().and_then(Journal::take_lock);
     // The journal's writer thread: the sender never waits on SQLite.
@@ -238,12 +269,22 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
         seen: Mutex::new(HashMap::new()),
     };
     let records = lines.filter_map(move |line| futures::future::ready(admission.admit(line)));
+    let sampler = match (&ledger, run_id) {
+        (Some(writer), Some(id)) => {
+            let writer = writer.clone();
+            Some(journal::runs::sampler(gauges.clone(), move |s| {
+                writer.sample(id, s)
+            }))
+        }
+        _ => None,
+    };
 
     let options = BulkOptions {
         concurrency: args.concurrency,
         max_concurrency: args.max_concurrency.max(args.concurrency),
         stop: Some(stop.clone()),
         resend_ambiguous: args.resend_ambiguous,
+        gauges: Some(gauges.clone()),
         ..BulkOptions::default()
     };
     let on_outcome = |sent: Sent| {
@@ -270,7 +311,22 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
     };
     let result = match ledger {
         Some(mut ledger) => {
+            let sampler = sampler;
             let result = bulk::send(&client, records, &options, &mut ledger, on_outcome).await;
+            if let Some(sampler) = sampler {
+                sampler.abort();
+                if let Some(id) = run_id {
+                    ledger.sample(
+                        id,
+                        journal::runs::RunSample::of(
+                            started.elapsed().as_secs_f64(),
+                            &gauges.sample(),
+                        ),
+                    );
+                    // The last sample goes with the final commit.
+                    let _ = preventor::bulk::Ledger::close(&mut ledger).await;
+                }
+            }
             // Every outcome is committed (`send` closed the ledger): the writer may end.
             drop(ledger);
             if let Some(thread) = writer_thread {
@@ -316,6 +372,18 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
         "duplicate_lines": c.duplicates.first,
         "changed": c.changed.first,
     });
+    if let (Some(id), Some(path)) = (run_id, &args.journal) {
+        let counts = json!({
+            "read": c.read, "acknowledged": summary.acknowledged, "reconciled": summary.reconciled,
+            "rejected": summary.rejected, "ambiguous": summary.ambiguous, "failed": c.failed.count,
+            "invalid": c.invalid.count, "duplicate_ids": c.duplicates.count,
+            "changed_since_sent": summary.changed, "skipped_already_done": summary.already_settled,
+            "rate_limited": summary.rate_limited, "stopped": stopped_early || summary.stopped > 0,
+        });
+        if let Err(e) = journal::runs::end_sqlite(path, id, &counts) {
+            progress.line(format!("journal: the run's end could not be recorded: {e}"));
+        }
+    }
     print_report(&report, json_output);
     if stopped_early || summary.stopped > 0 {
         progress.line(format!(

@@ -19,7 +19,9 @@ mod feed;
 mod import;
 mod input;
 mod journal;
+mod operator;
 mod progress;
+mod report;
 mod target;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -89,6 +91,21 @@ enum Command {
         #[arg(long, env = "PREVENTOR_JOURNAL_PLAINTEXT", value_parser = clap::builder::BoolishValueParser::new())]
         journal_plaintext: bool,
     },
+    /// The receipt of a journal: each run (input hash, target, options, counts, charts over
+    /// time), rejected records grouped by answer, records without a final answer, decisions.
+    Report {
+        /// A SQLite journal file or a PostgreSQL DSN.
+        journal: PathBuf,
+        /// Also write one self-contained HTML page (charts, tables; no script, no network).
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        /// Allow a PostgreSQL journal on another host without TLS (`sslmode=disable`).
+        #[arg(long, env = "PREVENTOR_JOURNAL_PLAINTEXT", value_parser = clap::builder::BoolishValueParser::new())]
+        journal_plaintext: bool,
+    },
+    /// Record an operator's decision on ambiguous, rejected or failed records: acknowledged
+    /// (checked with Preventor), resend (the next run sends them once) or abandon.
+    Resolve(operator::ResolveArgs),
     /// Join the feed of a PostgreSQL journal from this host: lease buckets of keys, send their
     /// records, take over those of a worker that died; end when nothing is pending.
     Work(feed::WorkArgs),
@@ -185,6 +202,12 @@ async fn run(cli: Cli) -> Exit {
             Some(dsn) => feed::status(dsn, journal_plaintext, json).await,
             None => status(&journal, json),
         },
+        Command::Report {
+            journal,
+            html,
+            journal_plaintext,
+        } => operator::report(&journal, html.as_deref(), journal_plaintext, json).await,
+        Command::Resolve(args) => operator::resolve(args, json).await,
         Command::Work(args) => {
             let plan = match target::plan(cli.sandbox, Needs::Compliance) {
                 Ok(p) => p,

@@ -30,6 +30,8 @@ const MAX_SENDS: u32 = 2;
 struct Job {
     seq: u64,
     record: Record,
+    /// When its last call began (for the latency gauge).
+    sent_at: Option<Instant>,
     /// 429s waited out so far.
     rate_limited: u32,
     /// Sends in this run that reached the server or may have.
@@ -150,7 +152,14 @@ where
         }
         for (job, outcome) in finished.drain(..) {
             let key = job.record.key().to_string();
-            report(&mut summary, ledger, &mut on_outcome, job, outcome)?;
+            report(
+                &mut summary,
+                ledger,
+                &mut on_outcome,
+                options.gauges.as_deref(),
+                job,
+                outcome,
+            )?;
             // The key's next record, if any, may go now.
             match waiting.get_mut(&key).and_then(VecDeque::pop_front) {
                 Some(next) => {
@@ -202,9 +211,10 @@ where
             let job = Job {
                 seq,
                 record,
+                sent_at: None,
                 rate_limited: 0,
                 sends: 0,
-                maybe_landed: prior == Prior::MaybeSent,
+                maybe_landed: matches!(prior, Prior::MaybeSent | Prior::Resend),
                 read_back: false,
             };
             // What an earlier run settled is reported here, in input order, and not sent.
@@ -224,7 +234,14 @@ where
                 _ => None,
             };
             if let Some(outcome) = settled {
-                report(&mut summary, ledger, &mut on_outcome, job, outcome)?;
+                report(
+                    &mut summary,
+                    ledger,
+                    &mut on_outcome,
+                    options.gauges.as_deref(),
+                    job,
+                    outcome,
+                )?;
                 continue;
             }
             let key = job.record.key().to_string();
@@ -275,6 +292,9 @@ where
 
         // Wait for a call to end, or a stop, or the next time something may go: the end of a
         // pause, a refused record's `Retry-After`, the pace's next send (or, idle, more input).
+        if let Some(g) = &options.gauges {
+            g.calls(calls, limiter.limit());
+        }
         let wake_on_stop = if stopping { None } else { stop };
         let now = Instant::now();
         let wake = [
@@ -330,7 +350,7 @@ where
                     None
                 }
                 Done::Answered(answer) => Some(next_step(
-                    answer,
+                    observed(options.gauges.as_deref(), answer),
                     &mut limiter,
                     &mut pacer,
                     &mut summary,
@@ -361,6 +381,23 @@ where
             done = futures::FutureExt::now_or_never(in_flight.next()).flatten();
         }
     }
+}
+
+/// Tells the gauges of a call's latency and of a 429.
+fn observed(gauges: Option<&super::Gauges>, answer: Answer) -> Answer {
+    if let (Some(g), Answer::Sent(job, result)) = (gauges, &answer) {
+        if let Some(at) = job.sent_at {
+            g.latency(at.elapsed());
+        }
+        if result
+            .as_ref()
+            .err()
+            .is_some_and(|e| e.status() == Some(reqwest::StatusCode::TOO_MANY_REQUESTS))
+        {
+            g.rate_limited();
+        }
+    }
+    answer
 }
 
 /// What to do with a record after its call (or read-back) came back.
@@ -456,9 +493,13 @@ fn report(
     summary: &mut Summary,
     ledger: &mut impl Ledger,
     on_outcome: &mut impl FnMut(Sent),
+    gauges: Option<&super::Gauges>,
     job: Job,
     outcome: Outcome,
 ) -> Result<()> {
+    if let Some(g) = gauges {
+        g.outcome(&outcome);
+    }
     match &outcome {
         Outcome::Acknowledged { reconciled } => {
             summary.acknowledged += 1;
@@ -550,6 +591,7 @@ fn settled(e: &Error) -> Outcome {
 fn call(client: ComplianceClient, mut job: Job) -> InFlight {
     job.sends += 1;
     Box::pin(async move {
+        job.sent_at = Some(Instant::now());
         let result = match job.record.clone() {
             Record::Customer(c) if job.record.reconcilable() => {
                 client.customer_onboarding(c).await.map(drop)

@@ -51,12 +51,14 @@
 //! ```
 
 mod engine;
+mod gauges;
 mod limiter;
 mod pacer;
 
 use crate::compliance::types::{Account, Customer, MonetaryTransaction, RequestType};
 
 pub use engine::send;
+pub use gauges::{Gauges, Sample};
 
 /// One record of a feed.
 #[derive(Clone, Debug)]
@@ -227,6 +229,9 @@ pub struct BulkOptions {
     /// ([`Prior::MaybeSent`]): an operator's decision, since they may have been processed.
     /// Customer creates are always read back first instead.
     pub resend_ambiguous: bool,
+    /// Kept up to date while the run goes: calls in flight, the limit, outcomes, 429s and
+    /// latencies, for sampling from another task.
+    pub gauges: Option<std::sync::Arc<Gauges>>,
 }
 
 impl Default for BulkOptions {
@@ -239,6 +244,7 @@ impl Default for BulkOptions {
             lookahead: 4096,
             stop: None,
             resend_ambiguous: false,
+            gauges: None,
         }
     }
 }
@@ -303,6 +309,10 @@ pub enum Prior {
     /// records are sent again only with [`BulkOptions::resend_ambiguous`] (else they end
     /// [`Outcome::Ambiguous`] once more); an "already exists" answer settles it as acknowledged.
     MaybeSent,
+    /// An operator decided to send it again although an earlier run may have sent it: sent
+    /// whatever [`BulkOptions::resend_ambiguous`] says (a customer create is read back first);
+    /// an "already exists" answer settles it as acknowledged.
+    Resend,
     /// Acknowledged by an earlier run, with the same content: not sent
     /// ([`Outcome::AlreadySettled`]).
     Acknowledged,

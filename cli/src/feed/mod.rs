@@ -22,6 +22,7 @@ use crate::{
     journal::{
         self,
         postgres::{connection::Location, lease::Leases, ledger::PgLedger, stage, PgJournal},
+        runs::{RunSample, RunStart, Store},
     },
     progress::Progress,
     target::{Needs, Plan},
@@ -116,6 +117,10 @@ pub async fn import(
             Err(e) => return Exit::fatal(format!("{}: {e}", args.file.display())),
         }
     };
+    let facts = (args.file.as_os_str() != "-")
+        .then(|| crate::journal::runs::input_facts(&args.file).ok())
+        .flatten()
+        .map(|(bytes, sha, _)| (bytes, sha));
     let target = plan.target();
     let journal = match open(&dsn, args.work.journal_plaintext, Some(&target)).await {
         Ok(j) => j,
@@ -160,7 +165,16 @@ pub async fn import(
         max_concurrency: args.max_concurrency.max(args.concurrency),
         ..BulkOptions::default()
     };
-    let (exit, mut report) = work_feed(&plan, journal, args.work, options, progress).await;
+    let run = RunStart {
+        input: args.file.display().to_string(),
+        input_bytes: facts.as_ref().map(|f| f.0),
+        input_sha256: facts.as_ref().map(|f| f.1.clone()),
+        target: target.to_string(),
+        options: json!({"kind": args.kind.name(), "concurrency": args.concurrency,
+                        "max_concurrency": args.max_concurrency, "lease_s": args.work.lease,
+                        "staged": staged.staged, "resend_ambiguous": args.resend_ambiguous}),
+    };
+    let (exit, mut report) = work_feed(&plan, journal, args.work, options, progress, run).await;
     report["staged"] = staged.json();
     crate::import::print_report(&report, json_output);
     match exit {
@@ -192,7 +206,16 @@ pub async fn work(plan: Plan, args: WorkArgs, json_output: bool) -> Exit {
         max_concurrency: args.max_concurrency.max(args.concurrency),
         ..BulkOptions::default()
     };
-    let (exit, report) = work_feed(&plan, journal, args.work, options, Progress::new(None)).await;
+    let run = RunStart {
+        input: "(a worker: the feed staged in the journal)".into(),
+        input_bytes: None,
+        input_sha256: None,
+        target: target.to_string(),
+        options: json!({"concurrency": args.concurrency, "max_concurrency": args.max_concurrency,
+                        "lease_s": args.work.lease}),
+    };
+    let (exit, report) =
+        work_feed(&plan, journal, args.work, options, Progress::new(None), run).await;
     crate::import::print_report(&report, json_output);
     exit
 }
@@ -210,6 +233,7 @@ async fn work_feed(
     work: WorkOptions,
     options: BulkOptions,
     progress: Progress,
+    run: RunStart,
 ) -> (Exit, Value) {
     let clients = match plan.clients(Needs::Compliance).await {
         Ok(c) => c,
@@ -251,6 +275,21 @@ async fn work_feed(
                 "up to {n} buckets"
             ))
     ));
+    let gauges = Arc::new(preventor::bulk::Gauges::default());
+    let run_id = match Store::Postgres(db.clone()).start(&run).await {
+        Ok(id) => id,
+        Err(e) => return (Exit::fatal(format!("journal: {e}")), json!({})),
+    };
+    let started = Instant::now();
+    let sampler = {
+        let db = db.clone();
+        crate::journal::runs::sampler(gauges.clone(), move |s| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let _ = crate::journal::runs::pg_sample(&db, run_id, &s).await;
+            });
+        })
+    };
     let stop = CancellationToken::new();
     tokio::spawn(crate::import::stop_on_signals(
         stop.clone(),
@@ -293,6 +332,7 @@ async fn work_feed(
         let run_options = BulkOptions {
             stop: Some(stop.clone()),
             resend_ambiguous: true,
+            gauges: Some(gauges.clone()),
             ..options.clone()
         };
         let on_outcome = |sent: Sent| {
@@ -336,6 +376,13 @@ async fn work_feed(
         let _ = leases.release_all(&db).await;
     }
     renewer.abort();
+    sampler.abort();
+    let _ = Store::Postgres(db.clone())
+        .sample(
+            run_id,
+            &RunSample::of(started.elapsed().as_secs_f64(), &gauges.sample()),
+        )
+        .await;
     let _ = leases.release_all(&db).await;
     let _ = db
         .retry(Instant::now() + Duration::from_secs(10), |c| {
@@ -380,6 +427,15 @@ async fn work_feed(
             "in_flight": n(journal::IN_FLIGHT),
         },
     });
+    let _ = Store::Postgres(db.clone())
+        .end(
+            run_id,
+            &json!({"acknowledged": summary.acknowledged, "reconciled": summary.reconciled,
+                    "rejected": summary.rejected, "ambiguous": summary.ambiguous,
+                    "failed": summary.failed, "rate_limited": summary.rate_limited,
+                    "stopped": stop.is_cancelled(), "takeovers": leases.takeovers().len()}),
+        )
+        .await;
     let exit = if let Some(e) = error {
         if stop.is_cancelled() {
             Exit::Stopped

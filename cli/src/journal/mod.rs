@@ -19,6 +19,7 @@
 //! records are sent.
 
 pub mod postgres;
+pub mod runs;
 pub mod writer;
 
 use std::{
@@ -42,6 +43,10 @@ pub const ACKNOWLEDGED: &str = "acknowledged";
 pub const REJECTED: &str = "rejected";
 pub const AMBIGUOUS: &str = "ambiguous";
 pub const FAILED: &str = "failed";
+/// An operator decided it is sent again by the next run (`preventor resolve --resend`).
+pub const RESEND: &str = "resend";
+/// An operator gave up on it (`preventor resolve --abandon`): never sent again.
+pub const ABANDONED: &str = "abandoned";
 
 /// What the journal knows of a record from an earlier run.
 #[derive(Debug)]
@@ -121,6 +126,9 @@ pub fn prior(known: Option<&Known>, hash: &str) -> Prior {
         ACKNOWLEDGED => Prior::Changed,
         AMBIGUOUS | IN_FLIGHT if same => Prior::MaybeSent,
         AMBIGUOUS | IN_FLIGHT => Prior::Changed,
+        RESEND if same => Prior::Resend,
+        // An operator gave up on it: never sent again.
+        ABANDONED => Prior::Rejected,
         // Pending, failed, stopped, or rejected and corrected: never processed.
         _ => Prior::Unsent,
     }
@@ -183,6 +191,7 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
         CREATE INDEX IF NOT EXISTS records_state ON records(state);
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
     )?;
+    db.execute_batch(runs::SQLITE_SCHEMA)?;
     Ok(db)
 }
 
@@ -265,6 +274,34 @@ impl Journal {
         Ok(Journal {
             path: path.to_path_buf(),
             db,
+            lock: Some(lock),
+        })
+    }
+
+    /// Opens an existing journal to record an operator's decisions: takes the importer's lock
+    /// (refused while an import runs), checks nothing of the target.
+    pub fn open_to_change(path: &Path) -> Result<Journal, JournalError> {
+        if !path.exists() {
+            return Err(JournalError::Storage(format!(
+                "no journal at {}",
+                path.display()
+            )));
+        }
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(lock_path(path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(JournalError::Held(owner_of(path)))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+        }
+        Ok(Journal {
+            path: path.to_path_buf(),
+            db: connect(path)?,
             lock: Some(lock),
         })
     }
@@ -357,6 +394,11 @@ impl Journal {
             }))
         })?;
         rows.collect()
+    }
+
+    /// The connection (runs and decisions are written on it, outside an import's hot path).
+    pub fn db(&self) -> &Connection {
+        &self.db
     }
 
     /// `PRAGMA synchronous` of the connection (2: FULL, an fsync per commit).

@@ -39,6 +39,8 @@ pub struct Admitted {
 /// A write that waits in the buffer for the next commit.
 enum Buffered {
     Admit(Admitted),
+    /// A sample of the run `run` (see [`super::runs`]).
+    Sample(i64, super::runs::RunSample),
     Outcome {
         row: String,
         state: &'static str,
@@ -90,6 +92,11 @@ impl JournalLedger {
         if matches!(record.prior, Prior::Unsent | Prior::MaybeSent) {
             self.buffer(Buffered::Admit(record));
         }
+    }
+
+    /// A sample of run `run`, written with the next commit.
+    pub fn sample(&self, run: i64, sample: super::runs::RunSample) {
+        self.buffer(Buffered::Sample(run, sample));
     }
 
     fn buffer(&self, write: Buffered) {
@@ -253,6 +260,7 @@ fn apply(db: &mut Connection, buffered: &[Buffered], marks: &[Mark]) -> rusqlite
         let mut outcome = tx.prepare_cached(
             "UPDATE records SET state = ?2, status = ?3, details = ?4, updated = ?5 WHERE row = ?1",
         )?;
+        let mut sample = tx.prepare_cached(super::runs::SQLITE_SAMPLE)?;
         for write in buffered {
             match write {
                 Buffered::Admit(r) => {
@@ -275,6 +283,20 @@ fn apply(db: &mut Connection, buffered: &[Buffered], marks: &[Mark]) -> rusqlite
                     details,
                 } => {
                     outcome.execute(params![row, state, status, details, t])?;
+                }
+                Buffered::Sample(run, s) => {
+                    sample.execute(params![
+                        run,
+                        s.t,
+                        s.acknowledged as i64,
+                        s.rejected as i64,
+                        s.ambiguous as i64,
+                        s.rate_limited as i64,
+                        s.in_flight as i64,
+                        s.limit as i64,
+                        s.p50_ms,
+                        s.p99_ms
+                    ])?;
                 }
             }
         }
