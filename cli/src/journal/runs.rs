@@ -211,9 +211,6 @@ impl Store<'_> {
             }
             Store::Postgres(db) => {
                 let c = db.client().await.map_err(|e| storage(&e))?;
-                c.batch_execute(POSTGRES_SCHEMA)
-                    .await
-                    .map_err(|e| storage(&e))?;
                 let row = c
                     .query_one(
                         "INSERT INTO preventor_runs (started, host, input, input_bytes, input_sha256, target, options)
@@ -330,9 +327,6 @@ impl Store<'_> {
             }
             Store::Postgres(db) => {
                 let c = db.client().await.map_err(|e| storage(&e))?;
-                c.batch_execute(POSTGRES_SCHEMA)
-                    .await
-                    .map_err(|e| storage(&e))?;
                 // A resend is pending again, known to have maybe been sent (read back, or
                 // "already exists" settles it); the others settle the record (no payload kept).
                 let (state, maybe_sent) = match decision {
@@ -522,9 +516,6 @@ fn run_json(
 
 async fn postgres_report(db: &Db) -> Result<Value, JournalError> {
     let c = db.client().await.map_err(|e| storage(&e))?;
-    c.batch_execute(POSTGRES_SCHEMA)
-        .await
-        .map_err(|e| storage(&e))?;
     let q = |e: tokio_postgres::Error| storage(&e);
     let mut runs = Vec::new();
     for r in c

@@ -89,7 +89,10 @@ impl JournalLedger {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(record.seq, (record.row.clone(), record.prior));
-        if matches!(record.prior, Prior::Unsent | Prior::MaybeSent) {
+        if matches!(
+            record.prior,
+            Prior::Unsent | Prior::MaybeSent | Prior::Resend
+        ) {
             self.buffer(Buffered::Admit(record));
         }
     }
@@ -206,6 +209,11 @@ pub(super) fn outcome_row(
                 "sent by an earlier run without an answer; not sent again: the run was stopped"
                     .into(),
             ),
+        ),
+        Outcome::Stopped if prior == Prior::Resend => (
+            super::RESEND,
+            None,
+            Some("not sent yet: the run was stopped; an operator's resend stands".into()),
         ),
         Outcome::Stopped => (PENDING, None, Some("not sent: the run was stopped".into())),
         Outcome::AlreadySettled { .. } | Outcome::Changed => return None,

@@ -97,10 +97,11 @@ impl PgJournal {
                     async move {
                         // One schema maker at a time (workers start together).
                         c.batch_execute(&format!(
-                            "BEGIN; SELECT pg_advisory_xact_lock(7207011); {SCHEMA}
+                            "BEGIN; SELECT pg_advisory_xact_lock(7207011); {SCHEMA} {}
                              INSERT INTO preventor_buckets (bucket)
                                  SELECT generate_series(0, {}) ON CONFLICT DO NOTHING;
                              COMMIT;",
+                            crate::journal::runs::POSTGRES_SCHEMA,
                             BUCKETS - 1
                         ))
                         .await?;
