@@ -274,15 +274,18 @@ fn html(report: &Value, journal: &str) -> String {
 /// The report as text: each run's receipt, the counts, and the problems.
 pub fn print_text(report: &Value) {
     for run in report["runs"].as_array().into_iter().flatten() {
+        let facts = match (run["input_bytes"].as_u64(), run["input_sha256"].as_str()) {
+            (Some(bytes), Some(sha)) => format!(" ({bytes} bytes, sha256 {sha})"),
+            _ => String::new(),
+        };
         out!(
-            "run {}: {} -> {} on {}\n  input {} ({} bytes, sha256 {})\n  target {}\n  options {}\n  outcome {}",
+            "run {}: {} -> {} on {}\n  input {}{}\n  target {}\n  options {}\n  outcome {}",
             text(&run["id"]),
             time(run["started"].as_f64()),
             time(run["ended"].as_f64()),
             text(&run["host"]),
             text(&run["input"]),
-            text(&run["input_bytes"]),
-            text(&run["input_sha256"]),
+            facts,
             text(&run["target"]),
             text(&run["options"]),
             text(&run["counts"]),

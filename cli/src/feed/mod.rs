@@ -156,6 +156,22 @@ pub async fn import(
         staged.already_settled
     ));
     if args.stage_only {
+        let run = RunStart {
+            input: args.file.display().to_string(),
+            input_bytes: facts.as_ref().map(|f| f.0),
+            input_sha256: facts.as_ref().map(|f| f.1.clone()),
+            target: target.to_string(),
+            options: json!({"kind": args.kind.name(), "stage_only": true,
+                            "resend_ambiguous": args.resend_ambiguous}),
+        };
+        let store = Store::Postgres(journal.db.clone());
+        let recorded = match store.start(&run).await {
+            Ok(id) => store.end(id, &json!({"staged": staged.json()})).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = recorded {
+            progress.line(format!("journal: the run could not be recorded: {e}"));
+        }
         let report = json!({"staged": staged.json()});
         crate::import::print_report(&report, json_output);
         return staged_exit(&staged);
