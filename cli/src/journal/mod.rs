@@ -167,6 +167,20 @@ fn lock_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// The importer's OS lock on `<path>-lock`, taken at once or refused naming its holder.
+fn writer_lock(path: &Path) -> Result<File, JournalError> {
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock_path(path))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => Err(JournalError::Held(owner_of(path))),
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+    }
+}
+
 /// A connection to the journal at `path` (created if missing): WAL, an fsync per commit.
 fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let db = Connection::open(path)?;
@@ -224,18 +238,7 @@ impl Journal {
         target: &Target,
         adopt: bool,
     ) -> Result<Journal, JournalError> {
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(lock_path(path))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(JournalError::Held(owner_of(path)))
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
-        }
+        let lock = writer_lock(path)?;
         let db = connect(path)?;
         let run = serde_json::to_string(target)
             .map_err(|e| JournalError::Storage(format!("its target: {e}")))?;
@@ -287,18 +290,7 @@ impl Journal {
                 path.display()
             )));
         }
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(lock_path(path))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(JournalError::Held(owner_of(path)))
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
-        }
+        let lock = writer_lock(path)?;
         Ok(Journal {
             path: path.to_path_buf(),
             db: connect(path)?,
