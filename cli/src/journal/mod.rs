@@ -422,17 +422,19 @@ mod tests {
         }
     }
 
-    fn temp(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("preventor-journal-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join("journal.sqlite")
+    /// A journal path in a fresh directory, removed when the returned guard drops.
+    fn temp(name: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("preventor-journal-{name}-"))
+            .tempdir()
+            .unwrap();
+        let path = dir.path().join("journal.sqlite");
+        (dir, path)
     }
 
     #[test]
     fn marks_are_fsynced_and_a_journal_is_bound_to_one_target_and_one_writer() {
-        let path = temp("bound");
+        let (_dir, path) = temp("bound");
         let first = Journal::open_for_import(&path, &target("embedded-sandbox"), false).unwrap();
         assert_eq!(
             first.synchronous(),

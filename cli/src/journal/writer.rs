@@ -324,10 +324,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_mark_resolves_once_another_connection_sees_it_and_outcomes_follow() {
-        let dir = std::env::temp_dir().join(format!("preventor-writer-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("j.sqlite");
+        let dir = tempfile::Builder::new()
+            .prefix("preventor-writer-")
+            .tempdir()
+            .unwrap();
+        let path = dir.path().join("j.sqlite");
         let target = Target {
             compliance_url: "embedded-sandbox".into(),
             tenant: "t".into(),
