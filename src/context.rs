@@ -2,9 +2,7 @@
 //!
 //! Set per client (defaults) and per call ([`EndUserContext::merged_over`]): a per-call value wins.
 
-use reqwest::header::{
-    HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT,
-};
+use reqwest::header::HeaderValue;
 
 use crate::{Error, Result};
 
@@ -84,62 +82,5 @@ impl EndUserContext {
             }
         }
         Ok(())
-    }
-
-    /// The tenant headers of `shared` and the headers of this context, as one map built once
-    /// (per client, per `with_context`, per session) and then copied into each request.
-    pub(crate) fn headers(
-        &self,
-        shared: &crate::transport::ApiShared,
-    ) -> std::sync::Arc<ContextHeaders> {
-        use crate::transport::Api;
-        // Room for everything a request adds, so that a copy never grows (see `ContextHeaders`).
-        let mut headers = HeaderMap::with_capacity(shared.tenant_headers.len() + 16);
-        for (name, value) in &shared.tenant_headers {
-            headers.insert(name.clone(), value.clone());
-        }
-        let mut set = |name: &'static str, value: &Option<String>| {
-            if let Some(v) = value.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
-                headers.insert(HeaderName::from_static(name), v);
-            }
-        };
-        match shared.api {
-            Api::Compliance => {
-                set("x-lang", &self.lang);
-                set("x-tzone", &self.tzone);
-                set("x-user-agent", &self.user_agent);
-                set("x-real-ip", &self.ip);
-            }
-            Api::Biometrics => set("x-ip", &self.ip),
-        }
-        let agent = self
-            .user_agent
-            .as_deref()
-            .and_then(|v| HeaderValue::from_str(v).ok())
-            .unwrap_or(HeaderValue::from_static(SDK_USER_AGENT));
-        headers.insert(USER_AGENT, agent);
-        // Every documented answer of both APIs is JSON; a request's own `accept` replaces it.
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        // Slots a request fills in (or, for a content type, drops when it has no body).
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(AUTHORIZATION, HeaderValue::from_static(""));
-        std::sync::Arc::new(ContextHeaders(headers))
-    }
-}
-
-/// The tenant headers of one client and the end-user headers of one context, for one API,
-/// ready to copy into requests.
-///
-/// The map also holds `accept`, `content-type` and `authorization`, which every request sets or
-/// replaces: a copy has a slot for each, so that filling in a request allocates nothing beyond
-/// the copy itself (a cloned map has no spare room: one new header would grow it twice).
-#[derive(Debug)]
-pub(crate) struct ContextHeaders(HeaderMap);
-
-impl ContextHeaders {
-    /// A copy of the tenant and context headers, with the `accept`, `content-type` and
-    /// `authorization` slots still to be set.
-    pub(crate) fn to_map(&self) -> HeaderMap {
-        self.0.clone()
     }
 }

@@ -72,14 +72,6 @@ pub enum Error {
         /// What did not pass.
         reason: String,
     },
-    /// A step of the biometric onboarding flow failed.
-    #[error("onboarding step '{step}' failed: {source}")]
-    Onboarding {
-        /// The step that failed.
-        step: crate::onboarding::Step,
-        /// Why it failed.
-        source: Box<Error>,
-    },
 }
 
 impl Error {
@@ -90,7 +82,6 @@ impl Error {
             Error::Auth {
                 response: Some(e), ..
             } => Some(e.status),
-            Error::Onboarding { source, .. } => source.status(),
             _ => None,
         }
     }
@@ -102,7 +93,6 @@ impl Error {
             Error::Auth {
                 response: Some(e), ..
             } => Some(e),
-            Error::Onboarding { source, .. } => source.api(),
             _ => None,
         }
     }
@@ -130,7 +120,6 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Transport { not_sent, .. } => *not_sent,
-            Error::Onboarding { source, .. } => source.is_retryable(),
             _ => self.status() == Some(StatusCode::TOO_MANY_REQUESTS),
         }
     }
@@ -142,7 +131,6 @@ impl Error {
         match self {
             Error::Timeout { .. } => true,
             Error::Transport { not_sent, .. } => !not_sent,
-            Error::Onboarding { source, .. } => source.is_ambiguous(),
             _ => self.status().is_some_and(|s| s.is_server_error()),
         }
     }
@@ -174,21 +162,6 @@ impl Error {
             field: field.into(),
             problem: problem.into(),
         }
-    }
-}
-
-/// A generated type or builder refused a value (`Customer::builder()...try_into()?`): an
-/// [`Error::InvalidInput`] naming the field, so `?` works in a function returning [`Result`].
-impl From<crate::compliance::types::error::ConversionError> for Error {
-    fn from(e: crate::compliance::types::error::ConversionError) -> Self {
-        Error::invalid_input("compliance record", e.to_string())
-    }
-}
-
-/// As for the compliance types: a refused value is an [`Error::InvalidInput`].
-impl From<crate::biometrics::types::error::ConversionError> for Error {
-    fn from(e: crate::biometrics::types::error::ConversionError) -> Self {
-        Error::invalid_input("biometrics record", e.to_string())
     }
 }
 

@@ -434,8 +434,7 @@ async fn onboard(
             );
             Exit::Ok
         }
-        Err(e @ preventor::Error::Onboarding { .. }) if matches!(&e, preventor::Error::Onboarding { source, .. } if matches!(**source, preventor::Error::Rejected { .. })) =>
-        {
+        Err(e) if e.is_rejected() => {
             eprintln!("{e}");
             Exit::Rejected
         }

@@ -54,7 +54,7 @@ impl<T: Clone, E: Clone> ExpiringCache<T, E> {
     }
 
     /// The value when it is not yet due for refresh.
-    fn fresh(&self) -> Option<(T, u64)> {
+    pub(crate) fn fresh(&self) -> Option<(T, u64)> {
         self.peek().0
     }
 

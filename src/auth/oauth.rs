@@ -10,12 +10,12 @@ use std::{
 use progenitor_client::ClientInfo;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{cache::ExpiringCache, CallAuth};
+use super::cache::ExpiringCache;
 use crate::{
     config::OAuthCredentials,
     context::EndUserContext,
     generated::compliance,
-    transport::{ApiShared, CallState},
+    transport::{AccessToken, ApiShared, CallAuth, CallState, TokenProvider},
     Error, Result,
 };
 
@@ -38,22 +38,8 @@ impl std::fmt::Debug for TokenSource {
     }
 }
 
-type TokenFuture<'a> =
+type LoadFuture<'a> =
     Pin<Box<dyn Future<Output = Result<(Arc<AccessToken>, Duration)>> + Send + 'a>>;
-
-/// An access token and its `Authorization` header, built once and shared by every call.
-pub(crate) struct AccessToken {
-    /// The token itself.
-    pub(crate) secret: SecretString,
-    /// `Bearer <token>`, marked sensitive.
-    pub(crate) header: reqwest::header::HeaderValue,
-}
-
-impl std::fmt::Debug for AccessToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AccessToken(<redacted>)")
-    }
-}
 
 impl TokenSource {
     pub(crate) fn new(shared: Arc<ApiShared>, credentials: OAuthCredentials) -> Self {
@@ -65,19 +51,9 @@ impl TokenSource {
         }
     }
 
-    /// The current token and its generation; one fetch serves every concurrent caller.
-    pub(crate) async fn bearer(&self) -> Result<(Arc<AccessToken>, u64)> {
-        self.cache.get_or_load(|| self.fetch()).await
-    }
-
-    /// Forgets token `generation` (after the server refused it).
-    pub(crate) fn invalidate(&self, generation: u64) {
-        self.cache.invalidate(generation);
-    }
-
     /// Refresh-token grant when a refresh token is held, else (or when it is refused) the
     /// password grant. Boxed: the token call runs through the same hooks that ask for a token.
-    fn fetch(&self) -> TokenFuture<'_> {
+    fn fetch(&self) -> LoadFuture<'_> {
         Box::pin(async move {
             let held = self
                 .refresh_token
@@ -119,7 +95,7 @@ impl TokenSource {
         };
         let mut state = CallState::new(
             self.shared.clone(),
-            EndUserContext::default().headers(&self.shared),
+            self.shared.context_headers(&EndUserContext::default()),
             CallAuth::Basic {
                 user: SecretString::from(c.client_id.clone()),
                 secret: c.client_secret.clone(),
@@ -163,8 +139,25 @@ impl TokenSource {
             },
             "access token obtained"
         );
-        let secret: SecretString = token.access_token.into();
-        let header = super::bearer(&secret);
-        Ok((Arc::new(AccessToken { secret, header }), lifetime))
+        Ok((
+            Arc::new(AccessToken::new(token.access_token.into())),
+            lifetime,
+        ))
+    }
+}
+
+/// The transport asks for the token here: the cached one when fresh, else one fetch for every
+/// concurrent caller.
+impl TokenProvider for TokenSource {
+    fn cached(&self) -> Option<(Arc<AccessToken>, u64)> {
+        self.cache.fresh()
+    }
+
+    fn token(&self) -> crate::transport::TokenFuture<'_> {
+        Box::pin(self.cache.get_or_load(|| self.fetch()))
+    }
+
+    fn invalidate(&self, generation: u64) {
+        self.cache.invalidate(generation);
     }
 }

@@ -6,13 +6,12 @@ use progenitor_client::ClientInfo;
 use secrecy::SecretString;
 
 use crate::{
-    auth::CallAuth,
     client::builder::{BiometricsCredentials, ClientBuilder},
     config::{env_var, env_var_or, Tenant, BIOMETRICS_URL},
-    context::{ContextHeaders, EndUserContext},
+    context::EndUserContext,
     generated::{biometrics, biometrics::types},
     photo::Photo,
-    transport::{ApiShared, CallState},
+    transport::{ApiShared, CallAuth, CallState, ContextHeaders},
     Result,
 };
 
@@ -67,7 +66,7 @@ impl BiometricsClient {
     pub fn generated(&self) -> biometrics::Client {
         let state = CallState::new(
             self.shared.clone(),
-            self.context.headers(&self.shared),
+            self.shared.context_headers(&self.context),
             CallAuth::Basic {
                 user: self.shared.tenant.api_key.clone(),
                 secret: self.api_secret.clone(),
@@ -110,7 +109,9 @@ impl BiometricsClient {
         context: &EndUserContext,
     ) -> Result<BioSession> {
         context.validate()?;
-        let context = context.merged_over(&self.context).headers(&self.shared);
+        let context = self
+            .shared
+            .context_headers(&context.merged_over(&self.context));
         let state = CallState::new(
             self.shared.clone(),
             context.clone(),

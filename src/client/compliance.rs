@@ -6,12 +6,12 @@ use progenitor_client::{ClientHooks, ClientInfo, OperationInfo, ResponseValue};
 use reqwest::header::CONTENT_LENGTH;
 
 use crate::{
-    auth::{oauth::TokenSource, CallAuth},
+    auth::oauth::TokenSource,
     client::builder::{ClientBuilder, ComplianceCredentials},
     config::{env_var_or, OAuthCredentials, Tenant, COMPLIANCE_URL},
-    context::{ContextHeaders, EndUserContext},
+    context::EndUserContext,
     generated::{compliance, compliance::types},
-    transport::{ApiShared, CallState},
+    transport::{ApiShared, CallAuth, CallState, ContextHeaders, TokenProvider},
     Error, Result,
 };
 
@@ -43,7 +43,7 @@ impl ComplianceClient {
     ) -> Self {
         ComplianceClient {
             tokens: Arc::new(TokenSource::new(shared.clone(), credentials)),
-            context_headers: context.headers(&shared),
+            context_headers: shared.context_headers(&context),
             shared,
             context,
         }
@@ -65,7 +65,7 @@ impl ComplianceClient {
         context.validate()?;
         let context = context.merged_over(&self.context);
         Ok(ComplianceClient {
-            context_headers: context.headers(&self.shared),
+            context_headers: self.shared.context_headers(&context),
             context,
             ..self.clone()
         })
@@ -76,7 +76,7 @@ impl ComplianceClient {
         CallState::new(
             self.shared.clone(),
             self.context_headers.clone(),
-            CallAuth::ComplianceToken(self.tokens.clone()),
+            CallAuth::Token(self.tokens.clone()),
         )
     }
 
@@ -98,7 +98,7 @@ impl ComplianceClient {
     /// [`Error::Api`] for any other status (a 429 with [`Error::retry_after`]);
     /// [`Error::Timeout`] / [`Error::Transport`] when the token endpoint cannot be reached.
     pub async fn authenticate(&self) -> Result<()> {
-        self.tokens.bearer().await.map(|_| ())
+        self.tokens.token().await.map(|_| ())
     }
 
     /// The generated client, with this client's auth, headers, retries and tracing, for calls

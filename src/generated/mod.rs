@@ -56,3 +56,18 @@ pub mod biometrics {
         include!(concat!(env!("OUT_DIR"), "/biometrics_direct.rs"));
     }
 }
+
+/// A generated type or builder refused a value (`Customer::builder()...try_into()?`): an
+/// [`crate::Error::InvalidInput`] naming the field, so `?` works in a function returning [`crate::Result`].
+impl From<compliance::types::error::ConversionError> for crate::Error {
+    fn from(e: compliance::types::error::ConversionError) -> Self {
+        crate::Error::invalid_input("compliance record", e.to_string())
+    }
+}
+
+/// As for the compliance types: a refused value is an [`crate::Error::InvalidInput`].
+impl From<biometrics::types::error::ConversionError> for crate::Error {
+    fn from(e: biometrics::types::error::ConversionError) -> Self {
+        crate::Error::invalid_input("biometrics record", e.to_string())
+    }
+}

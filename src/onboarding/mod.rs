@@ -13,7 +13,7 @@
 //! | 6 | `ComplianceToken` | `oauthToken` | the compliance access token (cached: often no call) |
 //! | 7 | `CreateCustomer` | `customerOnboarding` | the customer is created |
 //!
-//! Each failure is [`Error::Onboarding`] naming its [`Step`]. The customer is created by the
+//! Each failure is an [`OnboardingError`] naming its [`Step`]. The customer is created by the
 //! last step only, in one call: a failure before it creates nothing. A failure of that last call
 //! that [`Error::is_ambiguous`] may have created the customer (it is never retried): look it up
 //! with [`ComplianceClient::get_customer`].
@@ -32,16 +32,16 @@
 
 mod mapping;
 pub mod mrz;
-
-use std::fmt;
+mod step;
 
 use crate::{
     biometrics::types::EnrollResult,
     compliance::types::{Acknowledgement, Customer},
-    BioPhotos, BiometricsClient, ComplianceClient, DocumentType, EndUserContext, Error, Result,
+    BioPhotos, BiometricsClient, ComplianceClient, DocumentType, EndUserContext, Error,
     TransactionType,
 };
 pub use mrz::MrzReport;
+pub use step::{OnboardingError, Step};
 
 /// What to onboard.
 #[derive(Clone, Debug)]
@@ -91,19 +91,21 @@ pub struct Onboarded {
 }
 
 /// Runs the flow. `progress` is told when each step starts.
+///
+/// # Errors
+/// An [`OnboardingError`]: the step that failed and the SDK's [`Error`] for it.
 pub async fn onboard(
     biometrics: &BiometricsClient,
     compliance: &ComplianceClient,
     request: OnboardingRequest,
     mut progress: impl FnMut(Step),
-) -> Result<Onboarded> {
-    let at = |step: Step| {
-        move |e: Error| Error::Onboarding {
-            step,
-            source: Box::new(e),
-        }
-    };
-    request.context.validate()?;
+) -> Result<Onboarded, OnboardingError> {
+    let at = |step: Step| move |source: Error| OnboardingError { step, source };
+    // The context goes with the first call; a bad one fails that step before anything is sent.
+    request
+        .context
+        .validate()
+        .map_err(at(Step::BiometricsToken))?;
 
     progress(Step::BiometricsToken);
     let session = biometrics
@@ -166,7 +168,9 @@ pub async fn onboard(
     .map_err(at(Step::MapCustomer))?;
 
     progress(Step::ComplianceToken);
-    let compliance = compliance.with_context(&request.context)?;
+    let compliance = compliance
+        .with_context(&request.context)
+        .map_err(at(Step::ComplianceToken))?;
     compliance
         .authenticate()
         .await
@@ -187,38 +191,4 @@ pub async fn onboard(
         customer,
         acknowledgement,
     })
-}
-
-/// A step of the biometric onboarding flow, as named in [`crate::Error::Onboarding`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Step {
-    /// Biometrics token for the process.
-    BiometricsToken,
-    /// Create the bio user.
-    CreateBioUser,
-    /// Upload portraits and document pictures.
-    Upload,
-    /// Fetch the enroll result.
-    Enroll,
-    /// Build the customer from what the document reader read.
-    MapCustomer,
-    /// Compliance token.
-    ComplianceToken,
-    /// Create the customer.
-    CreateCustomer,
-}
-
-impl fmt::Display for Step {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Step::BiometricsToken => "biometrics token",
-            Step::CreateBioUser => "create bio user",
-            Step::Upload => "upload",
-            Step::Enroll => "enroll",
-            Step::MapCustomer => "map customer",
-            Step::ComplianceToken => "compliance token",
-            Step::CreateCustomer => "create customer",
-        })
-    }
 }

@@ -5,6 +5,8 @@
 //! `pre` writes the headers, `exec` sends. Each call gets its own [`CallState`], which is the
 //! generated client's inner value, so per-call context and failures never mix between calls.
 
+mod context_headers;
+mod credentials;
 mod errors;
 mod operations;
 mod responses;
@@ -25,6 +27,8 @@ use reqwest::{
 use secrecy::{ExposeSecret, SecretString};
 use tracing::{field::Empty, Instrument};
 
+pub(crate) use context_headers::ContextHeaders;
+pub(crate) use credentials::{AccessToken, CallAuth, TokenFuture, TokenProvider};
 use errors::redact_serde;
 pub(crate) use errors::{describe, from_api_error, from_reqwest};
 pub(crate) use operations::{Api, Operation};
@@ -33,8 +37,6 @@ pub(crate) use shared::ApiShared;
 use spare::Spare;
 
 use crate::{
-    auth::{self, CallAuth},
-    context::ContextHeaders,
     error::{ApiError, ErrorDetails, MAX_ERROR_BODY},
     Error, Result,
 };
@@ -78,7 +80,7 @@ struct Outcome {
     /// Generation of the compliance token the request carried.
     token_generation: Option<u64>,
     /// The compliance token the request carried (to keep it out of server text we show).
-    token: Option<Arc<auth::oauth::AccessToken>>,
+    token: Option<Arc<AccessToken>>,
     /// The in-flight permit of the last attempt, held until the answer has been read.
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
     /// What the request's headers were made of (the generated code's own headers and the
@@ -109,7 +111,7 @@ impl CallState {
         let per_call = match &self.auth {
             CallAuth::Basic { user, secret } => vec![user, secret],
             CallAuth::Bearer(token) => vec![token],
-            CallAuth::ComplianceToken(_) => outcome.token.iter().map(|t| &t.secret).collect(),
+            CallAuth::Token(_) => outcome.token.iter().map(|t| &t.secret).collect(),
         };
         let secrets = self
             .shared
@@ -154,9 +156,9 @@ impl CallState {
     ) -> Result<(), String> {
         let op = Operation::find(info.operation_id);
         let authorization = match &self.auth {
-            CallAuth::Basic { user, secret } => auth::basic(user, secret),
-            CallAuth::Bearer(token) => auth::bearer(token),
-            CallAuth::ComplianceToken(source) => match source.bearer().await {
+            CallAuth::Basic { user, secret } => credentials::basic(user, secret),
+            CallAuth::Bearer(token) => credentials::bearer(token),
+            CallAuth::Token(source) => match source.current().await {
                 Ok((token, generation)) => {
                     let header = token.header.clone();
                     let mut outcome = self.outcome();
@@ -383,9 +385,7 @@ impl CallState {
                     }
                 };
                 if response.status() == StatusCode::UNAUTHORIZED && !replayed_after_401 {
-                    if let (CallAuth::ComplianceToken(source), Some(again)) =
-                        (&self.auth, spare.take())
-                    {
+                    if let (CallAuth::Token(source), Some(again)) = (&self.auth, spare.take()) {
                         replayed_after_401 = true;
                         // The token request needs a permit of its own: give this one back.
                         let used = {
@@ -400,7 +400,7 @@ impl CallState {
                             attempt,
                             "401: refreshing the access token and replaying once"
                         );
-                        let (token, generation) = match source.bearer().await {
+                        let (token, generation) = match source.current().await {
                             Ok(fresh) => fresh,
                             Err(e) => {
                                 self.outcome().failure = Some(Box::new(e));
