@@ -8,6 +8,8 @@ use std::{fmt, time::Duration};
 
 use reqwest::StatusCode;
 
+use crate::meaning::Meaning;
+
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -120,8 +122,19 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Transport { not_sent, .. } => *not_sent,
-            _ => self.status() == Some(StatusCode::TOO_MANY_REQUESTS),
+            _ => self.is_rate_limited(),
         }
+    }
+
+    /// True for a 429: the server refused the call for rate and did not process it (RFC
+    /// 6585). Wait [`Self::retry_after`] before sending it again.
+    pub fn is_rate_limited(&self) -> bool {
+        self.meaning() == Some(Meaning::RateLimited)
+    }
+
+    /// What the server's answer means, when there was one.
+    pub(crate) fn meaning(&self) -> Option<Meaning> {
+        self.status().map(Meaning::of)
     }
 
     /// True when the request may have reached the server and been processed although no answer
@@ -131,13 +144,13 @@ impl Error {
         match self {
             Error::Timeout { .. } => true,
             Error::Transport { not_sent, .. } => !not_sent,
-            _ => self.status().is_some_and(|s| s.is_server_error()),
+            _ => self.meaning().is_some_and(Meaning::may_have_been_processed),
         }
     }
 
     /// True for a 404: the customer, account or user does not exist.
     pub fn is_not_found(&self) -> bool {
-        self.status() == Some(StatusCode::NOT_FOUND)
+        self.meaning() == Some(Meaning::NotFound)
     }
 
     /// True when the server refused a create because the record exists already: a 409, or a

@@ -116,6 +116,7 @@ mod display;
 mod error;
 mod generated;
 mod hooks;
+mod meaning;
 pub mod onboarding;
 mod photo;
 pub mod redacted;

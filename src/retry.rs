@@ -20,18 +20,9 @@
 
 use std::time::Duration;
 
-use reqwest::{header::RETRY_AFTER, StatusCode};
+use reqwest::header::RETRY_AFTER;
 
-/// How an operation may be repeated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Idempotency {
-    /// A token call: repeating it only mints another token.
-    TokenCall,
-    /// A read: repeating it changes nothing.
-    Read,
-    /// A write: never repeated once bytes may have reached the server.
-    Write,
-}
+use crate::meaning::{Idempotency, Meaning};
 
 /// Bounded retry with exponential backoff.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,19 +75,7 @@ impl RetryPolicy {
         attempt: u32,
         response: &reqwest::Response,
     ) -> Option<Duration> {
-        if attempt >= self.max_attempts || kind == Idempotency::Write {
-            return None;
-        }
-        let status = response.status();
-        let transient = matches!(
-            status,
-            StatusCode::TOO_MANY_REQUESTS
-                | StatusCode::INTERNAL_SERVER_ERROR
-                | StatusCode::BAD_GATEWAY
-                | StatusCode::SERVICE_UNAVAILABLE
-                | StatusCode::GATEWAY_TIMEOUT
-        );
-        if !transient {
+        if attempt >= self.max_attempts || !Meaning::of(response.status()).repeated_for(kind) {
             return None;
         }
         match retry_after(response.headers()) {

@@ -7,6 +7,7 @@
 //! cargo build --release -p preventor-cli -p preventor-sandbox
 //! cargo run --release -p preventor-cli --example feed_bench            # 60,000 transactions
 //! cargo run --release -p preventor-cli --example feed_bench -- --quick # 12,000, to prove it runs
+//! cargo run --release -p preventor-cli --example feed_bench -- --samples # and each worker's seconds
 //! ```
 //! Needs `initdb`, `pg_ctl` and `psql` on PATH. Figures go to stdout and
 //! `target/bench/feed.json`. Ratios are printed, never asserted.
@@ -120,6 +121,13 @@ fn report(child: Child) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or(json!({}))
 }
 
+/// Per worker and second: acknowledged and 429s in the second, in flight, limit.
+const SAMPLES: &str = "SELECT string_agg(format('run %s t %s: +%s ack, +%s 429, %s in flight, limit %s', \
+     run, round(t::numeric, 1), acknowledged - coalesce(lag_ack, 0), rate_limited - coalesce(lag_rl, 0), \
+     in_flight, concurrency_limit), E'\\n' ORDER BY run, t) FROM (SELECT *, \
+     lag(acknowledged) OVER (PARTITION BY run ORDER BY t) AS lag_ack, \
+     lag(rate_limited) OVER (PARTITION BY run ORDER BY t) AS lag_rl FROM preventor_samples) s";
+
 /// `workers` workers on a fresh feed of `n` records: the share of the limit reached (the
 /// sandbox's one-second burst subtracted), 429s per 1,000 acknowledged.
 fn at_limit(cluster: &postgres::Cluster, dir: &Path, workers: usize, n: u64) -> serde_json::Value {
@@ -160,6 +168,11 @@ fn at_limit(cluster: &postgres::Cluster, dir: &Path, workers: usize, n: u64) -> 
         .unwrap();
     let window_share = (acknowledged - LIMIT as f64).max(0.0) / window / LIMIT as f64;
     let per_thousand = rate_limited * 1000.0 / acknowledged.max(1.0);
+    if std::env::args().any(|a| a == "--samples") {
+        // Each worker's run, second by second: acknowledged and 429s in that second, calls in
+        // flight and the concurrency limit at its end.
+        println!("{}", cluster.query(&db, SAMPLES));
+    }
     println!(
         "{workers} worker(s), {n} records at {LIMIT}/s: {acknowledged} acknowledged in {seconds:.1} s, \
          {share:.3} of the limit (burst subtracted), {per_thousand:.1} 429s per 1,000; \

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     limiter::Limiter, pacer::Pacer, BulkOptions, Ledger, Outcome, Prior, Record, Sent, Summary,
 };
-use crate::{ComplianceClient, Error, Result};
+use crate::{meaning::Meaning, ComplianceClient, Error, Result};
 
 /// A `Retry-After` longer than this is a server asking every caller to wait: all sends pause.
 /// Shorter ones (a rate limiter's whole second) delay the refused record, and the others go on
@@ -389,11 +389,7 @@ fn observed(gauges: Option<&super::Gauges>, answer: Answer) -> Answer {
         if let Some(at) = job.sent_at {
             g.latency(at.elapsed());
         }
-        if result
-            .as_ref()
-            .err()
-            .is_some_and(|e| e.status() == Some(reqwest::StatusCode::TOO_MANY_REQUESTS))
-        {
+        if result.as_ref().err().is_some_and(Error::is_rate_limited) {
             g.rate_limited();
         }
     }
@@ -418,7 +414,7 @@ fn next_step(
             Next::Finish(job, Outcome::Acknowledged { reconciled })
         }
         Answer::Sent(mut job, Err(e)) => {
-            if e.status() == Some(reqwest::StatusCode::TOO_MANY_REQUESTS) {
+            if e.is_rate_limited() {
                 summary.rate_limited += 1;
                 let now = Instant::now();
                 let wait = e.retry_after().unwrap_or(Duration::from_secs(1));
@@ -443,7 +439,7 @@ fn next_step(
                 // An earlier send whose answer was lost did arrive.
                 Next::Finish(job, Outcome::Acknowledged { reconciled: true })
             } else if e.is_ambiguous() {
-                if e.status().is_some_and(|s| s.is_server_error()) {
+                if e.meaning().is_some_and(Meaning::may_have_been_processed) {
                     limiter.server_error();
                 }
                 job.maybe_landed = true;
@@ -576,7 +572,7 @@ fn settled(e: &Error) -> Outcome {
             code: None,
             message: Some(format!("{field}: {problem}")),
         },
-        Error::Api(api) if api.status.is_client_error() => Outcome::Rejected {
+        Error::Api(api) if Meaning::of(api.status).refused() => Outcome::Rejected {
             status: Some(api.status.as_u16()),
             code: api.code().map(str::to_owned),
             message: api.message().map(str::to_owned),

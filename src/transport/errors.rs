@@ -1,12 +1,10 @@
 //! Turning transport failures and error responses into [`crate::Error`].
 
-use reqwest::StatusCode;
-
-use crate::{error::ApiError, Error};
+use crate::{error::ApiError, meaning::Meaning, Error};
 
 /// A 401 is an auth error; every other status an API error.
 pub(crate) fn from_api_error(api: ApiError) -> Error {
-    if api.status == StatusCode::UNAUTHORIZED {
+    if Meaning::of(api.status) == Meaning::Unauthorized {
         Error::Auth {
             operation: api.operation,
             reason: match api.code() {

@@ -22,7 +22,7 @@ use bytes::Bytes;
 use progenitor_client::{OperationInfo, ResponseValue};
 use reqwest::{
     header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE},
-    Request, Response, StatusCode,
+    Request, Response,
 };
 use secrecy::{ExposeSecret, SecretString};
 use tracing::{field::Empty, Instrument};
@@ -38,6 +38,7 @@ use spare::Spare;
 
 use crate::{
     error::{ApiError, ErrorDetails, MAX_ERROR_BODY},
+    meaning::Meaning,
     Error, Result,
 };
 
@@ -384,7 +385,7 @@ impl CallState {
                         break 'next (again, Some(wait));
                     }
                 };
-                if response.status() == StatusCode::UNAUTHORIZED && !replayed_after_401 {
+                if Meaning::of(response.status()) == Meaning::Unauthorized && !replayed_after_401 {
                     if let (CallAuth::Token(source), Some(again)) = (&self.auth, spare.take()) {
                         replayed_after_401 = true;
                         // The token request needs a permit of its own: give this one back.

@@ -4,7 +4,7 @@
 
 use reqwest::Method;
 
-use crate::retry::Idempotency;
+use crate::meaning::Idempotency;
 
 /// Which of the two APIs a client talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
