@@ -10,8 +10,7 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
-use base64::Engine;
-use preventor::{biometrics::types, MAX_PHOTO_BYTES};
+use preventor::biometrics::types;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -110,25 +109,14 @@ fn owned_user(state: &AppState, token: &str, user_id: &str) -> Result<(), Respon
     }
 }
 
-/// A JPEG data URI of at most 1 MB, or what is wrong with it.
+/// A JPEG data URI of at most 1 MB, or what is wrong with it: the SDK's own rule
+/// ([`preventor::redacted::PhotoDataUri`]), so that the sandbox refuses what the SDK refuses.
 fn check_photo(field: &str, uri: &str) -> Result<(), String> {
-    let payload = uri
-        .strip_prefix("data:image/jpeg;base64,")
-        .or_else(|| uri.strip_prefix("data:image/jpg;base64,"))
-        .ok_or_else(|| format!("{field} is not a JPEG data URI (data:image/jpeg;base64,...)"))?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(payload)
-        .map_err(|_| format!("{field} is not valid base64"))?;
-    if bytes.len() > MAX_PHOTO_BYTES {
-        return Err(format!(
-            "{field} is {} bytes; at most {MAX_PHOTO_BYTES} (1 MB) allowed",
-            bytes.len()
-        ));
+    match preventor::redacted::PhotoDataUri::try_from(uri) {
+        Ok(_) => Ok(()),
+        Err(preventor::Error::InvalidInput { problem, .. }) => Err(format!("{field} {problem}")),
+        Err(other) => Err(format!("{field}: {other}")),
     }
-    if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        return Err(format!("{field} is not a JPEG image"));
-    }
-    Ok(())
 }
 
 async fn upload(

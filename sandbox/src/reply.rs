@@ -101,21 +101,10 @@ pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(body).map_err(|e| bad_request(format!("request body: {}", describe(&e))))
 }
 
-/// serde's message with quoted values removed (they could be personal data).
+/// serde's message without the values it quotes (they could be personal data): the SDK's own
+/// rule.
 fn describe(e: &serde_json::Error) -> String {
-    let mut out = String::new();
-    let mut quoted = false;
-    for c in e.to_string().chars() {
-        if c == '"' {
-            quoted = !quoted;
-            if quoted {
-                out.push_str("\"…\"");
-            }
-        } else if !quoted {
-            out.push(c);
-        }
-    }
-    out
+    preventor::redacted::without_values(&e.to_string())
 }
 
 /// The end-user context headers of the documents and their `maxLength`.
