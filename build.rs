@@ -82,18 +82,21 @@ fn main() {
          /// Every operation of both documents.\n\
          pub(crate) static OPERATIONS: &[Operation] = &[\n",
     );
+    let mut personal = Vec::new();
     for (name, replacements) in DOCUMENTS {
         let spec = root.join("openapi").join(format!("{name}.yaml"));
         println!("cargo:rerun-if-changed={}", spec.display());
-        match operation_rows(&spec) {
+        let api = parse(&spec).unwrap_or_else(|problem| fail(&spec, &problem));
+        match operation_rows(&api) {
             Ok(rows) => table.push_str(&rows),
             Err(problem) => fail(&spec, &problem),
         }
+        personal.extend(personal_members(&api, replacements));
         for (style, file) in [
             (InterfaceStyle::Builder, format!("{name}.rs")),
             (InterfaceStyle::Positional, format!("{name}_direct.rs")),
         ] {
-            match generate(name, &spec, replacements, style) {
+            match generate(name, api.clone(), replacements, style) {
                 Ok(code) => {
                     let dest = out.join(file);
                     fs::write(&dest, code).unwrap_or_else(|e| {
@@ -105,22 +108,92 @@ fn main() {
         }
     }
     table.push_str("];\n");
-    let dest = out.join("operations.rs");
-    if let Err(e) = fs::write(&dest, table) {
-        eprintln!("error: cannot write {}: {e}", dest.display());
-        std::process::exit(1);
+    personal.sort();
+    personal.dedup();
+    let members = format!(
+        "// Written by build.rs from the documents: properties marked `x-preventor-redact: \
+         personal` and document numbers.\n\
+         /// Members of a serialized record that hold personal data or document numbers.\n\
+         pub(crate) const PERSONAL_MEMBERS: &[&str] = &{personal:?};\n"
+    );
+    for (file, text) in [("operations.rs", table), ("personal_members.rs", members)] {
+        let dest = out.join(file);
+        if let Err(e) = fs::write(&dest, text) {
+            eprintln!("error: cannot write {}: {e}", dest.display());
+            std::process::exit(1);
+        }
     }
+}
+
+/// The document at `spec`.
+fn parse(spec: &Path) -> Result<openapiv3::OpenAPI, String> {
+    let text = fs::read_to_string(spec).map_err(|e| format!("cannot read: {e}"))?;
+    serde_yaml::from_str(&text).map_err(|e| format!("not a valid OpenAPI 3.0 document: {e}"))
+}
+
+/// Every method slot of a path item, with its method's name.
+fn method_slots(
+    item: &mut openapiv3::PathItem,
+) -> [(&'static str, &mut Option<openapiv3::Operation>); 8] {
+    [
+        ("get", &mut item.get),
+        ("put", &mut item.put),
+        ("post", &mut item.post),
+        ("delete", &mut item.delete),
+        ("options", &mut item.options),
+        ("head", &mut item.head),
+        ("patch", &mut item.patch),
+        ("trace", &mut item.trace),
+    ]
+}
+
+/// Properties of the document's schemas that hold personal data: marked
+/// `x-preventor-redact: personal`, or holding a document number (a schema replaced by
+/// `crate::redacted::DocumentNumber`).
+fn personal_members(api: &openapiv3::OpenAPI, replacements: &[(&str, &str)]) -> Vec<String> {
+    use openapiv3::{ReferenceOr, SchemaKind, Type};
+    let document_numbers: Vec<String> = replacements
+        .iter()
+        .filter(|(_, with)| *with == "crate::redacted::DocumentNumber")
+        .map(|(schema, _)| format!("#/components/schemas/{schema}"))
+        .collect();
+    let mut members = Vec::new();
+    for schema in api.components.iter().flat_map(|c| c.schemas.values()) {
+        let ReferenceOr::Item(schema) = schema else {
+            continue;
+        };
+        let SchemaKind::Type(Type::Object(object)) = &schema.schema_kind else {
+            continue;
+        };
+        for (property, slot) in &object.properties {
+            let personal = match slot {
+                ReferenceOr::Reference { reference } => document_numbers.contains(reference),
+                ReferenceOr::Item(inner) => {
+                    inner
+                        .schema_data
+                        .extensions
+                        .get("x-preventor-redact")
+                        .and_then(|k| k.as_str())
+                        == Some("personal")
+                        || matches!(&inner.schema_kind, SchemaKind::AllOf { all_of }
+                            if all_of.iter().any(|r| matches!(r,
+                                ReferenceOr::Reference { reference } if document_numbers.contains(reference))))
+                }
+            };
+            if personal {
+                members.push(property.clone());
+            }
+        }
+    }
+    members
 }
 
 /// Values of `x-preventor-retry` and the transport's `Idempotency` variant for each.
 const RETRY_CLASSES: &[(&str, &str)] =
     &[("token", "TokenCall"), ("read", "Read"), ("write", "Write")];
 
-/// One `op!(...)` row per operation of the document at `spec`.
-fn operation_rows(spec: &Path) -> Result<String, String> {
-    let text = fs::read_to_string(spec).map_err(|e| format!("cannot read: {e}"))?;
-    let api: openapiv3::OpenAPI = serde_yaml::from_str(&text)
-        .map_err(|e| format!("not a valid OpenAPI 3.0 document: {e}"))?;
+/// One `op!(...)` row per operation of the document.
+fn operation_rows(api: &openapiv3::OpenAPI) -> Result<String, String> {
     let mut rows = String::new();
     for (path, item) in api.paths.paths.iter() {
         let openapiv3::ReferenceOr::Item(item) = item else {
@@ -175,13 +248,10 @@ fn fail(spec: &Path, problem: &str) -> ! {
 /// `Builder` module; the hand-written layer calls these.
 fn generate(
     name: &str,
-    spec: &Path,
+    mut api: openapiv3::OpenAPI,
     replacements: &[(&str, &str)],
     style: InterfaceStyle,
 ) -> Result<String, String> {
-    let text = fs::read_to_string(spec).map_err(|e| format!("cannot read: {e}"))?;
-    let mut api: openapiv3::OpenAPI = serde_yaml::from_str(&text)
-        .map_err(|e| format!("not a valid OpenAPI 3.0 document: {e}"))?;
     leave_out_hand_written(name, &mut api)?;
     leave_out_context_headers(&mut api)?;
     let redacted = redact_marked_properties(&mut api)?;
@@ -280,19 +350,8 @@ fn leave_out_context_headers(api: &mut openapiv3::OpenAPI) -> Result<(), String>
         let ReferenceOr::Item(item) = item else {
             continue;
         };
-        for op in [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.options,
-            &mut item.head,
-            &mut item.patch,
-            &mut item.trace,
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for (_, op) in method_slots(item) {
+            let Some(op) = op else { continue };
             let mut kept = Vec::new();
             for p in op.parameters.drain(..) {
                 if !is_context(&p)? {
@@ -375,16 +434,7 @@ fn leave_out_hand_written(name: &str, api: &mut openapiv3::OpenAPI) -> Result<()
         let openapiv3::ReferenceOr::Item(item) = item else {
             return Err(format!("path {path}: $ref path items are not supported"));
         };
-        for slot in [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.options,
-            &mut item.head,
-            &mut item.patch,
-            &mut item.trace,
-        ] {
+        for (_, slot) in method_slots(item) {
             let Some(op) = slot else { continue };
             let id = op.operation_id.clone().unwrap_or_default();
             let multipart = matches!(

@@ -280,21 +280,10 @@ pub fn without_values(message: &str) -> String {
     out
 }
 
-/// Members of a serialized compliance record that hold personal data or document numbers.
-const PERSONAL_MEMBERS: &[&str] = &[
-    "full_name",
-    "first_name",
-    "middle_name",
-    "last_name",
-    "address_line1",
-    "address_line2",
-    "address_city",
-    "address_zipcode",
-    "phone_number",
-    "email",
-    "doc_number",
-    "account_name",
-];
+// `PERSONAL_MEMBERS`: the members of a serialized record that hold personal data or document
+// numbers, written by build.rs from the documents (`x-preventor-redact: personal`, and every
+// property that holds a `DocumentNumber`).
+include!(concat!(env!("OUT_DIR"), "/personal_members.rs"));
 
 /// The personal values of a serialized record (the members [`mask_personal`] masks), at any
 /// depth: what must not appear in text kept about the record.
@@ -403,6 +392,24 @@ mod tests {
         );
         assert!(PhotoDataUri::try_from("data:image/png;base64,AAAA".to_string()).is_err());
         assert!(PhotoDataUri::try_from("data:image/jpeg;base64,a b".to_string()).is_err());
+    }
+
+    /// The members come from the documents: the marked ones and the document numbers, and
+    /// nothing unmarked (an id, an amount).
+    #[test]
+    fn personal_members_are_the_documents_marked_properties() {
+        for member in [
+            "first_name",
+            "email",
+            "phone_number",
+            "account_name",
+            "doc_number",
+        ] {
+            assert!(PERSONAL_MEMBERS.contains(&member), "{member}");
+        }
+        for member in ["id", "trans_amount", "account_number", "doc_type"] {
+            assert!(!PERSONAL_MEMBERS.contains(&member), "{member}");
+        }
     }
 
     #[test]
