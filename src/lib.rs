@@ -118,6 +118,7 @@ mod generated;
 mod hooks;
 mod meaning;
 pub mod onboarding;
+pub mod operations;
 mod photo;
 pub mod redacted;
 mod retry;

@@ -14,16 +14,7 @@
 
 use reqwest::StatusCode;
 
-/// How an operation may be repeated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Idempotency {
-    /// A token call: repeating it only mints another token.
-    TokenCall,
-    /// A read: repeating it changes nothing.
-    Read,
-    /// A write: never repeated once bytes may have reached the server.
-    Write,
-}
+use crate::operations::Idempotency;
 
 /// What an answer's status means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

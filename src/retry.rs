@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use reqwest::header::RETRY_AFTER;
 
-use crate::meaning::{Idempotency, Meaning};
+use crate::{meaning::Meaning, operations::Idempotency};
 
 /// Bounded retry with exponential backoff.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -49,12 +49,8 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
             "/__sandbox/faults",
             post(
                 |State(s): State<Arc<AppState>>, Json(f): Json<FaultRequest>| async move {
-                    if !crate::state::OPERATIONS.contains(&f.operation.as_str()) {
-                        return crate::reply::bad_request(format!(
-                            "unknown operation {:?}; known: {}",
-                            f.operation,
-                            crate::state::OPERATIONS.join(", ")
-                        ));
+                    if let Err(unknown) = crate::state::known_operation(&f.operation) {
+                        return crate::reply::bad_request(unknown);
                     }
                     match (f.drop, f.status) {
                         (true, _) => s.faults.drop_next(&f.operation, f.count),

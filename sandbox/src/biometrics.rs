@@ -7,8 +7,8 @@ use axum::{
     extract::{Path, State},
     http::HeaderMap,
     response::{IntoResponse, Response},
-    routing::{get, post},
-    Json, Router,
+    routing::{on, MethodFilter, MethodRouter},
+    Json,
 };
 use preventor::biometrics::types;
 use serde_json::{json, Value};
@@ -25,19 +25,19 @@ type S = State<Arc<AppState>>;
 /// Largest upload body accepted: four photos at the 1 MB limit as data URIs, and the JSON around.
 const UPLOAD_LIMIT: usize = 4 * 1_398_127 + 4096;
 
-pub(crate) fn router() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/v1/auth/token", post(token))
-        .route("/v1/workflow/enroll/user", post(create_user))
+/// The handler of a biometrics operation, by operationId (its method and path come from the
+/// documents, through [`preventor::operations`]).
+pub(crate) fn handler(id: &str, method: MethodFilter) -> Option<MethodRouter<Arc<AppState>>> {
+    Some(match id {
+        "bioToken" => on(method, token),
+        "createBioUser" => on(method, create_user),
         // Four photos of 1 MB each, base64 in JSON: about 5.6 MB (axum's default limit is 2 MB).
-        .route(
-            "/v1/workflow/enroll/user/{user_id}/upload",
-            post(upload).layer(axum::extract::DefaultBodyLimit::max(UPLOAD_LIMIT)),
-        )
-        .route(
-            "/v1/workflow/enroll/user/{user_id}/ticket/{ticket}",
-            get(enroll),
-        )
+        "uploadBioFiles" => {
+            on(method, upload).layer(axum::extract::DefaultBodyLimit::max(UPLOAD_LIMIT))
+        }
+        "bioEnroll" => on(method, enroll),
+        _ => return None,
+    })
 }
 
 async fn token(State(state): S, headers: HeaderMap, body: Bytes) -> Reply {

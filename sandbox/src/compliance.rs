@@ -7,8 +7,8 @@ use axum::{
     extract::{FromRequest, Multipart, State},
     http::{header, HeaderMap},
     response::{IntoResponse, Response},
-    routing::post,
-    Json, Router,
+    routing::{on, MethodFilter, MethodRouter},
+    Json,
 };
 use preventor::compliance::types;
 use serde_json::{json, Value};
@@ -21,14 +21,17 @@ use crate::{
 
 type S = State<Arc<AppState>>;
 
-pub(crate) fn router() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/security/oauth/token", post(token))
-        .route("/onboarding/accountOnboarding", post(account))
-        .route("/onboarding/customerOnboarding", post(customer))
-        .route("/onboarding/customerMaintenance", post(customer))
-        .route("/onboarding/getCustomer", post(get_customer))
-        .route("/onboarding/registerMonetaryTransaction", post(transaction))
+/// The handler of a compliance operation, by operationId (its method and path come from the
+/// documents, through [`preventor::operations`]).
+pub(crate) fn handler(id: &str, method: MethodFilter) -> Option<MethodRouter<Arc<AppState>>> {
+    Some(match id {
+        "oauthToken" => on(method, token),
+        "accountOnboarding" => on(method, account),
+        "customerOnboarding" | "customerMaintenance" => on(method, customer),
+        "getCustomer" => on(method, get_customer),
+        "registerMonetaryTransaction" => on(method, transaction),
+        _ => return None,
+    })
 }
 
 async fn token(State(state): S, headers: HeaderMap, body: Bytes) -> Reply {

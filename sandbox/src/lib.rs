@@ -34,7 +34,6 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 pub use faults::Faults;
 pub use identity::Identity;
 use state::AppState;
-pub use state::OPERATIONS;
 
 /// Credentials the sandbox accepts (any other value is refused like Preventor would).
 #[derive(Clone, Debug)]
@@ -133,8 +132,9 @@ pub struct SandboxConfig {
     /// Requests a second per tenant (`x-tenant`) before answering 429 with `Retry-After`
     /// (a token bucket as deep as one second of requests); `None`: no limit.
     pub rate_limit: Option<f64>,
-    /// Share of writes (onboarding, maintenance, transactions) that are stored but whose answer
-    /// is lost (the connection closes): the ambiguous case.
+    /// Share of writes (the documents' `x-preventor-retry: write` operations: onboarding,
+    /// maintenance, transactions, bio users, uploads) that are stored but whose answer is lost
+    /// (the connection closes): the ambiguous case.
     pub drop_after_commit: f64,
     /// Share of calls answered with this status without being processed (a 503, say).
     pub fail_share: Option<(f64, u16)>,

@@ -27,8 +27,7 @@ use preventor_sandbox::{Refusals, RequestLog, Sandbox, SandboxConfig};
   POST /__sandbox/clear-faults
   GET  /__sandbox/stats
 
-Operations: oauthToken accountOnboarding customerOnboarding customerMaintenance getCustomer
-registerMonetaryTransaction bioToken createBioUser uploadBioFiles bioEnroll"
+Operations: every operationId of the two documents (see `preventor::operations`)."
 )]
 struct Args {
     /// Address to listen on.
@@ -97,10 +96,9 @@ fn number<T: std::str::FromStr>(what: &str, v: &str) -> Result<T, String> {
 }
 
 fn operation(op: &str) -> Result<String, String> {
-    preventor_sandbox::OPERATIONS
-        .contains(&op)
-        .then(|| op.to_string())
-        .ok_or_else(|| format!("unknown operation {op:?}"))
+    preventor::operations::by_id(op)
+        .map(|o| o.id().to_string())
+        .ok_or_else(|| format!("unknown operation {op:?} (see --help)"))
 }
 
 fn parse_fail(v: &str) -> Result<(String, usize, u16, Option<u64>), String> {

@@ -22,14 +22,51 @@ use crate::{faults::Fault, reply, state::AppState};
 #[derive(Clone)]
 pub(crate) struct ConnectionKill(Arc<Notify>);
 
+/// A route for every operation of the documents, at its method and path template (axum's
+/// `{name}` segments are OpenAPI's), to the compliance or biometrics handler of its
+/// operationId; an operation without one answers 501.
+fn operations() -> axum::Router<Arc<AppState>> {
+    let mut router = axum::Router::new();
+    for op in preventor::operations::all() {
+        let Some(filter) = method_filter(op) else {
+            continue;
+        };
+        let route = handler(op).unwrap_or_else(|| {
+            axum::routing::on(filter, || async {
+                reply::error(
+                    501,
+                    "NOT_IMPLEMENTED",
+                    "the sandbox does not serve this operation",
+                )
+            })
+        });
+        router = router.route(op.path(), route);
+    }
+    router
+}
+
+/// The sandbox's handler of `op`, if it has one.
+fn handler(
+    op: &preventor::operations::Operation,
+) -> Option<axum::routing::MethodRouter<Arc<AppState>>> {
+    let filter = method_filter(op)?;
+    crate::compliance::handler(op.id(), filter)
+        .or_else(|| crate::biometrics::handler(op.id(), filter))
+}
+
+/// The method of `op` as a route filter (none for a method axum cannot route, CONNECT).
+fn method_filter(op: &preventor::operations::Operation) -> Option<axum::routing::MethodFilter> {
+    let method = axum::http::Method::from_bytes(op.method().as_bytes()).ok()?;
+    axum::routing::MethodFilter::try_from(method).ok()
+}
+
 pub(crate) async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) {
     let app = crate::admin::router()
-        .merge(crate::compliance::router())
-        .merge(crate::biometrics::router())
+        .merge(operations())
         .fallback(|| async { reply::error(404, "NOT_FOUND", "no such path") })
         .method_not_allowed_fallback(|| async {
             reply::error(405, "METHOD_NOT_ALLOWED", "method not allowed on this path")
@@ -85,7 +122,7 @@ async fn faults(State(state): State<Arc<AppState>>, request: Request, next: Next
     if let Err(response) = reply::check_context(request.headers()) {
         return response;
     }
-    let (latency, fault) = state.faults.on_call(operation);
+    let (latency, fault) = state.faults.on_call(operation.id());
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
@@ -111,13 +148,7 @@ async fn faults(State(state): State<Arc<AppState>>, request: Request, next: Next
             return reply::error(status, "SANDBOX_FAULT", "random failure; not processed");
         }
     }
-    let write = matches!(
-        operation,
-        "accountOnboarding"
-            | "customerOnboarding"
-            | "customerMaintenance"
-            | "registerMonetaryTransaction"
-    );
+    let write = operation.class() == preventor::operations::Idempotency::Write;
     if fault.is_none() && write && state.config.drop_after_commit > 0.0 {
         let kill = request.extensions().get::<ConnectionKill>().cloned();
         let response = next.run(request).await;
@@ -174,4 +205,16 @@ async fn log(State(state): State<Arc<AppState>>, request: Request, next: Next) -
         started.elapsed().as_millis()
     ));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every operation of the documents has a handler here: an operation added to a document
+    /// fails this test until the sandbox serves it.
+    #[test]
+    fn the_sandbox_serves_every_operation_of_the_documents() {
+        for op in preventor::operations::all() {
+            assert!(super::handler(op).is_some(), "{} has no handler", op.id());
+        }
+    }
 }

@@ -9,6 +9,7 @@ use std::{
 };
 
 use axum::http::Method;
+use preventor::operations::Operation;
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -138,35 +139,19 @@ impl AppState {
     }
 }
 
-/// The operationId of a request, when it targets one of the documents' operations.
-/// Every operationId the sandbox serves (the names faults take).
-pub const OPERATIONS: &[&str] = &[
-    "oauthToken",
-    "accountOnboarding",
-    "customerOnboarding",
-    "customerMaintenance",
-    "getCustomer",
-    "registerMonetaryTransaction",
-    "bioToken",
-    "createBioUser",
-    "uploadBioFiles",
-    "bioEnroll",
-];
+/// The operation a request targets, when it is one of the documents': the SDK's table
+/// ([`preventor::operations`]), generated from the documents.
+pub(crate) fn operation_of(method: &Method, path: &str) -> Option<&'static Operation> {
+    preventor::operations::of_request(method.as_str(), path)
+}
 
-pub(crate) fn operation_of(method: &Method, path: &str) -> Option<&'static str> {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let op = match (method.as_str(), segments.as_slice()) {
-        ("POST", ["security", "oauth", "token"]) => "oauthToken",
-        ("POST", ["onboarding", "accountOnboarding"]) => "accountOnboarding",
-        ("POST", ["onboarding", "customerOnboarding"]) => "customerOnboarding",
-        ("POST", ["onboarding", "customerMaintenance"]) => "customerMaintenance",
-        ("POST", ["onboarding", "getCustomer"]) => "getCustomer",
-        ("POST", ["onboarding", "registerMonetaryTransaction"]) => "registerMonetaryTransaction",
-        ("POST", ["v1", "auth", "token"]) => "bioToken",
-        ("POST", ["v1", "workflow", "enroll", "user"]) => "createBioUser",
-        ("POST", ["v1", "workflow", "enroll", "user", _, "upload"]) => "uploadBioFiles",
-        ("GET", ["v1", "workflow", "enroll", "user", _, "ticket", _]) => "bioEnroll",
-        _ => return None,
-    };
-    Some(op)
+/// The operationId the fault knobs take, or what is wrong with it.
+pub(crate) fn known_operation(id: &str) -> Result<&'static Operation, String> {
+    preventor::operations::by_id(id).ok_or_else(|| {
+        let known: Vec<&str> = preventor::operations::all()
+            .iter()
+            .map(Operation::id)
+            .collect();
+        format!("unknown operation {id:?}; known: {}", known.join(", "))
+    })
 }

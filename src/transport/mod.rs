@@ -8,7 +8,6 @@
 mod context_headers;
 mod credentials;
 mod errors;
-mod operations;
 mod responses;
 mod shared;
 mod spare;
@@ -31,14 +30,14 @@ pub(crate) use context_headers::ContextHeaders;
 pub(crate) use credentials::{AccessToken, CallAuth, TokenFuture, TokenProvider};
 use errors::redact_serde;
 pub(crate) use errors::{describe, from_api_error, from_reqwest};
-pub(crate) use operations::{Api, Operation};
 use responses::{acknowledgement, plain_acknowledgement, rebuild};
-pub(crate) use shared::ApiShared;
+pub(crate) use shared::{Api, ApiShared};
 use spare::Spare;
 
 use crate::{
     error::{ApiError, ErrorDetails, MAX_ERROR_BODY},
     meaning::Meaning,
+    operations::{self, Operation},
     Error, Result,
 };
 
@@ -155,7 +154,7 @@ impl CallState {
         request: &mut Request,
         info: &OperationInfo,
     ) -> Result<(), String> {
-        let op = Operation::find(info.operation_id);
+        let op = operations::find(info.operation_id);
         let authorization = match &self.auth {
             CallAuth::Basic { user, secret } => credentials::basic(user, secret),
             CallAuth::Bearer(token) => credentials::bearer(token),
@@ -227,7 +226,7 @@ impl CallState {
     ) -> tracing::instrument::Instrumented<
         impl std::future::Future<Output = reqwest::Result<Response>> + '_,
     > {
-        let op = Operation::find(info.operation_id);
+        let op = operations::find(info.operation_id);
         // Our own fields, and OpenTelemetry's HTTP client semantic conventions (with
         // tracing-opentelemetry, `otel.kind` and `otel.status_code` set the span's kind and status).
         let span = tracing::info_span!(

@@ -5,11 +5,18 @@ use std::sync::Arc;
 
 use reqwest::header::{HeaderName, HeaderValue};
 
-use super::{errors::describe, Api};
+use super::errors::describe;
 use crate::{
     config::{HttpOptions, Tenant},
     Error, Result,
 };
+
+/// Which of the two APIs a client talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Api {
+    Compliance,
+    Biometrics,
+}
 
 /// What one client (one API) shares between its calls.
 pub(crate) struct ApiShared {
