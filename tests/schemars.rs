@@ -69,7 +69,20 @@ fn request_bodies() -> Vec<(&'static str, String, String, Vec<Value>)> {
 #[test]
 fn every_request_schema_accepts_the_documents_examples() {
     let bodies = request_bodies();
-    assert_eq!(bodies.len(), 8, "request bodies in the documents");
+    // One per `requestBody:` of the documents' text (a second reading of the same fact, so
+    // that a parse that finds nothing cannot pass).
+    let in_text: usize = ["compliance", "biometrics"]
+        .iter()
+        .map(|name| {
+            let path = format!("{}/openapi/{name}.yaml", env!("CARGO_MANIFEST_DIR"));
+            std::fs::read_to_string(path)
+                .unwrap()
+                .matches("requestBody:")
+                .count()
+        })
+        .sum();
+    assert!(in_text > 0);
+    assert_eq!(bodies.len(), in_text, "request bodies in the documents");
     let mut checked = 0;
     for (document, id, schema, examples) in bodies {
         let rust = rust_schema(&schema)

@@ -530,19 +530,25 @@ const SANDBOX_ENV: &[(&str, &str)] = &[
     ("PREVENTOR_API_SECRET", "sandbox-api-secret"),
 ];
 
-/// Operations in the order the samples can run one after the other (ids flow forward).
-const RUN_ORDER: &[(&str, &str)] = &[
-    ("compliance", "oauthToken"),
-    ("compliance", "accountOnboarding"),
-    ("compliance", "customerOnboarding"),
-    ("compliance", "customerMaintenance"),
-    ("compliance", "getCustomer"),
-    ("compliance", "registerMonetaryTransaction"),
-    ("biometrics", "bioToken"),
-    ("biometrics", "createBioUser"),
-    ("biometrics", "uploadBioFiles"),
-    ("biometrics", "bioEnroll"),
-];
+/// The operations of the bundle's documents in the order the samples can run one after the
+/// other (the token, then the ids flowing forward): compliance, then biometrics, each in its
+/// document's order, which the documents keep for that reason.
+fn run_order(bundle: &Path) -> Result<Vec<(&'static str, String)>, String> {
+    let mut order = Vec::new();
+    for document in ["compliance", "biometrics"] {
+        let text = fs::read_to_string(bundle.join(format!("openapi/{document}.json")))
+            .map_err(|e| e.to_string())?;
+        let doc: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        for (_, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (_, op) in item.as_object().into_iter().flatten() {
+                if let Some(id) = op["operationId"].as_str() {
+                    order.push((document, id.to_string()));
+                }
+            }
+        }
+    }
+    Ok(order)
+}
 
 /// Every sample of a published document, by operationId and language.
 fn samples(bundle: &Path, document: &str) -> Result<Vec<(String, String, String)>, String> {
@@ -577,7 +583,7 @@ fn sample<'a>(
 }
 
 /// Checks the bundle's samples: each curl sample runs against the sandbox at `url` (in
-/// [`RUN_ORDER`], the token, user id and ticket flowing from one to the next) and must get a
+/// [`run_order`], the token, user id and ticket flowing from one to the next) and must get a
 /// 2xx; each Python sample then runs with `python` (the bundle's packages installed) and must
 /// exit 0; the Rust samples compile (`cargo check`, against this checkout's crate) and the
 /// TypeScript samples type-check (`tsc --strict`) in `typescript_project`, where the bundle's
@@ -592,16 +598,18 @@ pub fn check(
 ) -> Result<(), String> {
     let mut all = samples(bundle, "compliance")?;
     all.extend(samples(bundle, "biometrics")?);
-    for (document, id) in RUN_ORDER {
+    let order = run_order(bundle)?;
+    let operations = order.len();
+    for (document, id) in &order {
         for lang in ["Shell", "Rust", "Python", "TypeScript"] {
             sample(&all, id, lang).map_err(|e| format!("{document} {e}"))?;
         }
     }
-    if all.len() != RUN_ORDER.len() * 4 {
+    if all.len() != operations * 4 {
         return Err(format!(
-            "{} samples, expected {}",
+            "{} samples, expected {} (four per operation)",
             all.len(),
-            RUN_ORDER.len() * 4
+            operations * 4
         ));
     }
 
@@ -625,7 +633,7 @@ pub fn check(
     };
     let python_dir = work.join("python");
     fs::create_dir_all(&python_dir).map_err(|e| e.to_string())?;
-    for (document, id) in RUN_ORDER {
+    for (document, id) in &order {
         let script = sample(&all, id, "Shell")?.replace(PHOTO, photo);
         let output = Command::new("bash")
             .arg("-c")
@@ -644,7 +652,7 @@ pub fn check(
             ));
         }
         let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-        match *id {
+        match id.as_str() {
             "oauthToken" | "bioToken" => {
                 let token = body["access_token"]
                     .as_str()
@@ -681,7 +689,7 @@ pub fn check(
             ));
         }
     }
-    println!("python samples: all 10 ran against the sandbox");
+    println!("python samples: all {operations} ran against the sandbox");
 
     // Rust: one binary per sample in a crate outside the workspace, checked against this crate.
     let crate_dir = work.join("rust");
@@ -697,7 +705,7 @@ pub fn check(
     )
     .map_err(|e| e.to_string())?;
     fs::copy(root.join("Cargo.lock"), crate_dir.join("Cargo.lock")).map_err(|e| e.to_string())?;
-    for (_, id) in RUN_ORDER {
+    for (_, id) in &order {
         fs::write(
             crate_dir.join(format!("src/bin/{}.rs", id.to_snake_case())),
             sample(&all, id, "Rust")?,
@@ -711,7 +719,7 @@ pub fn check(
             .current_dir(&crate_dir),
     )
     .map_err(|e| format!("the Rust samples do not compile: {e}"))?;
-    println!("rust samples: all 10 compile");
+    println!("rust samples: all {operations} compile");
 
     // TypeScript: type-checked against the installed packages.
     let ts_dir = typescript_project.join("samples");
@@ -723,7 +731,7 @@ pub fn check(
     )
     .map_err(|e| e.to_string())?;
     let mut files = vec!["samples/node.d.ts".to_string()];
-    for (_, id) in RUN_ORDER {
+    for (_, id) in &order {
         let name = format!("samples/{id}.ts");
         // Each sample is a module of its own.
         fs::write(
@@ -741,6 +749,6 @@ pub fn check(
             .current_dir(typescript_project),
     )
     .map_err(|e| format!("the TypeScript samples do not type-check: {e}"))?;
-    println!("typescript samples: all 10 type-check");
+    println!("typescript samples: all {operations} type-check");
     Ok(())
 }
