@@ -122,11 +122,18 @@ fn report(child: Child) -> serde_json::Value {
 }
 
 /// Per worker and second: acknowledged and 429s in the second, in flight, limit.
-const SAMPLES: &str = "SELECT string_agg(format('run %s t %s: +%s ack, +%s 429, %s in flight, limit %s', \
+const SAMPLES: &str = "SELECT string_agg(format('run %s t %s: +%s ack, +%s 429, %s in flight, limit %s, p50 %s ms, p99 %s ms', \
      run, round(t::numeric, 1), acknowledged - coalesce(lag_ack, 0), rate_limited - coalesce(lag_rl, 0), \
-     in_flight, concurrency_limit), E'\\n' ORDER BY run, t) FROM (SELECT *, \
+     in_flight, concurrency_limit, round(p50_ms::numeric, 1), round(p99_ms::numeric, 1)), E'\\n' ORDER BY run, t) FROM (SELECT *, \
      lag(acknowledged) OVER (PARTITION BY run ORDER BY t) AS lag_ack, \
      lag(rate_limited) OVER (PARTITION BY run ORDER BY t) AS lag_rl FROM preventor_samples) s";
+
+/// The feed's last three seconds by 200 ms slot: records finished, and distinct keys among them.
+const TAIL: &str = "SELECT string_agg(format('tail %s s: %s records over %s keys', slot, n, keys), \
+     E'\\n' ORDER BY slot) FROM (SELECT round((floor(EXTRACT(EPOCH FROM updated - last) * 5) / 5)::numeric, 1) AS slot, \
+     count(*) AS n, count(DISTINCT key) AS keys FROM preventor_records, \
+     (SELECT max(updated) AS last FROM preventor_records) l \
+     WHERE updated > last - interval '3 seconds' GROUP BY 1) s";
 
 /// `workers` workers on a fresh feed of `n` records: the share of the limit reached (the
 /// sandbox's one-second burst subtracted), 429s per 1,000 acknowledged.
@@ -172,6 +179,7 @@ fn at_limit(cluster: &postgres::Cluster, dir: &Path, workers: usize, n: u64) -> 
         // Each worker's run, second by second: acknowledged and 429s in that second, calls in
         // flight and the concurrency limit at its end.
         println!("{}", cluster.query(&db, SAMPLES));
+        println!("{}", cluster.query(&db, TAIL));
     }
     println!(
         "{workers} worker(s), {n} records at {LIMIT}/s: {acknowledged} acknowledged in {seconds:.1} s, \

@@ -189,22 +189,31 @@ async fn refill(
     }
 }
 
-/// The buckets a worker may hold: all of them divided by the workers alive (a heartbeat within
-/// the lease, not ended), rounded up.
+/// The buckets a worker may hold: the buckets that still have work, divided by the workers
+/// alive (a heartbeat within the lease, not ended), rounded up. Counting only buckets with work
+/// keeps the workers even to the end: as buckets run dry, each worker's share shrinks with them,
+/// and a bucket given back at the end of a chunk goes to a worker below its share instead of
+/// one worker holding the last busy buckets while another idles (and its rate has to be found
+/// again by the others).
 async fn fair_share(db: &Db, lease: Duration) -> usize {
-    let alive = match db.client().await {
+    let counts = match db.client().await {
         Ok(c) => c
             .query_one(
-                "SELECT count(*) FROM preventor_workers
-                 WHERE ended IS NULL AND heartbeat > now() - make_interval(secs => $1)",
+                "SELECT (SELECT count(*) FROM preventor_workers
+                         WHERE ended IS NULL AND heartbeat > now() - make_interval(secs => $1)),
+                        (SELECT count(*) FROM preventor_buckets b
+                         WHERE EXISTS (SELECT 1 FROM preventor_records r
+                                       WHERE r.bucket = b.bucket
+                                         AND r.state IN ('pending', 'in_flight')))",
                 &[&lease.as_secs_f64()],
             )
             .await
-            .map(|r| r.get::<_, i64>(0))
-            .unwrap_or(1),
-        Err(_) => 1,
+            .map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)))
+            .ok(),
+        Err(_) => None,
     };
-    (BUCKETS as usize).div_ceil(alive.max(1) as usize)
+    let (alive, with_work) = counts.unwrap_or((1, BUCKETS as i64));
+    (with_work.max(1) as usize).div_ceil(alive.max(1) as usize)
 }
 
 /// Whether the feed has nothing pending or in flight.
