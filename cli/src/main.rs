@@ -338,16 +338,11 @@ fn status(path: &std::path::Path, json: bool) -> Exit {
         (Err(e), _) | (_, Err(e)) => return Exit::fatal(format!("journal: {e}")),
     };
     let n = |state: &str| counts.get(state).copied().unwrap_or(0);
-    let report = serde_json::json!({
-        "target": target,
-        "acknowledged": n(journal::ACKNOWLEDGED),
-        "rejected": n(journal::REJECTED),
-        "ambiguous": n(journal::AMBIGUOUS),
-        "in_flight": n(journal::IN_FLIGHT),
-        "pending": n(journal::PENDING),
-        "failed": n(journal::FAILED),
-        "problems": problems,
-    });
+    let mut report = serde_json::json!({"target": target});
+    for state in journal::SHOWN {
+        report[state] = n(state).into();
+    }
+    report["problems"] = problems.into();
     if json {
         out!("{report}");
     } else {
@@ -355,20 +350,19 @@ fn status(path: &std::path::Path, json: bool) -> Exit {
             Some(t) => out!("target: {t}"),
             None => out!("target: not recorded"),
         }
-        for state in [
-            "acknowledged",
-            "rejected",
-            "ambiguous",
-            "in_flight",
-            "pending",
-            "failed",
-        ] {
+        for state in journal::SHOWN {
             out!("{state}: {}", report[state]);
         }
         for p in report["problems"].as_array().into_iter().flatten() {
             out!("  {p}");
         }
     }
+    status_exit(n)
+}
+
+/// What `status` exits with, from the journal's count of each state: unsettled while anything
+/// is ambiguous, in flight, failed or pending; else rejected if anything was; else success.
+pub(crate) fn status_exit(n: impl Fn(&str) -> u64) -> Exit {
     if n(journal::AMBIGUOUS) + n(journal::IN_FLIGHT) + n(journal::FAILED) + n(journal::PENDING) > 0
     {
         Exit::Unsettled

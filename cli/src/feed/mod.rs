@@ -507,26 +507,16 @@ pub async fn status(dsn: &str, plaintext: bool, json_output: bool) -> Exit {
         Err(e) => return Exit::fatal(format!("journal {}: {e}", journal.db.location())),
     };
     let n = |s: &str| counts.get(s).copied().unwrap_or(0);
-    let report = json!({
+    let mut report = json!({
         "journal": journal.db.location().to_string(),
         "journal_connection": format!("{:?}", journal.db.location().security()),
         "target": target,
-        "acknowledged": n(journal::ACKNOWLEDGED),
-        "rejected": n(journal::REJECTED),
-        "ambiguous": n(journal::AMBIGUOUS),
-        "in_flight": n(journal::IN_FLIGHT),
-        "pending": n(journal::PENDING),
-        "failed": n(journal::FAILED),
-        "workers": workers,
-        "problems": problems,
     });
-    crate::import::print_report(&report, json_output);
-    if n(journal::AMBIGUOUS) + n(journal::IN_FLIGHT) + n(journal::FAILED) + n(journal::PENDING) > 0
-    {
-        Exit::Unsettled
-    } else if n(journal::REJECTED) > 0 {
-        Exit::Rejected
-    } else {
-        Exit::Ok
+    for state in journal::SHOWN {
+        report[state] = n(state).into();
     }
+    report["workers"] = workers.into();
+    report["problems"] = problems.into();
+    crate::import::print_report(&report, json_output);
+    crate::status_exit(n)
 }

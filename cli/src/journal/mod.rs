@@ -43,6 +43,15 @@ pub const ACKNOWLEDGED: &str = "acknowledged";
 pub const REJECTED: &str = "rejected";
 pub const AMBIGUOUS: &str = "ambiguous";
 pub const FAILED: &str = "failed";
+/// The states `status` counts, in the order it shows them.
+pub const SHOWN: [&str; 6] = [
+    ACKNOWLEDGED,
+    REJECTED,
+    AMBIGUOUS,
+    IN_FLIGHT,
+    PENDING,
+    FAILED,
+];
 /// An operator decided it is sent again by the next run (`preventor resolve --resend`).
 pub const RESEND: &str = "resend";
 /// An operator gave up on it (`preventor resolve --abandon`): never sent again.

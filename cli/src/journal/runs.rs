@@ -92,6 +92,27 @@ impl RunSample {
             p99_ms: s.latency_p99_ms,
         }
     }
+
+    /// Inserts this sample of run `run` with [`SQLITE_SAMPLE`], prepared.
+    pub fn insert_sqlite(
+        &self,
+        sample: &mut rusqlite::Statement,
+        run: i64,
+    ) -> rusqlite::Result<()> {
+        sample.execute(rusqlite::params![
+            run,
+            self.t,
+            self.acknowledged as i64,
+            self.rejected as i64,
+            self.ambiguous as i64,
+            self.rate_limited as i64,
+            self.in_flight as i64,
+            self.limit as i64,
+            self.p50_ms,
+            self.p99_ms
+        ])?;
+        Ok(())
+    }
 }
 
 /// A file's size, SHA-256 (hex) and line count, read once.
@@ -227,23 +248,7 @@ impl Store<'_> {
     /// A sample of run `id` (PostgreSQL; a SQLite import's samples go through its writer).
     pub async fn sample(&self, id: i64, s: &RunSample) -> Result<(), JournalError> {
         match self {
-            Store::Sqlite(db) => {
-                db.execute(
-                    SQLITE_SAMPLE,
-                    rusqlite::params![
-                        id,
-                        s.t,
-                        s.acknowledged as i64,
-                        s.rejected as i64,
-                        s.ambiguous as i64,
-                        s.rate_limited as i64,
-                        s.in_flight as i64,
-                        s.limit as i64,
-                        s.p50_ms,
-                        s.p99_ms
-                    ],
-                )?;
-            }
+            Store::Sqlite(db) => s.insert_sqlite(&mut db.prepare(SQLITE_SAMPLE)?, id)?,
             Store::Postgres(db) => pg_sample(db, id, s).await?,
         }
         Ok(())

@@ -292,20 +292,7 @@ fn apply(db: &mut Connection, buffered: &[Buffered], marks: &[Mark]) -> rusqlite
                 } => {
                     outcome.execute(params![row, state, status, details, t])?;
                 }
-                Buffered::Sample(run, s) => {
-                    sample.execute(params![
-                        run,
-                        s.t,
-                        s.acknowledged as i64,
-                        s.rejected as i64,
-                        s.ambiguous as i64,
-                        s.rate_limited as i64,
-                        s.in_flight as i64,
-                        s.limit as i64,
-                        s.p50_ms,
-                        s.p99_ms
-                    ])?;
-                }
+                Buffered::Sample(run, s) => s.insert_sqlite(&mut sample, *run)?,
             }
         }
         for Mark(rows, _) in marks {

@@ -1,10 +1,11 @@
 //! A worker's [`Ledger`] on the PostgreSQL journal: fenced marks, batched outcomes, buckets
 //! given back once their records are all settled.
 //!
-//! A batch is marked `in_flight` in one statement that checks, for every record, that this
+//! A batch is marked `in_flight` by a statement that checks, for every record, that this
 //! worker still holds the record's bucket under the epoch it fetched it with and that the lease
 //! has not expired (the database's clock), holding the buckets' rows (`FOR SHARE`) so that no
-//! takeover commits in between; all the batch is marked, or none. Before and after that
+//! takeover commits in between; all the batch is marked, or none. Batches that ask at once share
+//! one statement (`marks.rs`). Before and after that
 //! statement the local deadlines are checked too (a worker paused between the two learns it on
 //! waking): a batch refused for a lease is not sent, and [`bulk::send`](preventor::bulk::send)
 //! stops, to start again with the leases it still has.
@@ -17,7 +18,7 @@ use std::{
 
 use preventor::bulk::{Durable, Ledger, Outcome, Prior, Sent};
 
-use super::{connection::Db, lease::Leases};
+use super::{connection::Db, lease::Leases, marks::Marks};
 use crate::journal::{writer::outcome_row, PENDING};
 
 /// How often outcomes are written.
@@ -73,6 +74,7 @@ pub struct PgLedger {
     db: Arc<Db>,
     leases: Arc<Leases>,
     books: Arc<Mutex<Books>>,
+    marks: Marks,
 }
 
 /// The error of a batch that may not be sent.
@@ -88,6 +90,7 @@ impl PgLedger {
     /// A ledger for records fetched from buckets held in `leases`.
     pub fn new(db: Arc<Db>, leases: Arc<Leases>) -> PgLedger {
         PgLedger {
+            marks: Marks::start(db.clone(), leases.worker.clone()),
             db,
             leases,
             books: Arc::default(),
@@ -233,45 +236,20 @@ impl Ledger for PgLedger {
         };
         let leases = self.leases.clone();
         let db = self.db.clone();
-        let worker = leases.worker.clone();
+        let marks = self.marks.clone();
         Box::pin(async move {
             let held = |batch: &[Open]| batch.iter().all(|o| leases.valid(o.bucket, o.epoch));
             if !held(&batch) {
                 return Err(lease_lost());
             }
-            let rows: Vec<&str> = batch.iter().map(|o| o.row.as_str()).collect();
+            let rows: Vec<String> = batch.iter().map(|o| o.row.clone()).collect();
             let epochs: Vec<i64> = batch.iter().map(|o| o.epoch).collect();
             let until = leases.deadline_of(batch.iter().map(|o| o.bucket));
-            let marked = db
-                .retry(until, |c| {
-                    let (rows, epochs, worker) = (rows.clone(), epochs.clone(), worker.clone());
-                    async move {
-                        c.execute(
-                            "WITH m AS (
-                                SELECT * FROM unnest($1::text[], $2::bigint[]) AS m(row_id, epoch)
-                             ), ok AS (
-                                SELECT r.row_id FROM preventor_records r
-                                JOIN m ON m.row_id = r.row_id
-                                JOIN preventor_buckets b ON b.bucket = r.bucket
-                                WHERE b.epoch = m.epoch AND b.owner = $3 AND b.expires > now()
-                                  AND (r.state = 'pending'
-                                       OR (r.state = 'in_flight' AND r.epoch = m.epoch))
-                                FOR UPDATE OF r FOR SHARE OF b
-                             )
-                             UPDATE preventor_records r
-                             SET state = 'in_flight', epoch = m.epoch, worker = $3, marked = now(),
-                                 updated = now()
-                             FROM m
-                             WHERE r.row_id = m.row_id
-                               AND (SELECT count(*) FROM ok) = cardinality($1::text[])",
-                            &[&rows, &epochs, &worker],
-                        )
-                        .await
-                    }
-                })
+            let whole = marks
+                .mark(rows.clone(), epochs.clone(), until)
                 .await
                 .map_err(|e| preventor::Error::Config(format!("journal: {e}")))?;
-            if marked as usize != rows.len() {
+            if !whole {
                 return Err(lease_lost());
             }
             if !held(&batch) {

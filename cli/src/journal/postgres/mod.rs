@@ -18,6 +18,7 @@
 pub mod connection;
 pub mod lease;
 pub mod ledger;
+pub mod marks;
 pub mod stage;
 
 use std::{collections::HashMap, sync::Arc, time::Instant};
