@@ -136,7 +136,13 @@ async fn import_resolve_and_report(
             .map(|u| u["state"].as_str().unwrap().to_string())
     };
     assert_eq!(state_of(&checked), None, "acknowledged by the operator");
-    assert_eq!(state_of(&resend), None, "resent and settled");
+    // Sent once more (counted above); its answer may be lost or a 503 like any other call's
+    // (the sandbox's faults), leaving it ambiguous again, but it no longer waits to be resent.
+    assert!(
+        matches!(state_of(&resend).as_deref(), None | Some("ambiguous")),
+        "resent: {:?}",
+        state_of(&resend)
+    );
     assert_eq!(state_of(&abandon).as_deref(), Some("abandoned"));
     // The resend may have been refused as a repeat ("already exists": the first send had
     // arrived); nothing else was sent twice.
