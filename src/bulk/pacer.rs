@@ -5,12 +5,10 @@
 //! server acknowledged since the episode began is its limit, near enough (a server's burst
 //! allowance is spent by then); at the episode's first 429 the last second's rate stands in.
 //! Sends are paced a little below that estimate, re-measured at most every 200 ms. Each second
-//! without a 429 in which the pace held sends back, the pace rises, by 1% after the first quiet
-//! second, then twice as much each further quiet second (2%, 4%, ... at most 32% a second): a
-//! limit that grows, or a share of it that other senders left (workers of one feed ending at
-//! different times), is found again within seconds, while at the limit (429s every second or
-//! so) it stays at 1%. A sender with no work waiting does not rise: of several senders sharing
-//! one limit, the ones with more work gain share at the next 429. A refused
+//! without a 429 the pace rises, by 1% after the first quiet second, then twice as much each
+//! further quiet second (2%, 4%, ... at most 32% a second): a limit that grows, or a share of
+//! it that other senders left (workers of one feed ending at different times), is found again
+//! within seconds, while at the limit (429s every second or so) it stays at 1%. A refused
 //! record itself waits its `Retry-After` (the engine's part); the others go on at the pace
 //! instead of all stopping for a whole second.
 
@@ -54,9 +52,6 @@ pub(crate) struct Pacer {
     raised: Instant,
     /// Rises since the last 429.
     rises: u32,
-    /// Since the last rise (or the decision not to), sends waited for the pace: the pace, not
-    /// the work at hand, held this sender back.
-    held_back: bool,
     /// Acknowledged answers in all.
     total: u64,
     /// The current overload episode: when it began, and `total` then.
@@ -74,7 +69,6 @@ impl Pacer {
             last_429: None,
             raised: now,
             rises: 0,
-            held_back: false,
             total: 0,
             episode: (now, 0),
         }
@@ -100,14 +94,8 @@ impl Pacer {
             .is_none_or(|at| now.duration_since(at) >= QUIET);
         if let Some(rate) = &mut self.rate {
             if quiet && now.duration_since(self.raised) >= WINDOW {
-                // Only a sender the pace held back asks for more: among senders that share a
-                // limit (workers of one feed), the ones with more work waiting gain share, instead
-                // of each keeping the share it had at the last 429.
-                if self.held_back {
-                    *rate *= 1.0 + PROBE * f64::from(1u32 << self.rises.min(PROBE_DOUBLINGS));
-                    self.rises += 1;
-                }
-                self.held_back = false;
+                *rate *= 1.0 + PROBE * f64::from(1u32 << self.rises.min(PROBE_DOUBLINGS));
+                self.rises += 1;
                 self.raised = now;
             }
         }
@@ -166,12 +154,9 @@ impl Pacer {
             (self.tokens + now.duration_since(self.refilled).as_secs_f64() * rate).min(depth);
         self.refilled = now;
         if self.tokens < self.batch(rate, wanted) {
-            self.held_back = true;
             return 0;
         }
-        let allowed = (self.tokens as usize).min(wanted);
-        self.held_back |= allowed < wanted;
-        allowed
+        (self.tokens as usize).min(wanted)
     }
 
     /// The sends a paced batch waits for.
@@ -251,12 +236,9 @@ mod tests {
         }
         assert!(p.rate_limited(start + WINDOW));
         let paced = p.rate.unwrap();
-        // Eight quiet seconds, each holding sends back: +1%, +2%, +4%, +8%, +16%, +32%, +32%,
-        // +32%.
+        // Eight quiet seconds: +1%, +2%, +4%, +8%, +16%, +32%, +32%, +32%.
         for second in 2..=9 {
-            let at = start + Duration::from_secs(second);
-            assert!(p.allowance(at, 1_000_000) < 1_000_000, "held back");
-            p.acknowledged(at + Duration::from_millis(1));
+            p.acknowledged(start + Duration::from_secs(second) + Duration::from_millis(1));
         }
         let risen = p.rate.unwrap() / paced;
         let expected = [1.01, 1.02, 1.04, 1.08, 1.16, 1.32, 1.32, 1.32]
@@ -266,29 +248,5 @@ mod tests {
         // A 429 starts over at 1%.
         assert!(p.rate_limited(start + Duration::from_secs(10)));
         assert_eq!(p.rises, 0);
-    }
-
-    #[test]
-    fn a_sender_the_pace_does_not_hold_back_does_not_rise() {
-        let start = Instant::now();
-        let mut p = Pacer::new(start);
-        for i in 0..1000 {
-            p.acknowledged(start + Duration::from_millis(i));
-        }
-        assert!(p.rate_limited(start + WINDOW));
-        let paced = p.rate.unwrap();
-        // Quiet seconds with one send wanted now and then, always allowed: no rise.
-        for second in 2..=5 {
-            let at = start + Duration::from_secs(second);
-            assert_eq!(p.allowance(at, 1), 1);
-            p.take(1);
-            p.acknowledged(at + Duration::from_millis(1));
-        }
-        assert_eq!(p.rate.unwrap(), paced);
-        // Then work piles up: the next quiet second rises by 1%.
-        let at = start + Duration::from_secs(6);
-        assert!(p.allowance(at, 10_000) < 10_000);
-        p.acknowledged(at + Duration::from_millis(1));
-        assert!((p.rate.unwrap() / paced - 1.01).abs() < 1e-9);
     }
 }
