@@ -13,6 +13,9 @@
 //! ```
 //! Figures go to stdout and `target/bench/bulk.json`. Ratios are printed, never asserted.
 
+#[path = "support/release.rs"]
+mod support;
+
 use std::{
     io::{BufRead, Write},
     path::{Path, PathBuf},
@@ -23,6 +26,7 @@ use std::{
 use futures::StreamExt;
 use preventor::{compliance::types::MonetaryTransaction, ComplianceClient};
 use serde_json::json;
+use support::{release, Sandbox};
 
 const RATE_LIMIT: &str = "5000";
 const FAIL_SHARE: &str = "0.01:503";
@@ -30,17 +34,6 @@ const DROP_AFTER_COMMIT: &str = "0.005";
 const ACCOUNTS: u64 = 97;
 /// Latency the sandbox adds to every answer: a round trip to a cloud API, not loopback.
 const LATENCY_MS: &str = "20";
-
-fn release(name: &str) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let path = root.join("target/release").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: cargo build --release -p preventor-cli -p preventor-sandbox",
-        path.display()
-    );
-    path
-}
 
 /// A transactions file of `n` records with ids prefixed `prefix`, over [`ACCOUNTS`] accounts.
 fn input(dir: &Path, prefix: &str, n: u64) -> PathBuf {
@@ -62,33 +55,11 @@ fn input_over(dir: &Path, prefix: &str, n: u64, accounts: u64) -> PathBuf {
     path
 }
 
-struct Sandbox {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The sandbox binary with `args` after a free port and the latency.
+/// The sandbox binary with `args` after the latency.
 fn sandbox(args: &[&str]) -> Sandbox {
-    let mut child = Command::new(release("preventor-sandbox"))
-        .args(["--port", "0", "--latency-ms", LATENCY_MS])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = lines
-        .find_map(|l| l.ok()?.split("listening on ").nth(1).map(str::to_string))
-        .expect("the sandbox prints its URL");
-    std::thread::spawn(move || lines.for_each(drop));
-    Sandbox { child, url }
+    let mut all = vec!["--latency-ms", LATENCY_MS];
+    all.extend_from_slice(args);
+    support::sandbox(&all)
 }
 
 fn env(command: &mut Command, url: &str) {

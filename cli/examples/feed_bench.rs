@@ -12,67 +12,35 @@
 //! Needs `initdb`, `pg_ctl` and `psql` on PATH. Figures go to stdout and
 //! `target/bench/feed.json`. Ratios are printed, never asserted.
 
+#[path = "support/release.rs"]
+mod support;
+
 #[path = "../tests/support/postgres.rs"]
 #[allow(dead_code)]
 mod postgres;
 
 use std::{
-    io::{BufRead, Write},
+    io::Write,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
 use serde_json::json;
+use support::{release, Sandbox};
 
 const LIMIT: u64 = 3000;
 const ACCOUNTS: u64 = 200;
 
-fn release(name: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/release")
-        .join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: cargo build --release -p preventor-cli -p preventor-sandbox",
-        path.display()
-    );
-    path
-}
-
-struct Sandbox {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The sandbox binary at [`LIMIT`] requests a second, 20 ms latency.
 fn sandbox() -> Sandbox {
-    let mut child = Command::new(release("preventor-sandbox"))
-        .args([
-            "--port",
-            "0",
-            "--latency-ms",
-            "20",
-            "--accept-unknown-accounts",
-        ])
-        .args(["--rate-limit", &LIMIT.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = lines
-        .find_map(|l| l.ok()?.split("listening on ").nth(1).map(str::to_string))
-        .expect("the sandbox prints its URL");
-    std::thread::spawn(move || lines.for_each(drop));
-    Sandbox { child, url }
+    support::sandbox(&[
+        "--latency-ms",
+        "20",
+        "--accept-unknown-accounts",
+        "--rate-limit",
+        &LIMIT.to_string(),
+    ])
 }
 
 fn preventor(url: &str, args: &[&str]) -> Command {
