@@ -40,17 +40,12 @@ const REDACT_KINDS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// End-user context headers the documents describe as parameters of each operation. The
-/// hand-written layer sets them from [`EndUserContext`] on every call (validated there with the
-/// documents' bounds), so they are left out of the generated calls: one way to set them.
-const CONTEXT_HEADERS: &[&str] = &[
-    "x-lang",
-    "x-tzone",
-    "user-agent",
-    "x-user-agent",
-    "x-real-ip",
-    "x-ip",
-];
+/// The vendor extension that marks a header parameter as end-user context, and the
+/// `EndUserContext` members it may name. The hand-written layer sets these headers from
+/// `EndUserContext` on every call (validated with the documents' bounds), so they are left out
+/// of the generated calls: one way to set them.
+const CONTEXT_EXTENSION: &str = "x-preventor-context";
+const CONTEXT_MEMBERS: &[&str] = &["lang", "tzone", "user_agent", "ip"];
 
 /// Inner type of every generated `Client`: the per-call state of the hand-written transport.
 const INNER_TYPE: &str = "crate::transport::CallState";
@@ -83,6 +78,10 @@ fn main() {
          pub(crate) static OPERATIONS: &[Operation] = &[\n",
     );
     let mut personal = Vec::new();
+    let mut context = String::from(
+        "// Written by build.rs from the documents' x-preventor-context header parameters.\n\
+         static CONTEXT_HEADERS: &[ContextHeader] = &[\n",
+    );
     for (name, replacements) in DOCUMENTS {
         let spec = root.join("openapi").join(format!("{name}.yaml"));
         println!("cargo:rerun-if-changed={}", spec.display());
@@ -92,6 +91,10 @@ fn main() {
             Err(problem) => fail(&spec, &problem),
         }
         personal.extend(personal_members(&api, replacements));
+        match context_rows(name, &api) {
+            Ok(rows) => context.push_str(&rows),
+            Err(problem) => fail(&spec, &problem),
+        }
         for (style, file) in [
             (InterfaceStyle::Builder, format!("{name}.rs")),
             (InterfaceStyle::Positional, format!("{name}_direct.rs")),
@@ -116,7 +119,12 @@ fn main() {
          /// Members of a serialized record that hold personal data or document numbers.\n\
          pub(crate) const PERSONAL_MEMBERS: &[&str] = &{personal:?};\n"
     );
-    for (file, text) in [("operations.rs", table), ("personal_members.rs", members)] {
+    context.push_str("];\n");
+    for (file, text) in [
+        ("operations.rs", table),
+        ("personal_members.rs", members),
+        ("context_headers.rs", context),
+    ] {
         let dest = out.join(file);
         if let Err(e) = fs::write(&dest, text) {
             eprintln!("error: cannot write {}: {e}", dest.display());
@@ -324,7 +332,55 @@ fn generate(
     Ok(prettyplease::unparse(&file))
 }
 
-/// Removes the [`CONTEXT_HEADERS`] parameters from every operation.
+/// The `EndUserContext` member a header parameter carries (`x-preventor-context`), if any.
+fn context_member(parameter: &openapiv3::Parameter) -> Result<Option<&str>, String> {
+    let openapiv3::Parameter::Header { parameter_data, .. } = parameter else {
+        return Ok(None);
+    };
+    let Some(member) = parameter_data.extensions.get(CONTEXT_EXTENSION) else {
+        return Ok(None);
+    };
+    match member.as_str() {
+        Some(m) if CONTEXT_MEMBERS.contains(&m) => Ok(Some(m)),
+        _ => Err(format!(
+            "header {}: {CONTEXT_EXTENSION} is {member}, not one of {CONTEXT_MEMBERS:?}",
+            parameter_data.name
+        )),
+    }
+}
+
+/// One `ContextHeader { .. }` row per context header parameter of the document's components:
+/// its name (lower case), the member it carries, its `maxLength`.
+fn context_rows(document: &str, api: &openapiv3::OpenAPI) -> Result<String, String> {
+    use openapiv3::{ParameterSchemaOrContent, ReferenceOr, SchemaKind, Type};
+    let mut rows = String::new();
+    for parameter in api.components.iter().flat_map(|c| c.parameters.values()) {
+        let ReferenceOr::Item(parameter) = parameter else {
+            continue;
+        };
+        let Some(member) = context_member(parameter)? else {
+            continue;
+        };
+        let data = parameter.parameter_data_ref();
+        let max = match &data.format {
+            ParameterSchemaOrContent::Schema(ReferenceOr::Item(schema)) => {
+                match &schema.schema_kind {
+                    SchemaKind::Type(Type::String(s)) => s.max_length,
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+        .ok_or_else(|| format!("context header {}: no string maxLength", data.name))?;
+        rows.push_str(&format!(
+            "    ContextHeader {{ name: {:?}, member: {member:?}, max_length: {max}, document: {document:?} }},\n",
+            data.name.to_ascii_lowercase()
+        ));
+    }
+    Ok(rows)
+}
+
+/// Removes the context header parameters (`x-preventor-context`) from every operation.
 fn leave_out_context_headers(api: &mut openapiv3::OpenAPI) -> Result<(), String> {
     use openapiv3::{Parameter, ReferenceOr};
     let shared = api
@@ -343,8 +399,7 @@ fn leave_out_context_headers(api: &mut openapiv3::OpenAPI) -> Result<(), String>
                 }
             }
         };
-        Ok(matches!(parameter, Parameter::Header { parameter_data, .. }
-            if CONTEXT_HEADERS.contains(&parameter_data.name.to_ascii_lowercase().as_str())))
+        Ok(context_member(parameter)?.is_some())
     };
     for (_, item) in api.paths.paths.iter_mut() {
         let ReferenceOr::Item(item) = item else {

@@ -59,26 +59,31 @@ impl EndUserContext {
     }
 
     /// Checks every value before sending: a valid header value (no CR, LF or other control
-    /// character) within the documents' bounds (`lang` 35, `tzone` 64, `user_agent` 512 and
-    /// `ip` 45 characters).
+    /// character) within the documents' bounds (the `maxLength` of each header that carries it:
+    /// `lang` 35, `tzone` 64, `user_agent` 512 and `ip` 45 characters).
     pub fn validate(&self) -> Result<()> {
-        for (field, value, max) in [
-            ("context.lang", &self.lang, 35),
-            ("context.tzone", &self.tzone, 64),
-            ("context.user_agent", &self.user_agent, 512),
-            ("context.ip", &self.ip, 45),
+        for (member, value) in [
+            ("lang", &self.lang),
+            ("tzone", &self.tzone),
+            ("user_agent", &self.user_agent),
+            ("ip", &self.ip),
         ] {
-            if let Some(v) = value {
-                HeaderValue::from_str(v).map_err(|_| {
-                    Error::invalid_input(field, "contains characters not allowed in a header")
-                })?;
-                let len = v.chars().count();
-                if len > max {
-                    return Err(Error::invalid_input(
-                        field,
-                        format!("is {len} characters; at most {max} are allowed"),
-                    ));
-                }
+            let Some(v) = value else { continue };
+            let field = format!("context.{member}");
+            HeaderValue::from_str(v).map_err(|_| {
+                Error::invalid_input(&field, "contains characters not allowed in a header")
+            })?;
+            let max = crate::operations::context_headers()
+                .iter()
+                .filter(|h| h.member == member)
+                .map(|h| h.max_length)
+                .min();
+            let len = v.chars().count();
+            if let Some(max) = max.filter(|max| len > *max) {
+                return Err(Error::invalid_input(
+                    field,
+                    format!("is {len} characters; at most {max} are allowed"),
+                ));
             }
         }
         Ok(())

@@ -53,6 +53,27 @@ macro_rules! op {
 
 include!(concat!(env!("OUT_DIR"), "/operations.rs"));
 
+/// An end-user context header of the documents: a header parameter marked
+/// `x-preventor-context` (set from [`EndUserContext`](crate::EndUserContext) on every call).
+#[derive(Debug)]
+pub struct ContextHeader {
+    /// The header's name, lower case.
+    pub name: &'static str,
+    /// The `EndUserContext` member it carries (`lang`, `tzone`, `user_agent`, `ip`).
+    pub member: &'static str,
+    /// The document's `maxLength` for it.
+    pub max_length: usize,
+    /// The document that describes it (`compliance`, `biometrics`).
+    pub document: &'static str,
+}
+
+include!(concat!(env!("OUT_DIR"), "/context_headers.rs"));
+
+/// Every end-user context header of both documents.
+pub fn context_headers() -> &'static [ContextHeader] {
+    CONTEXT_HEADERS
+}
+
 /// Every operation of both documents, compliance first, each in its document's order.
 pub fn all() -> &'static [Operation] {
     OPERATIONS
@@ -178,5 +199,23 @@ mod tests {
             );
             assert_eq!(by_id(op.id()).map(Operation::path), Some(op.path()));
         }
+    }
+
+    #[test]
+    fn the_context_headers_come_from_the_documents_with_their_bounds() {
+        let of = |name: &str| {
+            context_headers()
+                .iter()
+                .find(|h| h.name == name)
+                .map(|h| (h.member, h.max_length, h.document))
+        };
+        assert_eq!(of("x-lang"), Some(("lang", 35, "compliance")));
+        assert_eq!(of("x-tzone"), Some(("tzone", 64, "compliance")));
+        assert_eq!(of("user-agent"), Some(("user_agent", 512, "compliance")));
+        assert_eq!(of("x-real-ip"), Some(("ip", 45, "compliance")));
+        assert_eq!(of("x-ip"), Some(("ip", 45, "biometrics")));
+        assert!(context_headers()
+            .iter()
+            .all(|h| h.name == h.name.to_ascii_lowercase()));
     }
 }

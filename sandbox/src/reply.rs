@@ -107,19 +107,10 @@ fn describe(e: &serde_json::Error) -> String {
     preventor::redacted::without_values(&e.to_string())
 }
 
-/// The end-user context headers of the documents and their `maxLength`.
-const CONTEXT_HEADERS: [(&str, usize); 6] = [
-    ("x-lang", 35),
-    ("x-tzone", 64),
-    ("user-agent", 512),
-    ("x-user-agent", 512),
-    ("x-real-ip", 45),
-    ("x-ip", 45),
-];
-
 /// The context headers respect the documents' bounds, or the 400 they call for.
 pub(crate) fn check_context(headers: &HeaderMap) -> Result<(), Response> {
-    for (name, max) in CONTEXT_HEADERS {
+    for header in preventor::operations::context_headers() {
+        let (name, max) = (header.name, header.max_length);
         for value in headers.get_all(name) {
             if value.len() > max {
                 return Err(bad_request(format!(

@@ -37,19 +37,24 @@ impl ApiShared {
         for (name, value) in &self.tenant_headers {
             headers.insert(name.clone(), value.clone());
         }
-        let mut set = |name: &'static str, value: &Option<String>| {
-            if let Some(v) = value.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
-                headers.insert(HeaderName::from_static(name), v);
-            }
+        // The documents' context headers of this API (`User-Agent` is set below, for both).
+        let document = match self.api {
+            Api::Compliance => "compliance",
+            Api::Biometrics => "biometrics",
         };
-        match self.api {
-            Api::Compliance => {
-                set("x-lang", &context.lang);
-                set("x-tzone", &context.tzone);
-                set("x-user-agent", &context.user_agent);
-                set("x-real-ip", &context.ip);
+        for header in crate::operations::context_headers() {
+            if header.document != document || header.name == "user-agent" {
+                continue;
             }
-            Api::Biometrics => set("x-ip", &context.ip),
+            let value = match header.member {
+                "lang" => &context.lang,
+                "tzone" => &context.tzone,
+                "user_agent" => &context.user_agent,
+                _ => &context.ip,
+            };
+            if let Some(v) = value.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+                headers.insert(HeaderName::from_static(header.name), v);
+            }
         }
         let agent = context
             .user_agent
