@@ -498,8 +498,7 @@ impl Admission {
             self.progress.inc();
             return None;
         }
-        let hash = format!("{:x}", Sha256::digest(canonical.as_bytes()));
-        let row = journal::row_id(self.kind.name(), &record, &hash);
+        let (row, hash) = journal::identity(self.kind.name(), &record, &canonical);
         // 64 bits of the row's SHA-256: enough to tell rows apart, 8 bytes a record.
         let row_hash = Sha256::digest(row.as_bytes())[..8]
             .iter()

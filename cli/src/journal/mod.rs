@@ -143,6 +143,15 @@ pub fn prior(known: Option<&Known>, hash: &str) -> Prior {
     }
 }
 
+/// A record's content hash (hex SHA-256 of its canonical line) and its journal row id
+/// ([`row_id`]): how both journals know a record.
+pub fn identity(kind: &str, record: &Record, canonical: &str) -> (String, String) {
+    use sha2::Digest;
+    let hash = format!("{:x}", sha2::Sha256::digest(canonical.as_bytes()));
+    let row = row_id(kind, record, &hash);
+    (row, hash)
+}
+
 /// The journal's row id of a record whose content hashes to `hash` (hex SHA-256). A create, and
 /// a transaction, is known by its id (`customers:ID:A`, `accounts:ID`, `transactions:ID`): sent
 /// once, and a changed one is reported. An update or a delete is known by its id and content

@@ -6,7 +6,6 @@ use std::{collections::HashMap, time::Instant};
 
 use preventor::bulk::{Prior, Record, Shard};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use super::{connection::Db, BUCKETS};
 use crate::{
@@ -101,8 +100,7 @@ pub async fn stage(
                 continue;
             }
         };
-        let hash = format!("{:x}", Sha256::digest(canonical.as_bytes()));
-        let row = journal::row_id(kind.name(), &record, &hash);
+        let (row, hash) = journal::identity(kind.name(), &record, &canonical);
         if let Some(first) = seen.get(&row) {
             push(
                 &mut staged.duplicates,
