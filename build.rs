@@ -9,9 +9,13 @@
 //! listed in `HAND_WRITTEN` so that a new multipart operation fails the build instead of
 //! disappearing silently.
 //!
-//! It also writes `operations.rs`, the transport's table of every operation (id, method, path,
-//! retry class from the `x-preventor-retry` extension, tolerant acknowledgement or not), so that
-//! an operation added to a document cannot be missing from it.
+//! It also writes, from the same documents: `operations.rs`, the table of every operation (id,
+//! method, path, retry class from the `x-preventor-retry` extension, tolerant acknowledgement or
+//! not), so that an operation added to a document cannot be missing from it;
+//! `context_headers.rs`, the end-user context headers (`x-preventor-context`) with their
+//! `maxLength`; and `personal_members.rs`, the properties that hold personal data
+//! (`x-preventor-redact: personal`, and document numbers). `src/operations.rs` and
+//! `src/redacted.rs` include them.
 
 use std::{
     env, fs,
