@@ -530,17 +530,18 @@ const SANDBOX_ENV: &[(&str, &str)] = &[
     ("PREVENTOR_API_SECRET", "sandbox-api-secret"),
 ];
 
-/// The operations of the bundle's documents in the order the samples can run one after the
-/// other (the token, then the ids flowing forward): compliance, then biometrics, each in its
-/// document's order, which the documents keep for that reason.
-fn run_order(bundle: &Path) -> Result<Vec<(&'static str, String)>, String> {
+/// The operations of the documents in the order the samples can run one after the other (the
+/// token, then the ids flowing forward): compliance, then biometrics, each in its document's
+/// order, which the documents keep for that reason. Read from the source documents: the
+/// bundle's JSON has its keys sorted.
+fn run_order() -> Result<Vec<(&'static str, String)>, String> {
     let mut order = Vec::new();
     for document in ["compliance", "biometrics"] {
-        let text = fs::read_to_string(bundle.join(format!("openapi/{document}.json")))
-            .map_err(|e| e.to_string())?;
-        let doc: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-        for (_, item) in doc["paths"].as_object().into_iter().flatten() {
-            for (_, op) in item.as_object().into_iter().flatten() {
+        let path = tools::root().join(format!("openapi/{document}.yaml"));
+        let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let doc: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| e.to_string())?;
+        for (_, item) in doc["paths"].as_mapping().into_iter().flatten() {
+            for (_, op) in item.as_mapping().into_iter().flatten() {
                 if let Some(id) = op["operationId"].as_str() {
                     order.push((document, id.to_string()));
                 }
@@ -598,7 +599,7 @@ pub fn check(
 ) -> Result<(), String> {
     let mut all = samples(bundle, "compliance")?;
     all.extend(samples(bundle, "biometrics")?);
-    let order = run_order(bundle)?;
+    let order = run_order()?;
     let operations = order.len();
     for (document, id) in &order {
         for lang in ["Shell", "Rust", "Python", "TypeScript"] {
@@ -751,4 +752,28 @@ pub fn check(
     .map_err(|e| format!("the TypeScript samples do not type-check: {e}"))?;
     println!("typescript samples: all {operations} type-check");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The samples run in the source documents' order: the token first, each id made before
+    /// the samples that use it; every operation once.
+    #[test]
+    fn the_run_order_is_the_documents_order() {
+        let order = run_order().unwrap();
+        let at = |id: &str| order.iter().position(|(_, o)| o == id).unwrap();
+        assert_eq!(order[0], ("compliance", "oauthToken".to_string()));
+        assert!(at("accountOnboarding") < at("registerMonetaryTransaction"));
+        assert!(at("customerOnboarding") < at("customerMaintenance"));
+        assert!(at("customerOnboarding") < at("getCustomer"));
+        assert!(at("bioToken") < at("createBioUser"));
+        assert!(at("createBioUser") < at("uploadBioFiles"));
+        assert!(at("uploadBioFiles") < at("bioEnroll"));
+        let mut ids: Vec<&String> = order.iter().map(|(_, id)| id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), order.len(), "each operation once");
+    }
 }
