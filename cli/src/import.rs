@@ -258,8 +258,8 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
         Err(e) => return Exit::fatal(format!("journal: {e}")),
     };
     let admission = Admission {
-        journal: match (journal, ledger.clone()) {
-            (Some(journal), Some(writer)) => Some((Mutex::new(journal), writer)),
+        journal: match (journal, ledger.clone(), run_id) {
+            (Some(journal), Some(writer), Some(run)) => Some((Mutex::new(journal), writer, run)),
             _ => None,
         },
         counts: counts.clone(),
@@ -468,13 +468,16 @@ pub async fn stop_on_signals(stop: CancellationToken, progress: Arc<Progress>) {
 /// Decides, record by record, what goes to the sender: not invalid lines, not other shards'
 /// records, not a repeated id, not what the journal says was done.
 struct Admission {
-    /// The journal (read: what earlier runs did) and its writer (this run's records).
-    journal: Option<(Mutex<Journal>, JournalLedger)>,
+    /// The journal (read: what earlier runs did), its writer (this run's records) and this
+    /// run's id in it.
+    journal: Option<(Mutex<Journal>, JournalLedger, i64)>,
     counts: Arc<Mutex<Counts>>,
     progress: Arc<Progress>,
     kind: Kind,
     shard: Option<Shard>,
-    /// Each row id read so far (as 64 bits of its SHA-256) with its line: repeats are refused.
+    /// Without a journal: each row id read so far (as 64 bits of its SHA-256) with its line,
+    /// so that repeats are refused (memory grows with the input). With one, the journal finds
+    /// repeats (rows carry the run that read them) and this stays empty.
     seen: Mutex<HashMap<u64, u64>>,
 }
 
@@ -503,32 +506,23 @@ impl Admission {
         let row_hash = Sha256::digest(row.as_bytes())[..8]
             .iter()
             .fold(0u64, |h, b| h << 8 | u64::from(*b));
-        let repeated = match self.seen.lock().unwrap().entry(row_hash) {
-            std::collections::hash_map::Entry::Occupied(first) => Some(*first.get()),
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(line);
-                None
-            }
-        };
-        if let Some(first) = repeated {
-            let problem = if row.ends_with(&hash[..16]) {
-                format!(
-                    "this change of {} repeats line {first}; not sent",
-                    record.id()
-                )
-            } else {
-                format!("id {} repeats line {first}; not sent", record.id())
+        let Some((journal, writer, run)) = &self.journal else {
+            let first = match self.seen.lock().unwrap().entry(row_hash) {
+                std::collections::hash_map::Entry::Occupied(first) => Some(*first.get()),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(line);
+                    None
+                }
             };
-            self.progress.line(format!("line {line}: {problem}"));
-            self.progress.inc();
-            self.counts.lock().unwrap().duplicates.push(
-                json!({"line": line, "first_line": first, "id": record.id(), "problem": problem}),
-            );
-            return None;
-        }
-        let Some((journal, writer)) = &self.journal else {
+            if let Some(first) = first {
+                self.refuse_repeat(line, first, &record, &row, &hash);
+                return None;
+            }
             return Some((line, record));
         };
+        // Not yet written first (the writer commits a row before it forgets it), then the
+        // journal: a row this run read carries its run and line.
+        let unwritten = writer.unwritten_line(row_hash);
         let known = match journal.lock().unwrap().known(&row) {
             Ok(k) => k,
             Err(e) => {
@@ -541,10 +535,17 @@ impl Admission {
                 return None;
             }
         };
+        if let Some(first) = unwritten.or_else(|| known.as_ref().and_then(|k| k.line_in_run(*run)))
+        {
+            self.refuse_repeat(line, first, &record, &row, &hash);
+            return None;
+        }
         let prior = journal::prior(known.as_ref(), &hash);
         writer.admit(Admitted {
             seq: line,
+            run: *run,
             row,
+            row_hash,
             kind: self.kind.name(),
             operation: record.operation(),
             key: record.key().to_string(),
@@ -553,6 +554,23 @@ impl Admission {
             prior,
         });
         Some((line, record))
+    }
+
+    /// Reports line `line` as a repeat of line `first` (of the same id, or of the same change).
+    fn refuse_repeat(&self, line: u64, first: u64, record: &Record, row: &str, hash: &str) {
+        let problem = if row.ends_with(&hash[..16]) {
+            format!(
+                "this change of {} repeats line {first}; not sent",
+                record.id()
+            )
+        } else {
+            format!("id {} repeats line {first}; not sent", record.id())
+        };
+        self.progress.line(format!("line {line}: {problem}"));
+        self.progress.inc();
+        self.counts.lock().unwrap().duplicates.push(
+            json!({"line": line, "first_line": first, "id": record.id(), "problem": problem}),
+        );
     }
 }
 

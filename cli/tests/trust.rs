@@ -291,7 +291,70 @@ async fn a_repeated_id_is_sent_once_and_both_lines_are_named() {
             "{stats}"
         );
         assert_eq!(stats["duplicates"], 0, "{stats}");
+        let Some(j) = &journal else { continue };
+        // A rerun on the same journal: the settled lines are skipped and the repeats still
+        // named (the journal, not memory, knows which lines this run read).
+        let out = output(&mut importer(&sandbox, &args)).await;
+        let report = json_of(&out);
+        assert_eq!(out.status.code(), Some(1), "{report}");
+        assert_eq!(report["skipped_already_done"], 2, "{report}");
+        assert_eq!(report["duplicate_ids"], 2, "{report}");
+        assert_eq!(report["duplicate_lines"][0]["first_line"], 1, "{report}");
+        assert_eq!(
+            sandbox.stats()["received"]["registerMonetaryTransaction"],
+            2
+        );
+        assert!(j.exists());
     }
+}
+
+/// Repeats far apart (the first line's row long committed when the repeat is read) are found
+/// through the journal, with the memory of the check not growing with the input.
+#[tokio::test]
+async fn a_repeat_far_from_its_first_line_is_found_through_the_journal() {
+    let dir = temp_dir("repeated-far");
+    let input = dir.join("t.jsonl");
+    let line = |i: u64| {
+        format!(
+            r#"{{"id":"t-{i}","account_number":"a-{}","trans_amount":"1.00","trans_currency":"PEN"}}"#,
+            i % 20
+        )
+    };
+    let mut lines: Vec<String> = (1..=3_000).map(line).collect();
+    lines.push(line(1));
+    lines.push(line(2_999));
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let sandbox = sandbox(SandboxConfig::default()).await;
+    let journal = dir.join("j.sqlite");
+    let out = output(&mut importer(
+        &sandbox,
+        &[
+            "import",
+            "transactions",
+            input.to_str().unwrap(),
+            "--json",
+            "--journal",
+            journal.to_str().unwrap(),
+        ],
+    ))
+    .await;
+    let report = json_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert_eq!(report["acknowledged"], 3_000, "{report}");
+    assert_eq!(report["duplicate_ids"], 2, "{report}");
+    let pairs: Vec<_> = report["duplicate_lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["line"].as_u64().unwrap(),
+                d["first_line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(pairs, [(3_001, 1), (3_002, 2_999)], "{report}");
+    assert_eq!(sandbox.stats()["duplicates"], 0);
 }
 
 #[tokio::test]

@@ -57,11 +57,22 @@ pub const RESEND: &str = "resend";
 /// An operator gave up on it (`preventor resolve --abandon`): never sent again.
 pub const ABANDONED: &str = "abandoned";
 
-/// What the journal knows of a record from an earlier run.
+/// What the journal knows of a record: its state and content hash, and the run that last read
+/// it with its line there.
 #[derive(Debug)]
 pub struct Known {
     pub state: String,
     pub hash: String,
+    /// The run (`runs.id`) that last read this record, and the record's line in that run's input.
+    pub seen: Option<(i64, u64)>,
+}
+
+impl Known {
+    /// The line of this record in run `run`'s input, if that run has already read it (a
+    /// repeat).
+    pub fn line_in_run(&self, run: i64) -> Option<u64> {
+        self.seen.filter(|(r, _)| *r == run).map(|(_, line)| line)
+    }
 }
 
 /// Why a journal cannot be used.
@@ -218,12 +229,26 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
             status INTEGER,
             details TEXT,
             created REAL NOT NULL,
-            updated REAL NOT NULL
+            updated REAL NOT NULL,
+            run INTEGER,
+            run_line INTEGER
         );
         CREATE INDEX IF NOT EXISTS records_state ON records(state);
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
     )?;
     db.execute_batch(runs::SQLITE_SCHEMA)?;
+    // Journals written before the repeat check moved here have no `run` or `run_line`.
+    let has_run: i64 = db.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('records') WHERE name = 'run'",
+        [],
+        |r| r.get(0),
+    )?;
+    if has_run == 0 {
+        db.execute_batch(
+            "ALTER TABLE records ADD COLUMN run INTEGER;
+             ALTER TABLE records ADD COLUMN run_line INTEGER;",
+        )?;
+    }
     Ok(db)
 }
 
@@ -353,13 +378,17 @@ impl Journal {
         )
     }
 
+    /// What the journal knows of the record with row id `row`.
     pub fn known(&self, row: &str) -> rusqlite::Result<Option<Known>> {
         self.db
-            .prepare_cached("SELECT state, hash FROM records WHERE row = ?1")?
+            .prepare_cached("SELECT state, hash, run, run_line FROM records WHERE row = ?1")?
             .query_row([row], |r| {
+                let run: Option<i64> = r.get(2)?;
+                let line: Option<i64> = r.get(3)?;
                 Ok(Known {
                     state: r.get(0)?,
                     hash: r.get(1)?,
+                    seen: run.zip(line).map(|(run, line)| (run, line as u64)),
                 })
             })
             .optional()
@@ -448,6 +477,26 @@ mod tests {
             .unwrap();
         let path = dir.path().join("journal.sqlite");
         (dir, path)
+    }
+
+    #[test]
+    fn a_journal_of_an_earlier_version_gains_the_run_columns_and_keeps_its_rows() {
+        let (_dir, path) = temp("earlier");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE records (row TEXT PRIMARY KEY, kind TEXT NOT NULL,
+               operation TEXT NOT NULL, key TEXT NOT NULL, id TEXT NOT NULL, hash TEXT NOT NULL,
+               state TEXT NOT NULL, line INTEGER, status INTEGER, details TEXT,
+               created REAL NOT NULL, updated REAL NOT NULL);
+             INSERT INTO records VALUES ('transactions:t-1', 'transactions',
+               'registerMonetaryTransaction', 'a-1', 't-1', 'h', 'acknowledged', 1, NULL, NULL,
+               0, 0);",
+        )
+        .unwrap();
+        drop(old);
+        let journal = Journal::open_for_import(&path, &target("embedded-sandbox"), true).unwrap();
+        let known = journal.known("transactions:t-1").unwrap().unwrap();
+        assert_eq!((known.state.as_str(), known.seen), ("acknowledged", None));
     }
 
     #[test]

@@ -26,8 +26,13 @@ const OUTCOME_DELAY: Duration = Duration::from_millis(100);
 /// A record admitted for sending: its row, written as `pending` (an ambiguous row keeps its
 /// state until it is sent).
 pub struct Admitted {
+    /// Its line in the input.
     pub seq: u64,
+    /// The run reading it (`runs.id`): written with the row, so that a repeat is found.
+    pub run: i64,
     pub row: String,
+    /// 64 bits of the row id's SHA-256: its key among the rows not yet written.
+    pub row_hash: u64,
     pub kind: &'static str,
     pub operation: &'static str,
     pub key: String,
@@ -38,7 +43,10 @@ pub struct Admitted {
 
 /// A write that waits in the buffer for the next commit.
 enum Buffered {
+    /// A record to send: its row, written `pending`.
     Admit(Admitted),
+    /// A record an earlier run settled: only the run and line are written (a repeat is found).
+    Seen(Admitted),
     /// A sample of the run `run` (see [`super::runs`]).
     Sample(i64, super::runs::RunSample),
     Outcome {
@@ -59,6 +67,9 @@ pub struct JournalLedger {
     buffer: Arc<Mutex<Vec<Buffered>>>,
     /// Records admitted and not finished: their rows and what earlier runs did.
     open: Arc<Mutex<HashMap<u64, (String, Prior)>>>,
+    /// Rows this run admitted that the writer has not committed yet (row hash -> line): with
+    /// the committed `run` and `run_line`, how a repeat is found without keeping every id.
+    unwritten: Arc<Mutex<HashMap<u64, u64>>>,
 }
 
 impl JournalLedger {
@@ -67,33 +78,53 @@ impl JournalLedger {
         let db = connect(path)?;
         let (marks, receiver) = mpsc::channel();
         let buffer: Arc<Mutex<Vec<Buffered>>> = Arc::default();
-        let taken = buffer.clone();
+        let unwritten: Arc<Mutex<HashMap<u64, u64>>> = Arc::default();
+        let (taken, written) = (buffer.clone(), unwritten.clone());
         let thread = std::thread::Builder::new()
             .name("journal-writer".into())
-            .spawn(move || write_loop(db, receiver, &taken))
+            .spawn(move || write_loop(db, receiver, &taken, &written))
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         Ok((
             JournalLedger {
                 marks,
                 buffer,
                 open: Arc::default(),
+                unwritten,
             },
             thread,
         ))
     }
 
+    /// The line of this run that already had the row hashing to `row_hash`, if that row is
+    /// not written yet. Ask before reading the journal: the writer commits a row before it
+    /// forgets it here.
+    pub fn unwritten_line(&self, row_hash: u64) -> Option<u64> {
+        self.unwritten
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&row_hash)
+            .copied()
+    }
+
     /// Hands a record to the writer: one to send is written (`pending`) with the next commit,
-    /// before its mark; one an earlier run settled keeps its row as it is.
+    /// before its mark; one an earlier run settled keeps its row as it is but for the run and
+    /// line that read it.
     pub fn admit(&self, record: Admitted) {
         self.open
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(record.seq, (record.row.clone(), record.prior));
+        self.unwritten
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(record.row_hash, record.seq);
         if matches!(
             record.prior,
             Prior::Unsent | Prior::MaybeSent | Prior::Resend
         ) {
             self.buffer(Buffered::Admit(record));
+        } else {
+            self.buffer(Buffered::Seen(record));
         }
     }
 
@@ -224,7 +255,12 @@ pub(super) fn outcome_row(
 /// The writer thread: waits for marks (or [`OUTCOME_DELAY`]), takes every mark that is there
 /// and then the buffer, commits them in one transaction and answers the marks. Ends when every
 /// sender is gone, after a last commit.
-fn write_loop(mut db: Connection, marks: mpsc::Receiver<Mark>, buffer: &Mutex<Vec<Buffered>>) {
+fn write_loop(
+    mut db: Connection,
+    marks: mpsc::Receiver<Mark>,
+    buffer: &Mutex<Vec<Buffered>>,
+    unwritten: &Mutex<HashMap<u64, u64>>,
+) {
     let mut waiting: Vec<Mark> = Vec::new();
     loop {
         let open = match marks.recv_timeout(OUTCOME_DELAY) {
@@ -239,6 +275,15 @@ fn write_loop(mut db: Connection, marks: mpsc::Receiver<Mark>, buffer: &Mutex<Ve
         let buffered = std::mem::take(&mut *buffer.lock().unwrap_or_else(|p| p.into_inner()));
         if !buffered.is_empty() || !waiting.is_empty() {
             let result = apply(&mut db, &buffered, &waiting).map_err(|e| e.to_string());
+            if result.is_ok() {
+                // Committed: a repeat of these rows is found in the journal from now on.
+                let mut unwritten = unwritten.lock().unwrap_or_else(|p| p.into_inner());
+                for write in &buffered {
+                    if let Buffered::Admit(r) | Buffered::Seen(r) = write {
+                        unwritten.remove(&r.row_hash);
+                    }
+                }
+            }
             for Mark(_, done) in waiting.drain(..) {
                 let _ = done.send(result.clone());
             }
@@ -256,9 +301,11 @@ fn apply(db: &mut Connection, buffered: &[Buffered], marks: &[Mark]) -> rusqlite
     let tx = db.transaction()?;
     {
         let mut admit = tx.prepare_cached(
-            "INSERT INTO records (row, kind, operation, key, id, hash, state, line, created, updated)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
-             ON CONFLICT(row) DO UPDATE SET hash = ?6, line = ?8, updated = ?9,
+            "INSERT INTO records (row, kind, operation, key, id, hash, state, line, created, updated,
+               run, run_line)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?8)
+             ON CONFLICT(row) DO UPDATE SET hash = ?6, line = ?8, updated = ?9, run = ?10,
+               run_line = ?8,
                state = CASE WHEN state = 'ambiguous' THEN state ELSE ?7 END,
                status = CASE WHEN state = 'ambiguous' THEN status ELSE NULL END,
                details = CASE WHEN state = 'ambiguous' THEN details ELSE NULL END",
@@ -268,6 +315,8 @@ fn apply(db: &mut Connection, buffered: &[Buffered], marks: &[Mark]) -> rusqlite
         let mut outcome = tx.prepare_cached(
             "UPDATE records SET state = ?2, status = ?3, details = ?4, updated = ?5 WHERE row = ?1",
         )?;
+        let mut seen =
+            tx.prepare_cached("UPDATE records SET run = ?2, run_line = ?3 WHERE row = ?1")?;
         let mut sample = tx.prepare_cached(super::runs::SQLITE_SAMPLE)?;
         for write in buffered {
             match write {
@@ -281,8 +330,12 @@ fn apply(db: &mut Connection, buffered: &[Buffered], marks: &[Mark]) -> rusqlite
                         r.hash,
                         PENDING,
                         r.seq as i64,
-                        t
+                        t,
+                        r.run
                     ])?;
+                }
+                Buffered::Seen(r) => {
+                    seen.execute(params![r.row, r.run, r.seq as i64])?;
                 }
                 Buffered::Outcome {
                     row,
@@ -327,6 +380,8 @@ mod tests {
         for seq in 1..=3 {
             ledger.admit(Admitted {
                 seq,
+                run: 1,
+                row_hash: seq,
                 row: format!("transactions:t-{seq}"),
                 kind: "transactions",
                 operation: "registerMonetaryTransaction",
@@ -337,7 +392,15 @@ mod tests {
             });
         }
         let state = |row: &str| journal.known(row).unwrap().map(|k| k.state);
+        // Admitted, not yet committed: a repeat is found among the unwritten rows.
+        assert_eq!(ledger.unwritten_line(3), Some(3));
         ledger.sending(&[1, 2]).await.unwrap();
+        // Committed: the row carries the run and line that read it, and is no longer held in
+        // memory.
+        assert_eq!(ledger.unwritten_line(3), None);
+        let known = journal.known("transactions:t-3").unwrap().unwrap();
+        assert_eq!(known.line_in_run(1), Some(3));
+        assert_eq!(known.line_in_run(2), None, "another run did not read it");
         // Durable means committed: a reader on another connection sees the marks at once.
         assert_eq!(state("transactions:t-1").as_deref(), Some(IN_FLIGHT));
         assert_eq!(state("transactions:t-2").as_deref(), Some(IN_FLIGHT));

@@ -177,6 +177,7 @@ async fn stage_batch(
                 Known {
                     state: r.get(1),
                     hash: r.get(2),
+                    seen: None,
                 },
             )
         })
