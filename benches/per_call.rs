@@ -309,8 +309,20 @@ fn main() {
         .unwrap();
     let url = url.trim().to_string();
     // `--profile` (callgrind): one thread, so that instruction counts do not depend on how
-    // two workers happened to share the work.
-    let runtime = if std::env::args().any(|a| a == "--profile") {
+    // two workers happened to share the work; `--profile ... --threads N` (perf): N workers,
+    // as the importer runs, to see what the multi-thread path adds.
+    let args: Vec<String> = std::env::args().collect();
+    let threads = args
+        .iter()
+        .position(|a| a == "--threads")
+        .and_then(|at| args.get(at + 1)?.parse::<usize>().ok());
+    let runtime = if let (true, Some(threads)) = (args.iter().any(|a| a == "--profile"), threads) {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+            .unwrap()
+    } else if args.iter().any(|a| a == "--profile") {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -474,7 +486,7 @@ async fn run(url: String, quick: bool) -> serde_json::Value {
         photos,
     };
 
-    // `--profile sdk|hand N [OPERATION [IN_FLIGHT]]`: only N calls on one side, one at a time
+    // `--profile sdk|hand N [OPERATION [IN_FLIGHT]] [--threads T]`: only N calls on one side, one at a time
     // unless IN_FLIGHT says otherwise (for callgrind: the instructions per call are
     // (Ir(N) - Ir(0)) / N); transactions unless getCustomer.
     let args: Vec<String> = std::env::args().collect();

@@ -8,6 +8,7 @@
 //! cargo run --release -p preventor-cli --example feed_bench            # 60,000 transactions
 //! cargo run --release -p preventor-cli --example feed_bench -- --quick # 12,000, to prove it runs
 //! cargo run --release -p preventor-cli --example feed_bench -- --samples # and each worker's seconds
+//! cargo run --release -p preventor-cli --example feed_bench -- --accounts 2000 # not 200
 //! ```
 //! Needs `initdb`, `pg_ctl` and `psql` on PATH. Figures go to stdout and
 //! `target/bench/feed.json`. Ratios are printed, never asserted.
@@ -30,7 +31,19 @@ use serde_json::json;
 use support::{release, Sandbox};
 
 const LIMIT: u64 = 3000;
-const ACCOUNTS: u64 = 200;
+/// Accounts the transactions are spread over (`--accounts N` changes it): records of one
+/// account go one at a time, in order, so few accounts bound the rate before the limit does.
+static ACCOUNTS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+fn accounts() -> u64 {
+    *ACCOUNTS.get_or_init(|| {
+        let args: Vec<String> = std::env::args().collect();
+        args.iter()
+            .position(|a| a == "--accounts")
+            .and_then(|at| args.get(at + 1)?.parse().ok())
+            .unwrap_or(200)
+    })
+}
 
 /// The sandbox binary at [`LIMIT`] requests a second, 20 ms latency.
 fn sandbox() -> Sandbox {
@@ -60,7 +73,7 @@ fn input(dir: &Path, n: u64) -> PathBuf {
         writeln!(
             f,
             r#"{{"id":"tx-{i}","account_number":"acc-{}","trans_amount":"{i}.25","trans_currency":"PEN"}}"#,
-            i % ACCOUNTS
+            i % accounts()
         )
         .unwrap();
     }
@@ -235,7 +248,7 @@ fn main() {
     std::fs::write(
         out.join("feed.json"),
         serde_json::to_string_pretty(
-            &json!({"quick": quick, "limit": LIMIT, "one": one, "three": three, "takeover": moved}),
+            &json!({"quick": quick, "limit": LIMIT, "accounts": accounts(), "one": one, "three": three, "takeover": moved}),
         )
         .unwrap(),
     )
