@@ -6,7 +6,9 @@
 //! is given back, and the next chunk goes to whichever worker takes it (buckets furthest behind
 //! first). So every worker draws from the whole feed in staging order and they all end together,
 //! instead of one worker finishing its own keys alone at the end; and memory stays bounded
-//! whatever the feed's size.
+//! whatever the feed's size. A worker above its share (buckets ran dry, a worker joined) hands
+//! over, one a round, the bucket with the most records waiting in it: those stay pending for a
+//! worker below its share, and the bucket is given back once its records in flight finish.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -69,12 +71,22 @@ pub async fn produce(
     let mut cursors: HashMap<u32, Cursor> = HashMap::new();
     let mut queue: BTreeMap<u64, (u32, Record)> = BTreeMap::new();
     let mut next_round = Instant::now();
+    // Buckets handed over and not yet given back (their records in flight finishing).
+    let mut handing: HashMap<u32, i64> = HashMap::new();
     while !stop.is_cancelled() {
         if Instant::now() >= next_round {
             let most = match most {
                 Some(n) => n,
                 None => fair_share(&db, leases.lease).await,
             };
+            // Above its share (buckets ran dry, or a worker joined): the held bucket with the
+            // most records still waiting here goes to a worker below its share, one a round.
+            handing.retain(|bucket, epoch| leases.valid(*bucket, *epoch));
+            if leases.count().saturating_sub(handing.len()) > most {
+                if let Some((bucket, epoch)) = hand_over_one(&ledger, &mut cursors, &mut queue) {
+                    handing.insert(bucket, epoch);
+                }
+            }
             let free = most.saturating_sub(leases.count()).min(TAKE_AT_ONCE);
             let taken = leases.acquire(&db, free).await.unwrap_or_default();
             let idle = taken.is_empty();
@@ -128,6 +140,32 @@ pub async fn produce(
             _ = stop.cancelled() => return,
         }
     }
+}
+
+/// Gives up the held bucket with the most records fetched and not yet handed to the sender
+/// (returned with its epoch): they are dropped here and stay pending; the bucket is given back
+/// once its records in flight are finished. A worker paced below the others would otherwise
+/// finish its chunks alone.
+fn hand_over_one(
+    ledger: &PgLedger,
+    cursors: &mut HashMap<u32, Cursor>,
+    queue: &mut BTreeMap<u64, (u32, Record)>,
+) -> Option<(u32, i64)> {
+    let (&bucket, _) = cursors
+        .iter()
+        .filter(|(_, c)| c.fetched && c.queued > 0)
+        .max_by_key(|(_, c)| c.queued)?;
+    let epoch = cursors.remove(&bucket)?.epoch;
+    let mut seqs = Vec::new();
+    queue.retain(|seq, (b, _)| {
+        let ours = *b == bucket;
+        if ours {
+            seqs.push(*seq);
+        }
+        !ours
+    });
+    ledger.hand_over(bucket, &seqs);
+    Some((bucket, epoch))
 }
 
 /// Fetches the chunk of every bucket just taken.

@@ -57,6 +57,31 @@ struct Books {
 }
 
 impl Books {
+    /// See [`PgLedger::hand_over`].
+    fn hand_over(&mut self, bucket: u32, seqs: &[u64]) {
+        let mut n = 0;
+        for seq in seqs {
+            if self.open.remove(seq).is_some() {
+                n += 1;
+            }
+        }
+        if let Some(left) = self.outstanding.get_mut(&bucket) {
+            *left = left.saturating_sub(n);
+        }
+        self.complete.insert(bucket);
+        self.finish_if_done(bucket);
+    }
+
+    /// A record finished: one less outstanding in its bucket.
+    fn finish(&mut self, seq: u64) -> Option<Open> {
+        let open = self.open.remove(&seq)?;
+        if let Some(left) = self.outstanding.get_mut(&open.bucket) {
+            *left = left.saturating_sub(1);
+        }
+        self.finish_if_done(open.bucket);
+        Some(open)
+    }
+
     /// A bucket fetched to its end and all finished is given back with the next flush.
     fn finish_if_done(&mut self, bucket: u32) {
         if self.complete.contains(&bucket) && self.outstanding.get(&bucket).is_none_or(|n| *n == 0)
@@ -121,6 +146,13 @@ impl PgLedger {
             books.complete.insert(bucket);
         }
         books.finish_if_done(bucket);
+    }
+
+    /// Records of `bucket` fetched but never handed to the sender, left for another worker:
+    /// they stay pending, and the bucket is given back once its records in flight are finished
+    /// (so that its keys' order holds).
+    pub fn hand_over(&self, bucket: u32, seqs: &[u64]) {
+        self.books().hand_over(bucket, seqs);
     }
 
     /// Writes the outcomes buffered so far, then gives back the buckets they finished.
@@ -278,13 +310,9 @@ impl Ledger for PgLedger {
 
     fn finished(&mut self, sent: &Sent) -> preventor::Result<()> {
         let mut books = self.books();
-        let Some(open) = books.open.remove(&sent.seq) else {
+        let Some(open) = books.finish(sent.seq) else {
             return Ok(());
         };
-        if let Some(left) = books.outstanding.get_mut(&open.bucket) {
-            *left = left.saturating_sub(1);
-        }
-        books.finish_if_done(open.bucket);
         let answered = !matches!(sent.outcome, Outcome::Stopped);
         let row = match &sent.outcome {
             // Not processed: back to pending (a record to read back first stays one).
@@ -312,5 +340,43 @@ impl Ledger for PgLedger {
                 .await
                 .map_err(|e| preventor::Error::Config(format!("journal: {e}")))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(bucket: u32) -> Open {
+        Open {
+            row: format!("row-{bucket}"),
+            bucket,
+            epoch: 1,
+            prior: Prior::Unsent,
+        }
+    }
+
+    #[test]
+    fn a_bucket_handed_over_is_given_back_only_after_its_records_in_flight_finish() {
+        let mut books = Books::default();
+        for seq in 1..=3 {
+            books.open.insert(seq, open(7));
+        }
+        books.outstanding.insert(7, 3);
+        // Record 1 went to the sender; 2 and 3 are handed over (they stay pending).
+        books.hand_over(7, &[2, 3]);
+        assert!(books.done.is_empty(), "record 1 is still in flight");
+        assert!(!books.open.contains_key(&2) && !books.open.contains_key(&3));
+        assert!(books.finish(1).is_some());
+        assert_eq!(books.done, [7], "given back once record 1 is finished");
+    }
+
+    #[test]
+    fn a_bucket_with_nothing_in_flight_is_given_back_at_once() {
+        let mut books = Books::default();
+        books.open.insert(1, open(3));
+        books.outstanding.insert(3, 1);
+        books.hand_over(3, &[1]);
+        assert_eq!(books.done, [3]);
     }
 }
