@@ -294,3 +294,75 @@ async fn workers_wait_for_a_restarted_postgres_and_lose_nothing() {
     let counts = all_accounted(&cluster, "feed", &sandbox, &Default::default());
     eprintln!("restart: {counts}");
 }
+
+/// Repeats in a staged file are found however far apart (batches of 1,000 are staged at a
+/// time; the journal, not memory, knows which lines this staging read), and a second staging
+/// of the same file names them again and stages nothing.
+#[tokio::test]
+async fn staging_names_repeated_ids_across_batches_and_again_when_staged_twice() {
+    let cluster = Cluster::start("repeats");
+    let dsn = cluster.database("repeats");
+    // The records table as an earlier version made it (no staging columns): opening the
+    // journal adds them.
+    cluster.query(
+        "repeats",
+        "CREATE TABLE preventor_records (seq BIGSERIAL UNIQUE, row_id TEXT PRIMARY KEY,
+           kind TEXT NOT NULL, operation TEXT NOT NULL, key TEXT NOT NULL, id TEXT NOT NULL,
+           bucket INTEGER NOT NULL, hash TEXT NOT NULL, state TEXT NOT NULL,
+           maybe_sent BOOLEAN NOT NULL DEFAULT false, line BIGINT, status INTEGER,
+           details TEXT, payload TEXT, epoch BIGINT, worker TEXT, marked TIMESTAMPTZ,
+           created TIMESTAMPTZ NOT NULL DEFAULT now(), updated TIMESTAMPTZ NOT NULL DEFAULT now())",
+    );
+    let sandbox = Sandbox::start(SandboxConfig {
+        accept_unknown_accounts: true,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = temp_dir("stage-repeats");
+    let line = |i: u64| {
+        format!(
+            r#"{{"id":"t-{i}","account_number":"a-{}","trans_amount":"1.00","trans_currency":"PEN"}}"#,
+            i % 20
+        )
+    };
+    let mut lines: Vec<String> = (1..=2_500).map(line).collect();
+    lines.push(line(1)); // line 2,501: 2,500 lines after its first
+    lines.push(line(2_499)); // line 2,502: in the same batch as its first
+    let input = dir.join("repeats.jsonl");
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    for (round, staged_now) in [(1, 2_500), (2, 0)] {
+        let out = output(&mut importer(
+            &sandbox,
+            &[
+                "import",
+                "transactions",
+                input.to_str().unwrap(),
+                "--journal",
+                &dsn,
+                "--stage-only",
+                "--json",
+            ],
+        ))
+        .await;
+        let report = json_of(&out)["staged"].clone();
+        assert_eq!(report["staged"], staged_now, "round {round}: {report}");
+        assert_eq!(report["duplicate_ids"], 2, "round {round}: {report}");
+        let pairs: Vec<_> = report["duplicate_lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["line"].as_u64().unwrap(),
+                    d["first_line"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            pairs,
+            [(2_501, 1), (2_502, 2_499)],
+            "round {round}: {report}"
+        );
+    }
+}

@@ -55,8 +55,21 @@ CREATE TABLE IF NOT EXISTS preventor_records (
     worker TEXT,
     marked TIMESTAMPTZ,
     created TIMESTAMPTZ NOT NULL DEFAULT now(),
-    updated TIMESTAMPTZ NOT NULL DEFAULT now()
+    updated TIMESTAMPTZ NOT NULL DEFAULT now(),
+    stage_run BIGINT,
+    stage_line BIGINT
 );
+-- Journals of an earlier version: the staging that last read each record, and its line there
+-- (how a repeat in one file is found without keeping every id in memory). Checked first, so
+-- that a worker's start takes no table lock once the columns exist.
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM information_schema.columns
+                 WHERE table_name = 'preventor_records' AND column_name = 'stage_run'
+                   AND table_schema = current_schema()) THEN
+    ALTER TABLE preventor_records ADD COLUMN stage_run BIGINT, ADD COLUMN stage_line BIGINT;
+  END IF;
+END $$;
+CREATE SEQUENCE IF NOT EXISTS preventor_stagings;
 CREATE INDEX IF NOT EXISTS preventor_records_work ON preventor_records (bucket, state, seq);
 CREATE INDEX IF NOT EXISTS preventor_records_state ON preventor_records (state);
 CREATE TABLE IF NOT EXISTS preventor_buckets (

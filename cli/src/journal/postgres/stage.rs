@@ -81,7 +81,17 @@ pub async fn stage(
     resend_ambiguous: bool,
 ) -> Result<Staged, JournalError> {
     let mut staged = Staged::default();
-    let mut seen: HashMap<String, u64> = HashMap::new();
+    // This staging's number: rows it reads carry it with their line, so that a repeat of a
+    // line in an earlier batch is found in the journal; the batch's own rows are kept here.
+    let until = Instant::now() + std::time::Duration::from_secs(60);
+    let staging: i64 = db
+        .retry(until, |c| async move {
+            c.query_one("SELECT nextval('preventor_stagings')", &[])
+                .await
+        })
+        .await?
+        .get(0);
+    let mut in_batch: HashMap<String, u64> = HashMap::new();
     let mut batch: Vec<Row> = Vec::with_capacity(BATCH);
     while let Some(line) = lines.recv().await {
         staged.read += 1;
@@ -101,29 +111,40 @@ pub async fn stage(
             }
         };
         let (row, hash) = journal::identity(kind.name(), &record, &canonical);
-        if let Some(first) = seen.get(&row) {
-            push(
-                &mut staged.duplicates,
-                &mut staged.duplicate_count,
-                json!({"line": line, "first_line": first, "id": record.id(),
-                       "problem": format!("id {} repeats line {first}; not staged", record.id())}),
-            );
+        if let Some(first) = in_batch.get(&row) {
+            repeated(&mut staged, line, *first, record.id());
             continue;
         }
-        seen.insert(row.clone(), line);
+        in_batch.insert(row.clone(), line);
         batch.push(row_of(kind, &record, row, hash, line, canonical));
         if batch.len() == BATCH {
             stage_batch(
                 db,
+                staging,
                 std::mem::take(&mut batch),
                 resend_ambiguous,
                 &mut staged,
             )
             .await?;
+            in_batch.clear();
         }
     }
-    stage_batch(db, batch, resend_ambiguous, &mut staged).await?;
+    stage_batch(db, staging, batch, resend_ambiguous, &mut staged).await?;
+    // Repeats within a batch are found as they are read, others when their batch is staged.
+    staged
+        .duplicates
+        .sort_by_key(|d| d["line"].as_u64().unwrap_or_default());
     Ok(staged)
+}
+
+/// Line `line` repeats line `first` (the same record id): reported, not staged.
+fn repeated(staged: &mut Staged, line: u64, first: u64, id: &str) {
+    push(
+        &mut staged.duplicates,
+        &mut staged.duplicate_count,
+        json!({"line": line, "first_line": first, "id": id,
+               "problem": format!("id {id} repeats line {first}; not staged")}),
+    );
 }
 
 fn row_of(
@@ -149,6 +170,7 @@ fn row_of(
 
 async fn stage_batch(
     db: &Db,
+    staging: i64,
     batch: Vec<Row>,
     resend_ambiguous: bool,
     staged: &mut Staged,
@@ -163,7 +185,8 @@ async fn stage_batch(
             let ids = ids.clone();
             async move {
                 c.query(
-                    "SELECT row_id, state, hash FROM preventor_records WHERE row_id = ANY($1)",
+                    "SELECT row_id, state, hash, stage_run, stage_line FROM preventor_records
+                     WHERE row_id = ANY($1)",
                     &[&ids],
                 )
                 .await
@@ -177,15 +200,24 @@ async fn stage_batch(
                 Known {
                     state: r.get(1),
                     hash: r.get(2),
-                    seen: None,
+                    seen: r
+                        .get::<_, Option<i64>>(3)
+                        .zip(r.get::<_, Option<i64>>(4))
+                        .map(|(run, line)| (run, line as u64)),
                 },
             )
         })
         .collect();
     let mut fresh: Vec<&Row> = Vec::new();
     let mut requeue: Vec<&Row> = Vec::new();
+    let mut read: Vec<&Row> = Vec::new();
     for row in &batch {
         let k = known.get(&row.row);
+        if let Some(first) = k.and_then(|k| k.line_in_run(staging)) {
+            repeated(staged, row.line as u64, first, &row.id);
+            continue;
+        }
+        read.push(row);
         match journal::prior(k, &row.hash) {
             Prior::Unsent => match k {
                 Some(k) if k.state == journal::PENDING && k.hash == row.hash => {
@@ -266,6 +298,22 @@ async fn stage_batch(
             .await?;
         staged.requeued += n;
     }
+    // Every row this staging read (staged or not) carries it, with its line.
+    let rows: Vec<&str> = read.iter().map(|r| r.row.as_str()).collect();
+    let lines: Vec<i64> = read.iter().map(|r| r.line).collect();
+    db.retry(until, |c| {
+        let (rows, lines) = (rows.clone(), lines.clone());
+        async move {
+            c.execute(
+                "UPDATE preventor_records r SET stage_run = $1, stage_line = s.line
+                 FROM unnest($2::text[], $3::bigint[]) AS s(row_id, line)
+                 WHERE r.row_id = s.row_id",
+                &[&staging, &rows, &lines],
+            )
+            .await
+        }
+    })
+    .await?;
     Ok(())
 }
 
