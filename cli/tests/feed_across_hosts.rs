@@ -346,6 +346,7 @@ async fn staging_names_repeated_ids_across_batches_and_again_when_staged_twice()
         ))
         .await;
         let report = json_of(&out)["staged"].clone();
+        assert_eq!(out.status.code(), Some(1), "round {round}: {report}");
         assert_eq!(report["staged"], staged_now, "round {round}: {report}");
         assert_eq!(report["duplicate_ids"], 2, "round {round}: {report}");
         let pairs: Vec<_> = report["duplicate_lines"]
