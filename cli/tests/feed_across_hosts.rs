@@ -11,7 +11,9 @@ use std::{
 };
 
 use preventor_sandbox::{Sandbox, SandboxConfig};
-use support::{importer, json_of, output, postgres::Cluster, temp_dir, transactions, wait};
+use support::{
+    importer, json_of, output, postgres::Cluster, repeat_pairs, temp_dir, transactions, wait,
+};
 
 const RECORDS: u64 = 20_000;
 const ACCOUNTS: u64 = 200;
@@ -349,17 +351,7 @@ async fn staging_names_repeated_ids_across_batches_and_again_when_staged_twice()
         assert_eq!(out.status.code(), Some(1), "round {round}: {report}");
         assert_eq!(report["staged"], staged_now, "round {round}: {report}");
         assert_eq!(report["duplicate_ids"], 2, "round {round}: {report}");
-        let pairs: Vec<_> = report["duplicate_lines"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| {
-                (
-                    d["line"].as_u64().unwrap(),
-                    d["first_line"].as_u64().unwrap(),
-                )
-            })
-            .collect();
+        let pairs = repeat_pairs(&report);
         assert_eq!(
             pairs,
             [(2_501, 1), (2_502, 2_499)],

@@ -8,7 +8,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use preventor_sandbox::{Sandbox, SandboxConfig};
-use support::{bare, importer, json_of, output, stderr_of, temp_dir, transactions, wait};
+use support::{
+    bare, importer, json_of, output, repeat_pairs, stderr_of, temp_dir, transactions, wait,
+};
 
 async fn sandbox(config: SandboxConfig) -> Sandbox {
     Sandbox::start(SandboxConfig {
@@ -271,17 +273,7 @@ async fn a_repeated_id_is_sent_once_and_both_lines_are_named() {
         let report = json_of(&out);
         assert_eq!(out.status.code(), Some(1), "{report}");
         assert_eq!(report["duplicate_ids"], 2, "{report}");
-        let lines: Vec<_> = report["duplicate_lines"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| {
-                (
-                    d["line"].as_u64().unwrap(),
-                    d["first_line"].as_u64().unwrap(),
-                )
-            })
-            .collect();
+        let lines = repeat_pairs(&report);
         assert_eq!(lines, [(4, 1), (5, 1)], "{report}");
         assert!(stderr_of(&out).contains("line 4: id t-1 repeats line 1"));
         assert_eq!(report["acknowledged"], 2, "{report}");
@@ -342,17 +334,7 @@ async fn a_repeat_far_from_its_first_line_is_found_through_the_journal() {
     assert_eq!(out.status.code(), Some(1), "{report}");
     assert_eq!(report["acknowledged"], 3_000, "{report}");
     assert_eq!(report["duplicate_ids"], 2, "{report}");
-    let pairs: Vec<_> = report["duplicate_lines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (
-                d["line"].as_u64().unwrap(),
-                d["first_line"].as_u64().unwrap(),
-            )
-        })
-        .collect();
+    let pairs = repeat_pairs(&report);
     assert_eq!(pairs, [(3_001, 1), (3_002, 2_999)], "{report}");
     assert_eq!(sandbox.stats()["duplicates"], 0);
 }

@@ -83,6 +83,21 @@ pub fn transactions(dir: &Path, n: u64, accounts: u64) -> PathBuf {
 }
 
 /// The JSON object a command printed on stdout (`--json`), or a panic showing its stderr.
+/// The (line, first line) pairs of a report's `duplicate_lines`, in the report's order.
+pub fn repeat_pairs(report: &serde_json::Value) -> Vec<(u64, u64)> {
+    report["duplicate_lines"]
+        .as_array()
+        .expect("a report lists its duplicate lines")
+        .iter()
+        .map(|d| {
+            (
+                d["line"].as_u64().unwrap(),
+                d["first_line"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
 pub fn json_of(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
