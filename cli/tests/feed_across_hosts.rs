@@ -112,6 +112,17 @@ fn all_accounted(
     let n = |s: &str| counts[s].as_u64().unwrap_or(0);
     let stats = sandbox.stats();
     assert_eq!(stats["duplicates"], 0, "{stats}");
+    // A worker's marks and its lease renewals run on two connections, and lock the buckets'
+    // rows in one order: the database never had to break a deadlock between them.
+    let log = cluster.log();
+    assert!(
+        !log.contains("deadlock detected"),
+        "{}",
+        log.lines()
+            .filter(|l| l.contains("deadlock") || l.contains("Process"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     assert_eq!(n("pending") + n("in_flight"), 0, "{counts}");
     assert_eq!(
         n("acknowledged") + n("ambiguous") + n("failed") + n("rejected"),

@@ -13,7 +13,8 @@ use futures::{stream::FuturesUnordered, Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    limiter::Limiter, pacer::Pacer, BulkOptions, Ledger, Outcome, Prior, Record, Sent, Summary,
+    limiter::Limiter, pacer::Pacer, ready::Ready, BulkOptions, Ledger, Outcome, Prior, Record,
+    Sent, Summary,
 };
 use crate::{meaning::Meaning, ComplianceClient, Error, Result};
 
@@ -119,9 +120,9 @@ where
     let mut stopping = false;
     let mut limiter = Limiter::new(options.concurrency, options.max_concurrency);
     let mut summary = Summary::default();
-    // Jobs whose key is free, in order. A key is busy from its first job in `ready` or in
+    // Jobs whose key is free, oldest first. A key is busy from its first job in `ready` or in
     // flight until that job is finished; later jobs of the key wait in `waiting`.
-    let mut ready: VecDeque<Job> = VecDeque::new();
+    let mut ready: Ready<Job> = Ready::default();
     let mut waiting: HashMap<String, VecDeque<Job>> = HashMap::new();
     let mut busy: std::collections::HashSet<String> = Default::default();
     let mut waiting_count = 0usize;
@@ -143,7 +144,7 @@ where
             stopping = true;
             input_done = true;
             paused_until = None;
-            finished.extend(ready.drain(..).map(|job| (job, Outcome::Stopped)));
+            finished.extend(ready.drain().map(|job| (job, Outcome::Stopped)));
             finished.extend(delayed.drain(..).map(|(_, job)| (job, Outcome::Stopped)));
             for (_, jobs) in waiting.drain() {
                 finished.extend(jobs.into_iter().map(|job| (job, Outcome::Stopped)));
@@ -164,7 +165,7 @@ where
             match waiting.get_mut(&key).and_then(VecDeque::pop_front) {
                 Some(next) => {
                     waiting_count -= 1;
-                    ready.push_back(next);
+                    ready.push(next.seq, next);
                 }
                 None => {
                     waiting.remove(&key);
@@ -178,8 +179,8 @@ where
         if delayed.iter().any(|(at, _)| *at <= now) {
             let (due, later): (Vec<_>, Vec<_>) = delayed.drain(..).partition(|(at, _)| *at <= now);
             delayed = later;
-            for (_, job) in due.into_iter().rev() {
-                ready.push_front(job);
+            for (_, job) in due {
+                ready.push(job.seq, job);
             }
         }
         let next_delayed = delayed.iter().map(|(at, _)| *at).min();
@@ -246,7 +247,7 @@ where
             }
             let key = job.record.key().to_string();
             if busy.insert(key.clone()) {
-                ready.push_back(job);
+                ready.push(job.seq, job);
             } else {
                 waiting.entry(key).or_default().push_back(job);
                 waiting_count += 1;
@@ -267,7 +268,7 @@ where
         if !paused && worth_it && !ready.is_empty() {
             let allowed = pacer.allowance(Instant::now(), room.min(ready.len()));
             pacer.take(allowed);
-            let batch: Vec<Job> = (0..allowed).filter_map(|_| ready.pop_front()).collect();
+            let batch: Vec<Job> = (0..allowed).filter_map(|_| ready.pop()).collect();
             if !batch.is_empty() {
                 // Sent once the ledger has them on record; the loop goes on meanwhile.
                 let seqs: Vec<u64> = batch.iter().map(|j| j.seq).collect();
@@ -371,7 +372,7 @@ where
                 }
                 Some(Next::Send(job)) => {
                     calls -= 1;
-                    ready.push_front(job);
+                    ready.push(job.seq, job);
                 }
                 Some(Next::Finish(job, outcome)) => {
                     calls -= 1;

@@ -54,6 +54,7 @@ mod engine;
 mod gauges;
 mod limiter;
 mod pacer;
+mod ready;
 
 use crate::compliance::types::{Account, Customer, MonetaryTransaction, RequestType};
 

@@ -4,11 +4,15 @@
 //! server's limit was crossed. While 429s keep coming (an overload episode), the rate the
 //! server acknowledged since the episode began is its limit, near enough (a server's burst
 //! allowance is spent by then); at the episode's first 429 the last second's rate stands in.
-//! Sends are paced a little below that estimate, re-measured at most every 200 ms. Each second
-//! without a 429 the pace rises, by 1% after the first quiet second, then twice as much each
-//! further quiet second (2%, 4%, ... at most 32% a second): a limit that grows, or a share of
-//! it that other senders left (workers of one feed ending at different times), is found again
-//! within seconds, while at the limit (429s every second or so) it stays at 1%. A refused
+//! Sends are paced a little below that estimate, re-measured at most every 200 ms; never above
+//! the pace in force (a second after a slower spell, the server's burst allowance lets through
+//! more than its limit, and that second's rate is not the limit). Each second without a 429 in
+//! which the sends used at least 90% of the pace, the pace rises, by 1% after the first such second, then
+//! twice as much each further one (2%, 4%, ... at most 32% a second): a limit that grows, or a
+//! share of it that other senders left (workers of one feed ending at different times), is
+//! found again within seconds, while at the limit (429s every second or so) it stays at 1%.
+//! A pace the sends did not use (the keys, not the pace, bounded them) does not rise: it would
+//! climb far above the limit unseen, and the next 429 would find it there. A refused
 //! record itself waits its `Retry-After` (the engine's part); the others go on at the pace
 //! instead of all stopping for a whole second.
 
@@ -23,6 +27,8 @@ const WINDOW: Duration = Duration::from_secs(1);
 const BELOW: f64 = 0.99;
 /// The rise after the first second without a 429 (it doubles each further quiet second).
 const PROBE: f64 = 0.01;
+/// The share of the pace the sends must have used for it to rise.
+const USED: f64 = 0.9;
 /// Most doublings of the rise.
 const PROBE_DOUBLINGS: u32 = 5;
 /// 429s closer together than this are measured once.
@@ -52,6 +58,8 @@ pub(crate) struct Pacer {
     raised: Instant,
     /// Rises since the last 429.
     rises: u32,
+    /// Sends since the last rise (or 429): a pace they did not nearly use up does not rise.
+    sent: f64,
     /// Acknowledged answers in all.
     total: u64,
     /// The current overload episode: when it began, and `total` then.
@@ -69,6 +77,7 @@ impl Pacer {
             last_429: None,
             raised: now,
             rises: 0,
+            sent: 0.0,
             total: 0,
             episode: (now, 0),
         }
@@ -94,9 +103,13 @@ impl Pacer {
             .is_none_or(|at| now.duration_since(at) >= QUIET);
         if let Some(rate) = &mut self.rate {
             if quiet && now.duration_since(self.raised) >= WINDOW {
-                *rate *= 1.0 + PROBE * f64::from(1u32 << self.rises.min(PROBE_DOUBLINGS));
-                self.rises += 1;
+                let allowed = *rate * now.duration_since(self.raised).as_secs_f64();
+                if self.sent >= allowed * USED {
+                    *rate *= 1.0 + PROBE * f64::from(1u32 << self.rises.min(PROBE_DOUBLINGS));
+                    self.rises += 1;
+                }
                 self.raised = now;
+                self.sent = 0.0;
             }
         }
     }
@@ -129,7 +142,10 @@ impl Pacer {
                 .front()
                 .map_or(WINDOW, |first| now.duration_since(*first))
                 .clamp(WINDOW / 10, WINDOW);
-            self.acknowledged.len() as f64 / span.as_secs_f64()
+            let last_second = self.acknowledged.len() as f64 / span.as_secs_f64();
+            // Crossing the limit at this pace says the limit is below it, whatever the
+            // server's burst allowance let through in the last second.
+            self.rate.map_or(last_second, |rate| last_second.min(rate))
         };
         if measured < 1.0 {
             // Nothing acknowledged to measure by.
@@ -138,6 +154,7 @@ impl Pacer {
         self.rate = Some(measured * BELOW);
         self.measured = Some(now);
         self.raised = now;
+        self.sent = 0.0;
         self.refilled = now;
         self.tokens = 0.0;
         true
@@ -168,6 +185,7 @@ impl Pacer {
     pub(crate) fn take(&mut self, n: usize) {
         if self.rate.is_some() {
             self.tokens -= n as f64;
+            self.sent += n as f64;
         }
     }
 
@@ -228,6 +246,54 @@ mod tests {
     }
 
     #[test]
+    fn a_new_overload_never_paces_above_the_pace_it_crossed_the_limit_at() {
+        let start = Instant::now();
+        let mut p = Pacer::new(start);
+        for i in 0..1000 {
+            p.acknowledged(start + Duration::from_millis(i));
+        }
+        assert!(p.rate_limited(start + WINDOW));
+        let paced = p.rate.unwrap();
+        // Two quiet seconds later, a second in which the server's burst allowance let 3,000
+        // through: the next 429 paces below the pace in force, not at 3,000.
+        let later = start + Duration::from_secs(3);
+        for i in 0..3000 {
+            p.acknowledged(later + Duration::from_micros(i * 333));
+        }
+        assert!(p.rate_limited(later + WINDOW));
+        let rate = p.rate.unwrap();
+        assert!(rate <= paced * 1.01 * BELOW + 1e-9, "{rate} {paced}");
+    }
+
+    #[test]
+    fn a_pace_the_sends_did_not_use_does_not_rise() {
+        let start = Instant::now();
+        let mut p = Pacer::new(start);
+        for i in 0..1000 {
+            p.acknowledged(start + Duration::from_millis(i));
+        }
+        assert!(p.rate_limited(start + WINDOW));
+        let paced = p.rate.unwrap();
+        // Three quiet seconds in which half the pace went: fewer were ready than it allowed.
+        let send = |p: &mut Pacer, second: u64, share: f64| {
+            let at = start + Duration::from_secs(second);
+            p.take((paced * share) as usize);
+            p.acknowledged(at + Duration::from_millis(1));
+        };
+        for second in 2..=4 {
+            send(&mut p, second, 0.5);
+        }
+        assert_eq!(
+            p.rate,
+            Some(paced),
+            "the keys bounded the sends, not the pace"
+        );
+        // A second in which the sends used the pace: it rises.
+        send(&mut p, 5, 1.0);
+        assert!((p.rate.unwrap() / paced - 1.01).abs() < 1e-9);
+    }
+
+    #[test]
     fn the_pace_rises_faster_the_longer_no_429_comes() {
         let start = Instant::now();
         let mut p = Pacer::new(start);
@@ -236,8 +302,10 @@ mod tests {
         }
         assert!(p.rate_limited(start + WINDOW));
         let paced = p.rate.unwrap();
-        // Eight quiet seconds: +1%, +2%, +4%, +8%, +16%, +32%, +32%, +32%.
+        // Eight quiet seconds in which the sends used the pace: +1%, +2%, +4%, +8%, +16%, +32%,
+        // +32%, +32%.
         for second in 2..=9 {
+            p.take(p.rate.unwrap() as usize);
             p.acknowledged(start + Duration::from_secs(second) + Duration::from_millis(1));
         }
         let risen = p.rate.unwrap() / paced;

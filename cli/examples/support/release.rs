@@ -7,8 +7,14 @@ use std::{
     process::{Child, Command, Stdio},
 };
 
-/// A release binary of this workspace (built beforehand).
+/// A release binary of this workspace (built beforehand). `PREVENTOR_BENCH_PREVENTOR=PATH`
+/// runs another `preventor` instead (an earlier build, for a before/after comparison).
 pub fn release(name: &str) -> PathBuf {
+    if let Some(other) =
+        std::env::var_os("PREVENTOR_BENCH_PREVENTOR").filter(|_| name == "preventor")
+    {
+        return PathBuf::from(other);
+    }
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../target/release")
         .join(name);

@@ -36,8 +36,18 @@ use crate::journal::postgres::{
 /// Most buckets taken in one round (a round every 25 ms while there are buckets to take), so
 /// that workers that start together share the buckets out.
 const TAKE_AT_ONCE: usize = 16;
-/// Records of a bucket sent under one lease.
+/// Records of a bucket sent under one lease, on average.
 const CHUNK: i64 = 256;
+
+/// The records of `bucket` fetched under the lease of `epoch`: from half to one and a half
+/// [`CHUNK`], spread by bucket and epoch. Buckets taken together and sent at one pace would
+/// otherwise all reach the end of their chunks together, and every key would wait at once for
+/// its bucket to be given back and taken again (measured: the feed's rate fell by a third to a
+/// half for a second, every five seconds).
+fn chunk(bucket: u32, epoch: i64) -> i64 {
+    let spread = (u64::from(bucket) * 0x9E37_79B9 + epoch as u64 * 0x85EB_CA6B) % CHUNK as u64;
+    CHUNK / 2 + spread as i64
+}
 
 /// Where a held bucket's fetching stands.
 struct Cursor {
@@ -122,8 +132,28 @@ pub async fn produce(
         if queue.is_empty() {
             tokio::select! {
                 _ = sleep_until(next_round.into()) => {}
+                // Buckets given back: others may be taken now.
+                _ = ledger.given_back() => next_round = Instant::now(),
                 _ = stop.cancelled() => return,
             }
+            continue;
+        }
+        // As many as the sender has room for now, then wait for room (or the next round).
+        loop {
+            let permit = match tx.try_reserve() {
+                Ok(permit) => permit,
+                Err(tokio::sync::mpsc::error::TrySendError::Full(())) => break,
+                Err(tokio::sync::mpsc::error::TrySendError::Closed(())) => return,
+            };
+            let Some((seq, (bucket, record))) = queue.pop_first() else {
+                break;
+            };
+            if let Some(c) = cursors.get_mut(&bucket) {
+                c.queued -= 1;
+            }
+            permit.send((seq, record));
+        }
+        if queue.is_empty() {
             continue;
         }
         tokio::select! {
@@ -137,6 +167,7 @@ pub async fn produce(
                 }
             }
             _ = sleep_until(next_round.into()) => {}
+            _ = ledger.given_back() => next_round = Instant::now(),
             _ = stop.cancelled() => return,
         }
     }
@@ -168,7 +199,7 @@ fn hand_over_one(
     Some((bucket, epoch))
 }
 
-/// Fetches the chunk of every bucket just taken.
+/// Fetches the chunk of every bucket just taken, all in one statement.
 async fn refill(
     db: &Db,
     leases: &Leases,
@@ -176,54 +207,72 @@ async fn refill(
     cursors: &mut HashMap<u32, Cursor>,
     queue: &mut BTreeMap<u64, (u32, Record)>,
 ) {
-    for (bucket, cursor) in cursors.iter_mut() {
-        if cursor.fetched || !leases.valid(*bucket, cursor.epoch) {
-            continue;
-        }
-        let b = *bucket as i32;
-        let rows = db
-            .retry(Instant::now() + leases.lease / 2, |c| async move {
+    let (wanted, sizes): (Vec<i32>, Vec<i64>) = cursors
+        .iter()
+        .filter(|(bucket, c)| !c.fetched && leases.valid(**bucket, c.epoch))
+        .map(|(bucket, c)| (*bucket as i32, chunk(*bucket, c.epoch)))
+        .unzip();
+    if wanted.is_empty() {
+        return;
+    }
+    let rows = db
+        .retry(Instant::now() + leases.lease / 2, |c| {
+            let (wanted, sizes) = (wanted.clone(), sizes.clone());
+            async move {
                 c.query(
-                    "SELECT seq, row_id, kind, payload, maybe_sent FROM preventor_records
-                     WHERE bucket = $1 AND state = 'pending' ORDER BY seq LIMIT $2",
-                    &[&b, &CHUNK],
+                    "SELECT r.bucket, r.seq, r.row_id, r.kind, r.payload, r.maybe_sent
+                     FROM unnest($1::int[], $2::bigint[]) AS w(bucket, n),
+                     LATERAL (SELECT bucket, seq, row_id, kind, payload, maybe_sent
+                              FROM preventor_records
+                              WHERE bucket = w.bucket AND state = 'pending'
+                              ORDER BY seq LIMIT w.n) r",
+                    &[&wanted, &sizes],
                 )
                 .await
-            })
-            .await;
-        // The database is away: tried again on the next pass.
-        let Ok(rows) = rows else { continue };
-        cursor.fetched = true;
-        let mut opens = Vec::with_capacity(rows.len());
-        for row in rows {
-            let seq: i64 = row.get(0);
-            let kind: String = row.get(2);
-            // A payload that cannot be read (cleared, or written by another version) is left
-            // pending for `status` to show; nothing is sent for it.
-            let Some(record) = row
-                .get::<_, Option<String>>(3)
-                .and_then(|p| decode(&kind, &p).ok())
-            else {
-                continue;
-            };
-            let prior = if row.get::<_, bool>(4) {
-                Prior::MaybeSent
-            } else {
-                Prior::Unsent
-            };
-            opens.push((
-                seq as u64,
-                Open {
-                    row: row.get(1),
-                    bucket: *bucket,
-                    epoch: cursor.epoch,
-                    prior,
-                },
-            ));
-            queue.insert(seq as u64, (*bucket, record));
-            cursor.queued += 1;
+            }
+        })
+        .await;
+    // The database is away: tried again on the next pass.
+    let Ok(rows) = rows else { return };
+    let mut opens: HashMap<u32, Vec<(u64, Open)>> =
+        wanted.iter().map(|b| (*b as u32, Vec::new())).collect();
+    for row in rows {
+        let bucket = row.get::<_, i32>(0) as u32;
+        let Some(cursor) = cursors.get_mut(&bucket) else {
+            continue;
+        };
+        let seq: i64 = row.get(1);
+        let kind: String = row.get(3);
+        // A payload that cannot be read (cleared, or written by another version) is left
+        // pending for `status` to show; nothing is sent for it.
+        let Some(record) = row
+            .get::<_, Option<String>>(4)
+            .and_then(|p| decode(&kind, &p).ok())
+        else {
+            continue;
+        };
+        let prior = if row.get::<_, bool>(5) {
+            Prior::MaybeSent
+        } else {
+            Prior::Unsent
+        };
+        opens.entry(bucket).or_default().push((
+            seq as u64,
+            Open {
+                row: row.get(2),
+                bucket,
+                epoch: cursor.epoch,
+                prior,
+            },
+        ));
+        queue.insert(seq as u64, (bucket, record));
+        cursor.queued += 1;
+    }
+    for (bucket, opens) in opens {
+        if let Some(cursor) = cursors.get_mut(&bucket) {
+            cursor.fetched = true;
         }
-        ledger.fetched(*bucket, opens, true);
+        ledger.fetched(bucket, opens, true);
     }
 }
 
@@ -268,4 +317,24 @@ async fn feed_drained(db: &Db) -> bool {
         )
         .await
         .is_ok_and(|r| r.get::<_, bool>(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_of_buckets_taken_together_differ_and_average_the_chunk() {
+        let sizes: Vec<i64> = (0..64).map(|b| chunk(b, 1)).collect();
+        assert!(sizes.iter().all(|n| (CHUNK / 2..CHUNK * 3 / 2).contains(n)));
+        let distinct: std::collections::HashSet<_> = sizes.iter().collect();
+        assert!(distinct.len() > 48, "{sizes:?}");
+        let mean = sizes.iter().sum::<i64>() as f64 / 64.0;
+        assert!((mean - CHUNK as f64).abs() < CHUNK as f64 / 8.0, "{mean}");
+        assert_ne!(
+            chunk(5, 1),
+            chunk(5, 2),
+            "the next lease of a bucket differs too"
+        );
+    }
 }

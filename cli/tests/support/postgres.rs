@@ -151,6 +151,11 @@ impl Cluster {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
     }
 
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+
     /// `psql -At -c SQL` on database `db`: its output, trimmed.
     pub fn query(&self, db: &str, sql: &str) -> String {
         let out = as_owner(

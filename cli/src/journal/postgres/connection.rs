@@ -236,6 +236,15 @@ pub fn is_connection_error(e: &tokio_postgres::Error) -> bool {
     }
 }
 
+/// Whether the database rolled the statement back for a reason that passes (a deadlock it
+/// broke, a serialization failure): such work is tried again at once.
+pub fn is_transient(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    e.code().is_some_and(|c| {
+        *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
+    })
+}
+
 /// One connection, made again when it breaks (a restart of the database, a network cut).
 pub struct Db {
     location: Arc<Location>,
@@ -249,6 +258,12 @@ impl Db {
             location,
             client: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// Another connection to the same journal, made on first use (for work that must not
+    /// queue behind this one's statements).
+    pub fn another(&self) -> Db {
+        Db::new(self.location.clone())
     }
 
     /// The journal's location.
@@ -269,8 +284,9 @@ impl Db {
     }
 
     /// Runs `work` on a connection, trying again (on a new connection, with a growing wait)
-    /// while the connection is what fails, until `until`. A statement's own error is returned
-    /// at once. `work` must be safe to run twice (a commit whose answer was lost).
+    /// while the connection is what fails, until `until`, and at once after a deadlock or a
+    /// serialization failure (rolled back). A statement's own error is returned at once.
+    /// `work` must be safe to run twice (a commit whose answer was lost).
     pub async fn retry<T, F, Fut>(&self, until: Instant, mut work: F) -> Result<T, JournalError>
     where
         F: FnMut(Arc<Client>) -> Fut,
@@ -284,6 +300,7 @@ impl Db {
             };
             match result {
                 Ok(v) => return Ok(v),
+                Err(e) if is_transient(&e) && Instant::now() < until => {}
                 Err(e) if is_connection_error(&e) && Instant::now() + wait < until => {
                     tracing_like_note(&e);
                     *self.client.lock().await = None;

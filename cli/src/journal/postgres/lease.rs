@@ -244,11 +244,18 @@ impl Leases {
                     )
                     .await?;
                     c.query(
-                        "UPDATE preventor_buckets b
+                        // Locked in ascending order, as a mark locks them (see `marks`).
+                        "WITH held AS (
+                            SELECT b.bucket FROM preventor_buckets b
+                            JOIN unnest($3::int[], $4::bigint[]) AS h(bucket, epoch)
+                              ON b.bucket = h.bucket AND b.epoch = h.epoch
+                            WHERE b.owner = $1 AND b.expires > now()
+                            ORDER BY b.bucket
+                            FOR NO KEY UPDATE OF b
+                         )
+                         UPDATE preventor_buckets b
                          SET expires = now() + make_interval(secs => $2)
-                         FROM unnest($3::int[], $4::bigint[]) AS h(bucket, epoch)
-                         WHERE b.bucket = h.bucket AND b.epoch = h.epoch AND b.owner = $1
-                           AND b.expires > now()
+                         FROM held WHERE b.bucket = held.bucket
                          RETURNING b.bucket",
                         &[&worker, &lease, &buckets, &epochs],
                     )

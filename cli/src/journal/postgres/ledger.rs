@@ -100,6 +100,11 @@ pub struct PgLedger {
     leases: Arc<Leases>,
     books: Arc<Mutex<Books>>,
     marks: Marks,
+    /// A bucket's records all finished: the flusher writes them and gives it back at once,
+    /// instead of at its next tick (its keys wait until another lease of it is taken).
+    bucket_done: Arc<tokio::sync::Notify>,
+    /// Buckets were given back: the producer may take others at once.
+    given_back: Arc<tokio::sync::Notify>,
 }
 
 /// The error of a batch that may not be sent.
@@ -115,10 +120,14 @@ impl PgLedger {
     /// A ledger for records fetched from buckets held in `leases`.
     pub fn new(db: Arc<Db>, leases: Arc<Leases>) -> PgLedger {
         PgLedger {
-            marks: Marks::start(db.clone(), leases.worker.clone()),
+            // On a connection of their own: a mark is in every record's path to the server,
+            // and must not wait behind a fetch, a flush of outcomes or a lease round.
+            marks: Marks::start(Arc::new(db.another()), leases.worker.clone()),
             db,
             leases,
             books: Arc::default(),
+            bucket_done: Arc::default(),
+            given_back: Arc::default(),
         }
     }
 
@@ -146,13 +155,25 @@ impl PgLedger {
             books.complete.insert(bucket);
         }
         books.finish_if_done(bucket);
+        if !books.done.is_empty() {
+            self.bucket_done.notify_one();
+        }
     }
 
     /// Records of `bucket` fetched but never handed to the sender, left for another worker:
     /// they stay pending, and the bucket is given back once its records in flight are finished
     /// (so that its keys' order holds).
     pub fn hand_over(&self, bucket: u32, seqs: &[u64]) {
-        self.books().hand_over(bucket, seqs);
+        let mut books = self.books();
+        books.hand_over(bucket, seqs);
+        if !books.done.is_empty() {
+            self.bucket_done.notify_one();
+        }
+    }
+
+    /// Resolves when buckets were given back since the last call (at once if they were).
+    pub async fn given_back(&self) {
+        self.given_back.notified().await
     }
 
     /// Writes the outcomes buffered so far, then gives back the buckets they finished.
@@ -226,6 +247,7 @@ impl PgLedger {
         }
         if !done.is_empty() {
             self.leases.release(&self.db, &done).await?;
+            self.given_back.notify_one();
         }
         Ok(())
     }
@@ -236,12 +258,16 @@ impl PgLedger {
         !books.buffer.is_empty() || !books.done.is_empty()
     }
 
-    /// Writes outcomes every [`FLUSH_EVERY`] until the returned task is aborted.
+    /// Writes outcomes every [`FLUSH_EVERY`], and at once when a bucket's records are all
+    /// finished, until the returned task is aborted.
     pub fn flusher(&self) -> tokio::task::JoinHandle<()> {
         let ledger = self.clone();
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(FLUSH_EVERY).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(FLUSH_EVERY) => {}
+                    _ = ledger.bucket_done.notified() => {}
+                }
                 if ledger.unflushed() {
                     // A failure keeps the outcomes for the next round.
                     let _ = ledger.flush(Instant::now() + FLUSH_EVERY * 10).await;
@@ -313,6 +339,9 @@ impl Ledger for PgLedger {
         let Some(open) = books.finish(sent.seq) else {
             return Ok(());
         };
+        if !books.done.is_empty() {
+            self.bucket_done.notify_one();
+        }
         let answered = !matches!(sent.outcome, Outcome::Stopped);
         let row = match &sent.outcome {
             // Not processed: back to pending (a record to read back first stays one).

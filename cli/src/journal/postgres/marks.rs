@@ -1,11 +1,11 @@
 //! A worker's in-flight marks, coalesced: every batch that asks while a statement runs goes into
 //! the next one (group commit), each batch still all-or-nothing on its own.
 //!
-//! A worker has one connection, which its marks share with its outcome writes, lease renewals
-//! and fetches; one statement per batch queued the marks behind each other (measured: 11-16 ms a
-//! batch of 3-14 records at 3,000 records a second, most of it waiting), and that wait is time
-//! a key cannot send its next record. One statement for every waiting batch keeps the wait near
-//! one statement's time however many batches ask.
+//! One statement per batch queued the marks behind each other (measured: 11-16 ms a batch of
+//! 3-14 records at 3,000 records a second, most of it waiting), and that wait is time a key
+//! cannot send its next record. One statement for every waiting batch keeps the wait near one
+//! statement's time however many batches ask. The marks have a connection of their own, so that
+//! they never queue behind the worker's fetches, outcome writes and lease rounds either.
 
 use std::{sync::Arc, time::Instant};
 
@@ -18,7 +18,9 @@ const MOST_ROWS: usize = 4096;
 
 /// Marks `row_id[i]` in flight under `epoch[i]` for the batches of `grp[i]` that this worker
 /// (`$3`) still holds, each whole batch or none of it, holding the buckets' rows `FOR SHARE` so
-/// that no takeover commits in between. Returns the group of each record marked.
+/// that no takeover commits in between. Returns the group of each record marked. Buckets are
+/// locked in ascending order, as the renewal locks them: the two run on different connections,
+/// and in any other order they could deadlock.
 const MARK: &str = "WITH m AS (
         SELECT * FROM unnest($1::text[], $2::bigint[], $4::int[]) AS m(row_id, epoch, grp)
      ), ok AS (
@@ -27,6 +29,7 @@ const MARK: &str = "WITH m AS (
         JOIN preventor_buckets b ON b.bucket = r.bucket
         WHERE b.epoch = m.epoch AND b.owner = $3 AND b.expires > now()
           AND (r.state = 'pending' OR (r.state = 'in_flight' AND r.epoch = m.epoch))
+        ORDER BY b.bucket
         FOR UPDATE OF r FOR SHARE OF b
      ), whole AS (
         SELECT ok.grp FROM ok GROUP BY ok.grp
