@@ -7,12 +7,12 @@
 //! Sends are paced a little below that estimate, re-measured at most every 200 ms; never above
 //! the pace in force (a second after a slower spell, the server's burst allowance lets through
 //! more than its limit, and that second's rate is not the limit). Each second without a 429 in
-//! which the sends used at least 90% of the pace, the pace rises, by 1% after the first such second, then
-//! twice as much each further one (2%, 4%, ... at most 32% a second): a limit that grows, or a
-//! share of it that other senders left (workers of one feed ending at different times), is
-//! found again within seconds, while at the limit (429s every second or so) it stays at 1%.
-//! A pace the sends did not use (the keys, not the pace, bounded them) does not rise: it would
-//! climb far above the limit unseen, and the next 429 would find it there. A refused
+//! which the sends used at least 90% of the pace, the pace rises, by 1% after the first such
+//! second, then twice as much each further one (2%, 4%, ... at most 32% a second): a limit that
+//! grows, or a share of it that other senders left (workers of one feed ending at different
+//! times), is found again within seconds, while at the limit (429s every second or so) it stays
+//! at 1%. A pace the sends did not use (the keys, not the pace, bounded them) does not rise: it
+//! would climb far above the limit unseen, and the next 429 would find it there. A refused
 //! record itself waits its `Retry-After` (the engine's part); the others go on at the pace
 //! instead of all stopping for a whole second.
 
@@ -201,6 +201,19 @@ impl Pacer {
 mod tests {
     use super::*;
 
+    /// A pacer that saw 1,000 acknowledged in its first second, then a 429: its start, itself,
+    /// and its pace.
+    fn paced_after_a_second_of_1000() -> (Instant, Pacer, f64) {
+        let start = Instant::now();
+        let mut p = Pacer::new(start);
+        for i in 0..1000 {
+            p.acknowledged(start + Duration::from_millis(i));
+        }
+        assert!(p.rate_limited(start + WINDOW));
+        let paced = p.rate.unwrap();
+        (start, p, paced)
+    }
+
     #[test]
     fn unpaced_until_a_429_then_just_below_the_acknowledged_rate() {
         let start = Instant::now();
@@ -247,13 +260,7 @@ mod tests {
 
     #[test]
     fn a_new_overload_never_paces_above_the_pace_it_crossed_the_limit_at() {
-        let start = Instant::now();
-        let mut p = Pacer::new(start);
-        for i in 0..1000 {
-            p.acknowledged(start + Duration::from_millis(i));
-        }
-        assert!(p.rate_limited(start + WINDOW));
-        let paced = p.rate.unwrap();
+        let (start, mut p, paced) = paced_after_a_second_of_1000();
         // Two quiet seconds later, a second in which the server's burst allowance let 3,000
         // through: the next 429 paces below the pace in force, not at 3,000.
         let later = start + Duration::from_secs(3);
@@ -267,13 +274,7 @@ mod tests {
 
     #[test]
     fn a_pace_the_sends_did_not_use_does_not_rise() {
-        let start = Instant::now();
-        let mut p = Pacer::new(start);
-        for i in 0..1000 {
-            p.acknowledged(start + Duration::from_millis(i));
-        }
-        assert!(p.rate_limited(start + WINDOW));
-        let paced = p.rate.unwrap();
+        let (start, mut p, paced) = paced_after_a_second_of_1000();
         // Three quiet seconds in which half the pace went: fewer were ready than it allowed.
         let send = |p: &mut Pacer, second: u64, share: f64| {
             let at = start + Duration::from_secs(second);
@@ -295,13 +296,7 @@ mod tests {
 
     #[test]
     fn the_pace_rises_faster_the_longer_no_429_comes() {
-        let start = Instant::now();
-        let mut p = Pacer::new(start);
-        for i in 0..1000 {
-            p.acknowledged(start + Duration::from_millis(i));
-        }
-        assert!(p.rate_limited(start + WINDOW));
-        let paced = p.rate.unwrap();
+        let (start, mut p, paced) = paced_after_a_second_of_1000();
         // Eight quiet seconds in which the sends used the pace: +1%, +2%, +4%, +8%, +16%, +32%,
         // +32%, +32%.
         for second in 2..=9 {
