@@ -155,9 +155,7 @@ impl PgLedger {
             books.complete.insert(bucket);
         }
         books.finish_if_done(bucket);
-        if !books.done.is_empty() {
-            self.bucket_done.notify_one();
-        }
+        self.wake_if_done(books);
     }
 
     /// Records of `bucket` fetched but never handed to the sender, left for another worker:
@@ -166,6 +164,11 @@ impl PgLedger {
     pub fn hand_over(&self, bucket: u32, seqs: &[u64]) {
         let mut books = self.books();
         books.hand_over(bucket, seqs);
+        self.wake_if_done(&books);
+    }
+
+    /// Wakes the flusher when buckets wait to be given back.
+    fn wake_if_done(&self, books: &Books) {
         if !books.done.is_empty() {
             self.bucket_done.notify_one();
         }
@@ -339,9 +342,7 @@ impl Ledger for PgLedger {
         let Some(open) = books.finish(sent.seq) else {
             return Ok(());
         };
-        if !books.done.is_empty() {
-            self.bucket_done.notify_one();
-        }
+        self.wake_if_done(&books);
         let answered = !matches!(sent.outcome, Outcome::Stopped);
         let row = match &sent.outcome {
             // Not processed: back to pending (a record to read back first stays one).
