@@ -116,6 +116,29 @@ const TAIL: &str = "SELECT string_agg(format('tail %s s: %s records over %s keys
      (SELECT max(updated) AS last FROM preventor_records) l \
      WHERE updated > last - interval '3 seconds' GROUP BY 1) s";
 
+/// What the server's limit offered and nobody used, from the sandbox's `rate_limit` stats: the
+/// seconds of it that overflowed a full token bucket (before the feed reached the limit, and
+/// wherever it fell below it long enough), and those left after the last call let through.
+fn unused(url: &str) -> (f64, f64) {
+    let stats: serde_json::Value = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        reqwest::get(format!("{url}/__sandbox/stats"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    let bucket = stats["rate_limit"]
+        .as_object()
+        .and_then(|m| m.values().next().cloned())
+        .unwrap_or_default();
+    let seconds = |field: &str| bucket[field].as_f64().unwrap_or(0.0) / LIMIT as f64;
+    (
+        seconds("tokens_overflowed"),
+        seconds("tokens_left_after_last_accepted"),
+    )
+}
+
 /// `workers` workers on a fresh feed of `n` records: the share of the limit reached (the
 /// sandbox's one-second burst subtracted), 429s per 1,000 acknowledged.
 fn at_limit(cluster: &postgres::Cluster, dir: &Path, workers: usize, n: u64) -> serde_json::Value {
@@ -156,6 +179,7 @@ fn at_limit(cluster: &postgres::Cluster, dir: &Path, workers: usize, n: u64) -> 
         .unwrap();
     let window_share = (acknowledged - LIMIT as f64).max(0.0) / window / LIMIT as f64;
     let per_thousand = rate_limited * 1000.0 / acknowledged.max(1.0);
+    let (overflowed, left) = unused(&sandbox.url);
     if std::env::args().any(|a| a == "--samples") {
         // Each worker's run, second by second: acknowledged and 429s in that second, calls in
         // flight and the concurrency limit at its end.
@@ -165,11 +189,13 @@ fn at_limit(cluster: &postgres::Cluster, dir: &Path, workers: usize, n: u64) -> 
     println!(
         "{workers} worker(s), {n} records at {LIMIT}/s: {acknowledged} acknowledged in {seconds:.1} s, \
          {share:.3} of the limit (burst subtracted), {per_thousand:.1} 429s per 1,000; \
-         sending window {window:.1} s: {window_share:.3} of the limit"
+         sending window {window:.1} s: {window_share:.3} of the limit; the server's limit \
+         unused: {overflowed:.2} s overflowed, {left:.2} s left at the end"
     );
     json!({"workers": workers, "records": n, "seconds": seconds, "acknowledged": acknowledged,
            "share_of_limit": share, "rate_limited_per_1000": per_thousand,
-           "sending_window_s": window, "window_share_of_limit": window_share})
+           "sending_window_s": window, "window_share_of_limit": window_share,
+           "limit_unused_s": {"overflowed": overflowed, "left_at_end": left}})
 }
 
 /// Three workers, one killed at a third of the feed: seconds from the kill to the last of its

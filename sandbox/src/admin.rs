@@ -8,7 +8,7 @@
 //! | `POST /__sandbox/latency` `{"ms": 250}` | latency on every response |
 //! | `POST /__sandbox/expire-tokens` | every token expires now |
 //! | `POST /__sandbox/clear-faults` | no faults, no latency |
-//! | `GET /__sandbox/stats` | `{"received": {operationId: n}, "stored": {"accounts", "customers", "transactions"}, "duplicates": n}` |
+//! | `GET /__sandbox/stats` | `{"received": {operationId: n}, "stored": {"accounts", "customers", "transactions"}, "duplicates": n, "rate_limit": {tenant: {"accepted", "refused", "tokens_overflowed", "last_overflow_s", "last_accepted_s", "tokens_left_after_last_accepted"}}}` (with `--rate-limit`: capacity that overflowed a full bucket, and what was left after the last call let through, for load tests) |
 
 use std::{sync::Arc, time::Duration};
 

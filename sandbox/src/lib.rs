@@ -270,7 +270,8 @@ impl Sandbox {
     }
 
     /// What `GET /__sandbox/stats` returns: requests received per operationId, records stored,
-    /// and writes refused because their id existed (`duplicates`).
+    /// writes refused because their id existed (`duplicates`), and per tenant under a rate
+    /// limit, the calls let through and refused and the capacity nobody used (`rate_limit`).
     pub fn stats(&self) -> serde_json::Value {
         self.state.stats()
     }

@@ -58,10 +58,32 @@ pub(crate) struct Upload {
     pub(crate) portrait: String,
 }
 
-/// A token bucket: `rate` tokens a second, at most `rate` held.
+/// A token bucket: `rate` tokens a second, at most `rate` held. It also keeps what a load test
+/// needs to know where the limit went: the tokens that overflowed a full bucket (capacity
+/// never used) and the tokens left after the last call let through.
 pub(crate) struct Bucket {
     tokens: f64,
     at: Instant,
+    first: Instant,
+    accepted: u64,
+    refused: u64,
+    overflowed: f64,
+    last_overflow: Option<Instant>,
+    last_accepted: Option<(Instant, f64)>,
+}
+
+impl Bucket {
+    fn stats(&self) -> serde_json::Value {
+        let since = |t: Instant| (t - self.first).as_secs_f64();
+        serde_json::json!({
+            "accepted": self.accepted,
+            "refused": self.refused,
+            "tokens_overflowed": self.overflowed,
+            "last_overflow_s": self.last_overflow.map(since),
+            "last_accepted_s": self.last_accepted.map(|(t, _)| since(t)),
+            "tokens_left_after_last_accepted": self.last_accepted.map(|(_, left)| left),
+        })
+    }
 }
 
 impl AppState {
@@ -72,13 +94,27 @@ impl AppState {
         let bucket = buckets.entry(tenant.to_string()).or_insert(Bucket {
             tokens: rate,
             at: now,
+            first: now,
+            accepted: 0,
+            refused: 0,
+            overflowed: 0.0,
+            last_overflow: None,
+            last_accepted: None,
         });
-        bucket.tokens = (bucket.tokens + (now - bucket.at).as_secs_f64() * rate).min(rate);
+        let filled = bucket.tokens + (now - bucket.at).as_secs_f64() * rate;
+        if filled > rate {
+            bucket.overflowed += filled - rate;
+            bucket.last_overflow = Some(now);
+        }
+        bucket.tokens = filled.min(rate);
         bucket.at = now;
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
+            bucket.accepted += 1;
+            bucket.last_accepted = Some((now, bucket.tokens));
             Ok(())
         } else {
+            bucket.refused += 1;
             Err(std::time::Duration::from_secs_f64(
                 (1.0 - bucket.tokens) / rate,
             ))
@@ -124,6 +160,13 @@ impl AppState {
                 "transactions": data.transactions.len(),
             },
             "duplicates": data.duplicates,
+            "rate_limit": self
+                .buckets
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|(tenant, b)| (tenant.clone(), b.stats()))
+                .collect::<serde_json::Map<_, _>>(),
         })
     }
 
@@ -154,4 +197,41 @@ pub(crate) fn known_operation(id: &str) -> Result<&'static Operation, String> {
             .collect();
         format!("unknown operation {id:?}; known: {}", known.join(", "))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_limit_counts_what_it_let_through_refused_and_left_unused() {
+        let state = AppState::new(crate::SandboxConfig::default());
+        let bucket = |state: &AppState| state.stats()["rate_limit"]["t"].clone();
+        let results: Vec<bool> = (0..15)
+            .map(|_| state.take_token("t", 10.0).is_ok())
+            .collect();
+        assert_eq!(
+            results.iter().filter(|ok| **ok).count(),
+            10,
+            "a full bucket"
+        );
+        let drained = bucket(&state);
+        assert_eq!(drained["accepted"], 10);
+        assert_eq!(drained["refused"], 5);
+        assert!(drained["tokens_left_after_last_accepted"].as_f64().unwrap() < 1.0);
+        assert!(
+            drained["tokens_overflowed"].as_f64().unwrap() < 1.0,
+            "drained at once: nothing overflowed {drained}"
+        );
+        // Longer than the bucket takes to fill: the rest of the second's tokens overflow.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        assert!(state.take_token("t", 10.0).is_ok());
+        let idle = bucket(&state);
+        assert!(
+            idle["tokens_overflowed"].as_f64().unwrap() >= 4.0,
+            "half a second of a full bucket: {idle}"
+        );
+        assert!(idle["last_overflow_s"].as_f64().unwrap() >= 1.5);
+        assert!(idle["tokens_left_after_last_accepted"].as_f64().unwrap() >= 8.9);
+    }
 }

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 mod producer;
+mod queue;
 
 use crate::{
     journal::{
@@ -29,9 +30,10 @@ use crate::{
     Exit,
 };
 
-/// Records a worker's sender holds beyond those of free keys, and again in the channel that
-/// feeds it: about a third of a second at 3,000 records a second.
-const AHEAD: usize = 1024;
+/// Records in the channel from a worker's producer to its sender. The producer hands over at
+/// most [`queue::PER_KEY`] records of a key at a time, so the sender's own bound on records
+/// waiting behind a busy key is never what holds it back.
+const CHANNEL: usize = 4096;
 
 /// How a worker works (`work`, and `import` into a PostgreSQL journal).
 #[derive(clap::Args, Debug, Clone)]
@@ -331,10 +333,9 @@ async fn work_feed(
     let mut leases_lost = 0u64;
     let mut error = None;
     loop {
-        let ledger = PgLedger::new(db.clone(), leases.clone());
-        // Little is handed to the sender ahead of its pace: what waits in the producer can
-        // still be handed over to another worker (the end of a feed is shared out that way).
-        let (tx, rx) = tokio::sync::mpsc::channel::<(u64, Record)>(AHEAD);
+        let (finished_tx, finished) = tokio::sync::mpsc::unbounded_channel();
+        let ledger = PgLedger::new(db.clone(), leases.clone(), finished_tx);
+        let (tx, rx) = tokio::sync::mpsc::channel::<(u64, Record)>(CHANNEL);
         let drained = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let producer = tokio::spawn(producer::produce(
             db.clone(),
@@ -342,6 +343,7 @@ async fn work_feed(
             ledger.clone(),
             work.buckets,
             tx,
+            finished,
             stop.clone(),
             drained.clone(),
         ));
@@ -352,7 +354,7 @@ async fn work_feed(
         // it can be read back (a customer create) or by an operator's decision (staged with
         // --resend-ambiguous); an "already exists" answer then settles it.
         let run_options = BulkOptions {
-            lookahead: AHEAD,
+            lookahead: usize::MAX,
             stop: Some(stop.clone()),
             resend_ambiguous: true,
             gauges: Some(gauges.clone()),

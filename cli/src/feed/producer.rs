@@ -1,17 +1,22 @@
 //! Feeds a worker's sender from the buckets it leases: records in staging order across every
-//! held bucket (so that all their keys are busy at once), until the feed has nothing pending or
-//! in flight.
+//! held bucket (so that all their keys are busy at once), a few of each key at a time
+//! ([`Queue`]), until the feed has nothing pending or in flight.
 //!
-//! A lease covers one chunk of a bucket: once the chunk's records are all finished, the bucket
-//! is given back, and the next chunk goes to whichever worker takes it (buckets furthest behind
-//! first). So every worker draws from the whole feed in staging order and they all end together,
-//! instead of one worker finishing its own keys alone at the end; and memory stays bounded
-//! whatever the feed's size. A worker above its share (buckets ran dry, a worker joined) hands
-//! over, one a round, the bucket with the most records waiting in it: those stay pending for a
-//! worker below its share, and the bucket is given back once its records in flight finish.
+//! A lease covers one chunk of a bucket: its pending records within a span of the feed (about
+//! [`CHUNK`] records of an average bucket) from its oldest. Once the chunk's records are all
+//! finished, the bucket is given back, and the next chunk goes to whichever worker takes it
+//! (buckets furthest behind first). So every worker draws from the whole feed in staging order
+//! and they all end together, instead of one worker finishing its own keys alone at the end;
+//! and memory stays bounded whatever the feed's size. A span of the feed, not a number of
+//! records, so that every key changes hands as often whatever its bucket's size (by count, a
+//! bucket of six accounts changed hands six times as often as a bucket of one, and its keys,
+//! idle at each change, ended the feed late). A worker above its share (buckets ran dry, a
+//! worker joined, it is paced slower than the others) hands over, one a round, the bucket with
+//! the most records waiting in it: those stay pending for a worker below its share, and the
+//! bucket is given back once its records in flight finish.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::HashMap,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -23,9 +28,10 @@ use preventor::{
     bulk::{Prior, Record},
     compliance::types::{Account, Customer, MonetaryTransaction},
 };
-use tokio::time::sleep_until;
+use tokio::{sync::mpsc, time::sleep_until};
 use tokio_util::sync::CancellationToken;
 
+use super::queue::Queue;
 use crate::journal::postgres::{
     connection::Db,
     lease::Leases,
@@ -36,14 +42,17 @@ use crate::journal::postgres::{
 /// Most buckets taken in one round (a round every 25 ms while there are buckets to take), so
 /// that workers that start together share the buckets out.
 const TAKE_AT_ONCE: usize = 16;
-/// Records of a bucket sent under one lease, on average.
+/// Records of a bucket sent under one lease, on average (a span of `CHUNK` times
+/// [`BUCKETS`] records of the feed).
 const CHUNK: i64 = 256;
+/// Most records of a chunk, whatever the span holds (one key with most of the feed).
+const MOST_IN_CHUNK: i64 = CHUNK * 4;
 
-/// The records of `bucket` fetched under the lease of `epoch`: from half to one and a half
-/// [`CHUNK`], spread by bucket and epoch. Buckets taken together and sent at one pace would
-/// otherwise all reach the end of their chunks together, and every key would wait at once for
-/// its bucket to be given back and taken again (measured: the feed's rate fell by a third to a
-/// half for a second, every five seconds).
+/// The span of the feed fetched from `bucket` under the lease of `epoch`, in records of its
+/// bucket on average: from half to one and a half [`CHUNK`], spread by bucket and epoch.
+/// Buckets taken together and sent at one pace would otherwise all reach the end of their
+/// chunks together, and every key would wait at once for its bucket to be given back and taken
+/// again (measured: the feed's rate fell by a third to a half for a second, every five seconds).
 fn chunk(bucket: u32, epoch: i64) -> i64 {
     let spread = (u64::from(bucket) * 0x9E37_79B9 + epoch as u64 * 0x85EB_CA6B) % CHUNK as u64;
     CHUNK / 2 + spread as i64
@@ -68,18 +77,22 @@ fn decode(kind: &str, payload: &str) -> Result<Record, String> {
     })
 }
 
-/// Feeds `tx` until the feed is drained (then sets `drained`) or `stop`.
+/// Feeds `tx` until the feed is drained (then sets `drained`) or `stop`; `finished` brings the
+/// sequence numbers of the records the sender finished.
+#[allow(clippy::too_many_arguments)]
 pub async fn produce(
     db: Arc<Db>,
     leases: Arc<Leases>,
     ledger: PgLedger,
     most: Option<usize>,
-    tx: tokio::sync::mpsc::Sender<(u64, Record)>,
+    tx: mpsc::Sender<(u64, Record)>,
+    mut finished: mpsc::UnboundedReceiver<u64>,
     stop: CancellationToken,
     drained: Arc<AtomicBool>,
 ) {
     let mut cursors: HashMap<u32, Cursor> = HashMap::new();
-    let mut queue: BTreeMap<u64, (u32, Record)> = BTreeMap::new();
+    let mut queue = Queue::default();
+    let mut rate = Rate::default();
     let mut next_round = Instant::now();
     // Buckets handed over and not yet given back (their records in flight finishing).
     let mut handing: HashMap<u32, i64> = HashMap::new();
@@ -87,7 +100,7 @@ pub async fn produce(
         if Instant::now() >= next_round {
             let most = match most {
                 Some(n) => n,
-                None => fair_share(&db, leases.lease).await,
+                None => fair_share(&db, &leases, rate.per_second(Instant::now())).await,
             };
             // Above its share (buckets ran dry, or a worker joined): the held bucket with the
             // most records still waiting here goes to a worker below its share, one a round.
@@ -118,7 +131,7 @@ pub async fn produce(
                 };
             if idle
                 && cursors.is_empty()
-                && queue.is_empty()
+                && queue.waiting() == 0
                 && leases.count() == 0
                 && feed_drained(&db).await
             {
@@ -128,24 +141,22 @@ pub async fn produce(
         }
         refill(&db, &leases, &ledger, &mut cursors, &mut queue).await;
         cursors.retain(|_, c| !(c.fetched && c.queued == 0));
-
-        if queue.is_empty() {
-            tokio::select! {
-                _ = sleep_until(next_round.into()) => {}
-                // Buckets given back: others may be taken now.
-                _ = ledger.given_back() => next_round = Instant::now(),
-                _ = stop.cancelled() => return,
-            }
-            continue;
+        while let Ok(seq) = finished.try_recv() {
+            queue.finished(seq);
+            rate.finished(Instant::now());
         }
-        // As many as the sender has room for now, then wait for room (or the next round).
+        // Every record that may go now, as far as the sender has room.
+        let mut full = false;
         loop {
             let permit = match tx.try_reserve() {
                 Ok(permit) => permit,
-                Err(tokio::sync::mpsc::error::TrySendError::Full(())) => break,
-                Err(tokio::sync::mpsc::error::TrySendError::Closed(())) => return,
+                Err(mpsc::error::TrySendError::Full(())) => {
+                    full = true;
+                    break;
+                }
+                Err(mpsc::error::TrySendError::Closed(())) => return,
             };
-            let Some((seq, (bucket, record))) = queue.pop_first() else {
+            let Some((seq, bucket, record)) = queue.pop() else {
                 break;
             };
             if let Some(c) = cursors.get_mut(&bucket) {
@@ -153,17 +164,22 @@ pub async fn produce(
             }
             permit.send((seq, record));
         }
-        if queue.is_empty() {
-            continue;
-        }
+        // Then wait for room in the sender, for records finished (their keys may send more),
+        // for the next round, or for buckets given back (others may be taken).
         tokio::select! {
-            permit = tx.reserve() => {
+            permit = tx.reserve(), if full => {
                 let Ok(permit) = permit else { return };
-                if let Some((seq, (bucket, record))) = queue.pop_first() {
+                if let Some((seq, bucket, record)) = queue.pop() {
                     if let Some(c) = cursors.get_mut(&bucket) {
                         c.queued -= 1;
                     }
                     permit.send((seq, record));
+                }
+            }
+            seq = finished.recv() => {
+                if let Some(seq) = seq {
+                    queue.finished(seq);
+                    rate.finished(Instant::now());
                 }
             }
             _ = sleep_until(next_round.into()) => {}
@@ -180,21 +196,14 @@ pub async fn produce(
 fn hand_over_one(
     ledger: &PgLedger,
     cursors: &mut HashMap<u32, Cursor>,
-    queue: &mut BTreeMap<u64, (u32, Record)>,
+    queue: &mut Queue,
 ) -> Option<(u32, i64)> {
     let (&bucket, _) = cursors
         .iter()
         .filter(|(_, c)| c.fetched && c.queued > 0)
         .max_by_key(|(_, c)| c.queued)?;
     let epoch = cursors.remove(&bucket)?.epoch;
-    let mut seqs = Vec::new();
-    queue.retain(|seq, (b, _)| {
-        let ours = *b == bucket;
-        if ours {
-            seqs.push(*seq);
-        }
-        !ours
-    });
+    let seqs = queue.remove_bucket(bucket);
     ledger.hand_over(bucket, &seqs);
     Some((bucket, epoch))
 }
@@ -205,7 +214,7 @@ async fn refill(
     leases: &Leases,
     ledger: &PgLedger,
     cursors: &mut HashMap<u32, Cursor>,
-    queue: &mut BTreeMap<u64, (u32, Record)>,
+    queue: &mut Queue,
 ) {
     let (wanted, sizes): (Vec<i32>, Vec<i64>) = cursors
         .iter()
@@ -222,11 +231,14 @@ async fn refill(
                 c.query(
                     "SELECT r.bucket, r.seq, r.row_id, r.kind, r.payload, r.maybe_sent
                      FROM unnest($1::int[], $2::bigint[]) AS w(bucket, n),
+                     LATERAL (SELECT min(seq) AS first FROM preventor_records
+                              WHERE bucket = w.bucket AND state = 'pending') f,
                      LATERAL (SELECT bucket, seq, row_id, kind, payload, maybe_sent
                               FROM preventor_records
                               WHERE bucket = w.bucket AND state = 'pending'
-                              ORDER BY seq LIMIT w.n) r",
-                    &[&wanted, &sizes],
+                                AND seq < f.first + w.n * $3
+                              ORDER BY seq LIMIT $4) r",
+                    &[&wanted, &sizes, &i64::from(BUCKETS), &MOST_IN_CHUNK],
                 )
                 .await
             }
@@ -265,7 +277,7 @@ async fn refill(
                 prior,
             },
         ));
-        queue.insert(seq as u64, (bucket, record));
+        queue.push(seq as u64, bucket, record);
         cursor.queued += 1;
     }
     for (bucket, opens) in opens {
@@ -276,31 +288,88 @@ async fn refill(
     }
 }
 
-/// The buckets a worker may hold: the buckets that still have work, divided by the workers
-/// alive (a heartbeat within the lease, not ended), rounded up. Counting only buckets with work
-/// keeps the workers even to the end: as buckets run dry, each worker's share shrinks with them,
-/// and a bucket given back at the end of a chunk goes to a worker below its share instead of
-/// one worker holding the last busy buckets while another idles (and its rate has to be found
-/// again by the others).
-async fn fair_share(db: &Db, lease: Duration) -> usize {
+/// Records this worker finished over the last second.
+#[derive(Default)]
+struct Rate {
+    at: std::collections::VecDeque<Instant>,
+}
+
+impl Rate {
+    fn finished(&mut self, now: Instant) {
+        self.at.push_back(now);
+    }
+
+    fn per_second(&mut self, now: Instant) -> f64 {
+        while self
+            .at
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(1))
+        {
+            self.at.pop_front();
+        }
+        self.at.len() as f64
+    }
+}
+
+/// The buckets a worker may hold: the buckets that still have work, shared between the workers
+/// alive (a heartbeat within the lease, not ended) in proportion to the records each finished
+/// over the last second (`rate`, published here for the others), within half and one and a
+/// half times an equal share; an equal share while any of them has no rate yet.
+///
+/// Each worker paces itself at the share of the server's limit it found, and those shares
+/// differ (measured: 750 and 1,250 records a second for two of three workers on a 3,000 limit);
+/// with equal numbers of buckets, the keys of the slower worker fell behind the others' all
+/// through the feed, and the feed ended seconds after most of its keys. Counting only buckets
+/// with work keeps the workers even to the end: as buckets run dry, each worker's share shrinks
+/// with them, and a bucket given back goes to a worker below its share.
+async fn fair_share(db: &Db, leases: &Leases, rate: f64) -> usize {
     let counts = match db.client().await {
         Ok(c) => c
             .query_one(
-                "SELECT (SELECT count(*) FROM preventor_workers
-                         WHERE ended IS NULL AND heartbeat > now() - make_interval(secs => $1)),
+                "WITH me AS (UPDATE preventor_workers SET rate = $3 WHERE id = $2),
+                 alive AS (SELECT id, rate FROM preventor_workers
+                           WHERE ended IS NULL
+                             AND heartbeat > now() - make_interval(secs => $1))
+                 SELECT (SELECT count(*) FROM alive),
                         (SELECT count(*) FROM preventor_buckets b
                          WHERE EXISTS (SELECT 1 FROM preventor_records r
                                        WHERE r.bucket = b.bucket
-                                         AND r.state IN ('pending', 'in_flight')))",
-                &[&lease.as_secs_f64()],
+                                         AND r.state IN ('pending', 'in_flight'))),
+                        (SELECT sum(rate) FROM alive WHERE id <> $2)::float8,
+                        (SELECT count(*) FROM alive WHERE id <> $2 AND NOT rate > 0)",
+                &[&leases.lease.as_secs_f64(), &leases.worker, &rate],
             )
             .await
-            .map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)))
+            .map(|r| {
+                (
+                    r.get::<_, i64>(0),
+                    r.get::<_, i64>(1),
+                    r.get::<_, Option<f64>>(2).unwrap_or(0.0),
+                    r.get::<_, i64>(3),
+                )
+            })
             .ok(),
         Err(_) => None,
     };
-    let (alive, with_work) = counts.unwrap_or((1, BUCKETS as i64));
-    (with_work.max(1) as usize).div_ceil(alive.max(1) as usize)
+    let (alive, with_work, others, unrated) = counts.unwrap_or((1, BUCKETS as i64, 0.0, 0));
+    share(
+        with_work.max(1) as f64,
+        alive.max(1) as f64,
+        rate,
+        others,
+        unrated > 0,
+    )
+}
+
+/// See [`fair_share`].
+fn share(with_work: f64, alive: f64, mine: f64, others: f64, unrated: bool) -> usize {
+    let equal = with_work / alive;
+    let weighted = if mine > 0.0 && !unrated {
+        (with_work * mine / (mine + others)).clamp(equal * 0.5, equal * 1.5)
+    } else {
+        equal
+    };
+    weighted.ceil() as usize
 }
 
 /// Whether the feed has nothing pending or in flight.
@@ -322,6 +391,37 @@ async fn feed_drained(db: &Db) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buckets_are_shared_by_rate_within_bounds() {
+        assert_eq!(
+            share(64.0, 1.0, 900.0, 0.0, false),
+            64,
+            "alone: every bucket"
+        );
+        assert_eq!(
+            share(64.0, 2.0, 0.0, 1000.0, false),
+            32,
+            "no rate yet: equal"
+        );
+        assert_eq!(
+            share(64.0, 2.0, 900.0, 0.0, true),
+            32,
+            "the other has none yet"
+        );
+        assert_eq!(share(60.0, 3.0, 1250.0, 1750.0, false), 25);
+        assert_eq!(share(60.0, 3.0, 750.0, 2250.0, false), 15);
+        assert_eq!(
+            share(60.0, 3.0, 100.0, 2900.0, false),
+            10,
+            "at least half an equal share"
+        );
+        assert_eq!(
+            share(60.0, 3.0, 2900.0, 100.0, false),
+            30,
+            "at most one and a half"
+        );
+    }
 
     #[test]
     fn chunks_of_buckets_taken_together_differ_and_average_the_chunk() {

@@ -105,6 +105,8 @@ pub struct PgLedger {
     bucket_done: Arc<tokio::sync::Notify>,
     /// Buckets were given back: the producer may take others at once.
     given_back: Arc<tokio::sync::Notify>,
+    /// The sequence number of each record finished, for the producer.
+    finished: tokio::sync::mpsc::UnboundedSender<u64>,
 }
 
 /// The error of a batch that may not be sent.
@@ -117,8 +119,13 @@ fn lease_lost() -> preventor::Error {
 }
 
 impl PgLedger {
-    /// A ledger for records fetched from buckets held in `leases`.
-    pub fn new(db: Arc<Db>, leases: Arc<Leases>) -> PgLedger {
+    /// A ledger for records fetched from buckets held in `leases`; the sequence number of each
+    /// record finished goes to `finished`.
+    pub fn new(
+        db: Arc<Db>,
+        leases: Arc<Leases>,
+        finished: tokio::sync::mpsc::UnboundedSender<u64>,
+    ) -> PgLedger {
         PgLedger {
             // On a connection of their own: a mark is in every record's path to the server,
             // and must not wait behind a fetch, a flush of outcomes or a lease round.
@@ -128,6 +135,7 @@ impl PgLedger {
             books: Arc::default(),
             bucket_done: Arc::default(),
             given_back: Arc::default(),
+            finished,
         }
     }
 
@@ -338,6 +346,8 @@ impl Ledger for PgLedger {
     }
 
     fn finished(&mut self, sent: &Sent) -> preventor::Result<()> {
+        // The producer may be gone (the run is ending): nothing to tell then.
+        let _ = self.finished.send(sent.seq);
         let mut books = self.books();
         let Some(open) = books.finish(sent.seq) else {
             return Ok(());

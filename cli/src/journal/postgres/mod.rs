@@ -86,6 +86,15 @@ CREATE TABLE IF NOT EXISTS preventor_workers (
     heartbeat TIMESTAMPTZ NOT NULL DEFAULT now(),
     ended TIMESTAMPTZ
 );
+-- Journals of an earlier version: each worker's records finished a second, lately (how the
+-- buckets are shared between workers that the server lets through at different rates).
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM information_schema.columns
+                 WHERE table_name = 'preventor_workers' AND column_name = 'rate'
+                   AND table_schema = current_schema()) THEN
+    ALTER TABLE preventor_workers ADD COLUMN rate DOUBLE PRECISION;
+  END IF;
+END $$;
 ";
 
 /// A PostgreSQL journal: its schema made, bound to a target.
