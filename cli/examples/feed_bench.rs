@@ -185,6 +185,11 @@ fn at_limit(cluster: &postgres::Cluster, dir: &Path, workers: usize, n: u64) -> 
         // flight and the concurrency limit at its end.
         println!("{}", cluster.query(&db, SAMPLES));
         println!("{}", cluster.query(&db, TAIL));
+        if std::env::var("DIAG").is_ok() {
+            println!("{}", cluster.query(&db, "WITH l AS (SELECT min(marked) AS first FROM preventor_records), x AS (SELECT floor(EXTRACT(EPOCH FROM marked - l.first)/2)*2 AS t, right(worker,6) AS w, count(*) AS n, count(DISTINCT key) AS k, round(avg(seq)) AS s FROM preventor_records, l GROUP BY 1, 2) SELECT string_agg(format('w t %s %s n %s keys %s per key %s avg seq %s', t, w, n, k, round(n::numeric / k / 2, 1), s), E'\\n' ORDER BY t, w) FROM x"));
+            println!("{}", cluster.query(&db, "WITH l AS (SELECT min(marked) AS first FROM preventor_records), k AS (SELECT key, bucket, max(marked) AS fin FROM preventor_records GROUP BY key, bucket), b AS (SELECT bucket, count(*) AS keys, round(EXTRACT(EPOCH FROM max(fin) - l.first)::numeric, 2) AS fin FROM k, l GROUP BY bucket, l.first) SELECT string_agg(format('%s(%s):%s', bucket, keys, fin), ' ' ORDER BY fin) FROM b"));
+            println!("{}", cluster.query(&db, "WITH l AS (SELECT min(marked) AS first FROM preventor_records) SELECT string_agg(format('w %s started %s first mark %s ended %s', right(w.id, 6), round(EXTRACT(EPOCH FROM w.started - l.first)::numeric, 3), round(EXTRACT(EPOCH FROM (SELECT min(marked) FROM preventor_records r WHERE r.worker = w.id) - l.first)::numeric, 3), round(EXTRACT(EPOCH FROM w.ended - l.first)::numeric, 3)), E'\\n') FROM preventor_workers w, l"));
+        }
     }
     println!(
         "{workers} worker(s), {n} records at {LIMIT}/s: {acknowledged} acknowledged in {seconds:.1} s, \

@@ -14,12 +14,16 @@
 //! at 1%. A pace the sends did not use (the keys, not the pace, bounded them) does not rise: it
 //! would climb far above the limit unseen, and the next 429 would find it there. A refused
 //! record itself waits its `Retry-After` (the engine's part); the others go on at the pace
-//! instead of all stopping for a whole second.
+//! instead of all stopping for a whole second. With a [`PaceShare`] (senders of one limit in
+//! other processes), a pace below their mean rises halfway to it each second.
 
 use std::{
     collections::VecDeque,
+    sync::Arc,
     time::{Duration, Instant},
 };
+
+use super::PaceShare;
 
 /// How far back acknowledged answers are counted.
 const WINDOW: Duration = Duration::from_secs(1);
@@ -39,6 +43,8 @@ const QUIET: Duration = Duration::from_secs(1);
 const EPISODE: Duration = Duration::from_millis(100);
 /// How many sends may go at once, in seconds of the pace (and at least one).
 const DEPTH: f64 = 0.05;
+/// A shared pace this far below the senders' mean moves toward it.
+const SHARED_BELOW: f64 = 0.98;
 /// Paced sends go in batches of this many seconds of the pace (and at least one): each batch is
 /// one ledger commit, so the pace must not cost a commit per record.
 const BATCH: f64 = 0.02;
@@ -64,10 +70,12 @@ pub(crate) struct Pacer {
     total: u64,
     /// The current overload episode: when it began, and `total` then.
     episode: (Instant, u64),
+    /// A limit shared with other processes, and when this pace last moved toward their mean.
+    share: Option<(Arc<PaceShare>, Instant)>,
 }
 
 impl Pacer {
-    pub(crate) fn new(now: Instant) -> Self {
+    pub(crate) fn new(now: Instant, share: Option<Arc<PaceShare>>) -> Self {
         Pacer {
             acknowledged: VecDeque::new(),
             rate: None,
@@ -80,6 +88,32 @@ impl Pacer {
             sent: 0.0,
             total: 0,
             episode: (now, 0),
+            share: share.map(|s| (s, now)),
+        }
+    }
+
+    /// Publishes the pace where other senders of the limit read it.
+    fn publish(&self) {
+        if let (Some((share, _)), Some(rate)) = (&self.share, self.rate) {
+            share.publish(rate);
+        }
+    }
+
+    /// Once a second, a pace below the mean of the senders sharing the limit rises halfway to
+    /// it.
+    fn toward_the_mean(&mut self, now: Instant) {
+        let Some((share, at)) = &mut self.share else {
+            return;
+        };
+        if now.duration_since(*at) < WINDOW {
+            return;
+        }
+        *at = now;
+        if let (Some(rate), Some(mean)) = (&mut self.rate, share.mean()) {
+            if *rate < mean * SHARED_BELOW {
+                *rate = (*rate + mean) / 2.0;
+                share.publish(*rate);
+            }
         }
     }
 
@@ -112,6 +146,8 @@ impl Pacer {
                 self.sent = 0.0;
             }
         }
+        self.publish();
+        self.toward_the_mean(now);
     }
 
     /// A 429: pace just below what the server acknowledged over the last second. False when
@@ -157,6 +193,7 @@ impl Pacer {
         self.sent = 0.0;
         self.refilled = now;
         self.tokens = 0.0;
+        self.publish();
         true
     }
 
@@ -205,7 +242,7 @@ mod tests {
     /// and its pace.
     fn paced_after_a_second_of_1000() -> (Instant, Pacer, f64) {
         let start = Instant::now();
-        let mut p = Pacer::new(start);
+        let mut p = Pacer::new(start, None);
         for i in 0..1000 {
             p.acknowledged(start + Duration::from_millis(i));
         }
@@ -217,7 +254,7 @@ mod tests {
     #[test]
     fn unpaced_until_a_429_then_just_below_the_acknowledged_rate() {
         let start = Instant::now();
-        let mut p = Pacer::new(start);
+        let mut p = Pacer::new(start, None);
         assert_eq!(p.allowance(start, 7), 7, "unpaced");
         // 1,000 acknowledged over the last second, then a 429.
         for i in 0..1000 {
@@ -255,7 +292,7 @@ mod tests {
         let episode = p.rate.unwrap();
         assert!((985.0..=995.0).contains(&episode), "{episode}");
         // Nothing acknowledged: nothing to measure.
-        assert!(!Pacer::new(start).rate_limited(start));
+        assert!(!Pacer::new(start, None).rate_limited(start));
     }
 
     #[test]
@@ -311,5 +348,30 @@ mod tests {
         // A 429 starts over at 1%.
         assert!(p.rate_limited(start + Duration::from_secs(10)));
         assert_eq!(p.rises, 0);
+    }
+
+    #[test]
+    fn a_shared_pace_below_the_mean_rises_halfway_to_it_each_second() {
+        let share = Arc::new(PaceShare::default());
+        let start = Instant::now();
+        let mut p = Pacer::new(start, Some(share.clone()));
+        assert_eq!(share.pace(), None, "no pace before a 429");
+        for i in 0..1000 {
+            p.acknowledged(start + Duration::from_millis(i));
+        }
+        assert!(p.rate_limited(start + WINDOW));
+        let paced = p.rate.unwrap();
+        assert_eq!(share.pace(), Some(paced), "published");
+        share.set_mean(2000.0);
+        p.acknowledged(start + Duration::from_millis(1500));
+        let halfway = (paced + 2000.0) / 2.0;
+        assert!((p.rate.unwrap() - halfway).abs() < 1e-9, "{:?}", p.rate);
+        assert_eq!(share.pace(), p.rate);
+        p.acknowledged(start + Duration::from_millis(1900));
+        assert!((p.rate.unwrap() - halfway).abs() < 1e-9, "once a second");
+        // Above the mean: left to the 429s.
+        share.set_mean(1000.0);
+        p.acknowledged(start + Duration::from_millis(3000));
+        assert!((p.rate.unwrap() - halfway).abs() < 1e-9);
     }
 }

@@ -25,7 +25,7 @@ use std::{
 };
 
 use preventor::{
-    bulk::{Prior, Record},
+    bulk::{PaceShare, Prior, Record},
     compliance::types::{Account, Customer, MonetaryTransaction},
 };
 use tokio::{sync::mpsc, time::sleep_until};
@@ -87,6 +87,7 @@ pub async fn produce(
     most: Option<usize>,
     tx: mpsc::Sender<(u64, Record)>,
     mut finished: mpsc::UnboundedReceiver<u64>,
+    pace: Arc<PaceShare>,
     stop: CancellationToken,
     drained: Arc<AtomicBool>,
 ) {
@@ -100,7 +101,7 @@ pub async fn produce(
         if Instant::now() >= next_round {
             let most = match most {
                 Some(n) => n,
-                None => fair_share(&db, &leases, rate.per_second(Instant::now())).await,
+                None => fair_share(&db, &leases, rate.per_second(Instant::now()), &pace).await,
             };
             // Above its share (buckets ran dry, or a worker joined): the held bucket with the
             // most records still waiting here goes to a worker below its share, one a round.
@@ -322,12 +323,16 @@ impl Rate {
 /// through the feed, and the feed ended seconds after most of its keys. Counting only buckets
 /// with work keeps the workers even to the end: as buckets run dry, each worker's share shrinks
 /// with them, and a bucket given back goes to a worker below its share.
-async fn fair_share(db: &Db, leases: &Leases, rate: f64) -> usize {
+///
+/// The same round publishes this worker's pace and tells `pace` the mean pace of the workers
+/// alive, which a pace below it rises toward ([`PaceShare`]).
+async fn fair_share(db: &Db, leases: &Leases, rate: f64, pace: &PaceShare) -> usize {
+    let mine = pace.pace();
     let counts = match db.client().await {
         Ok(c) => c
             .query_one(
-                "WITH me AS (UPDATE preventor_workers SET rate = $3 WHERE id = $2),
-                 alive AS (SELECT id, rate FROM preventor_workers
+                "WITH me AS (UPDATE preventor_workers SET rate = $3, pace = $4 WHERE id = $2),
+                 alive AS (SELECT id, rate, pace FROM preventor_workers
                            WHERE ended IS NULL
                              AND heartbeat > now() - make_interval(secs => $1))
                  SELECT (SELECT count(*) FROM alive),
@@ -336,8 +341,10 @@ async fn fair_share(db: &Db, leases: &Leases, rate: f64) -> usize {
                                        WHERE r.bucket = b.bucket
                                          AND r.state IN ('pending', 'in_flight'))),
                         (SELECT sum(rate) FROM alive WHERE id <> $2)::float8,
-                        (SELECT count(*) FROM alive WHERE id <> $2 AND NOT rate > 0)",
-                &[&leases.lease.as_secs_f64(), &leases.worker, &rate],
+                        (SELECT count(*) FROM alive WHERE id <> $2 AND NOT rate > 0),
+                        (SELECT (sum(pace) + $4) / (count(*) + 1) FROM alive
+                         WHERE id <> $2 AND pace > 0)::float8",
+                &[&leases.lease.as_secs_f64(), &leases.worker, &rate, &mine],
             )
             .await
             .map(|r| {
@@ -346,12 +353,16 @@ async fn fair_share(db: &Db, leases: &Leases, rate: f64) -> usize {
                     r.get::<_, i64>(1),
                     r.get::<_, Option<f64>>(2).unwrap_or(0.0),
                     r.get::<_, i64>(3),
+                    r.get::<_, Option<f64>>(4),
                 )
             })
             .ok(),
         Err(_) => None,
     };
-    let (alive, with_work, others, unrated) = counts.unwrap_or((1, BUCKETS as i64, 0.0, 0));
+    let (alive, with_work, others, unrated, mean) =
+        counts.unwrap_or((1, BUCKETS as i64, 0.0, 0, None));
+    // Alone, or no pace known: nothing to move toward.
+    pace.set_mean(mean.unwrap_or(0.0));
     share(
         with_work.max(1) as f64,
         alive.max(1) as f64,
