@@ -31,6 +31,12 @@ const WINDOW: Duration = Duration::from_secs(1);
 const BELOW: f64 = 0.99;
 /// The rise after the first second without a 429 (it doubles each further quiet second).
 const PROBE: f64 = 0.01;
+/// Before [`PROBE_AFTER`] without a 429, the pace rises no further than this share of the rate
+/// the last 429 measured.
+const HOLD: f64 = 0.995;
+/// How long without a 429 before the pace rises beyond the rate measured (probing for a limit
+/// that grew, or a share other senders left).
+const PROBE_AFTER: Duration = Duration::from_secs(5);
 /// The share of the pace the sends must have used for it to rise.
 const USED: f64 = 0.9;
 /// Most doublings of the rise.
@@ -56,6 +62,8 @@ pub(crate) struct Pacer {
     acknowledged: VecDeque<Instant>,
     /// Sends a second, once a 429 was seen.
     rate: Option<f64>,
+    /// What the last 429 measured the server let through (before [`BELOW`]).
+    measured_rate: f64,
     tokens: f64,
     refilled: Instant,
     /// The last 429 measured, the last 429, and the last rise.
@@ -79,6 +87,7 @@ impl Pacer {
         Pacer {
             acknowledged: VecDeque::new(),
             rate: None,
+            measured_rate: 0.0,
             tokens: 0.0,
             refilled: now,
             measured: None,
@@ -139,8 +148,17 @@ impl Pacer {
             if quiet && now.duration_since(self.raised) >= WINDOW {
                 let allowed = *rate * now.duration_since(self.raised).as_secs_f64();
                 if self.sent >= allowed * USED {
-                    *rate *= 1.0 + PROBE * f64::from(1u32 << self.rises.min(PROBE_DOUBLINGS));
-                    self.rises += 1;
+                    let probing = self
+                        .last_429
+                        .is_none_or(|at| now.duration_since(at) >= PROBE_AFTER);
+                    if probing {
+                        *rate *= 1.0 + PROBE * f64::from(1u32 << self.rises.min(PROBE_DOUBLINGS));
+                        self.rises += 1;
+                    } else {
+                        // Up to the rate measured, not beyond: a 429 in the last seconds of
+                        // a feed holds its key back a whole `Retry-After`.
+                        *rate = (*rate * (1.0 + PROBE)).min(self.measured_rate * HOLD).max(*rate);
+                    }
                 }
                 self.raised = now;
                 self.sent = 0.0;
@@ -188,6 +206,7 @@ impl Pacer {
             return self.rate.is_some();
         }
         self.rate = Some(measured * BELOW);
+        self.measured_rate = measured;
         self.measured = Some(now);
         self.raised = now;
         self.sent = 0.0;

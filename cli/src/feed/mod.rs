@@ -363,7 +363,7 @@ async fn work_feed(
             stop: Some(stop.clone()),
             resend_ambiguous: true,
             gauges: Some(gauges.clone()),
-            pace_share: Some(pace_share.clone()),
+            pace_share: std::env::var("EXP_SHARE").is_ok().then(|| pace_share.clone()),
             ..options.clone()
         };
         let on_outcome = |sent: Sent| {
