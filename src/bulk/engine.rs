@@ -132,7 +132,7 @@ where
     // A ledger that could not record a batch: the run stops and returns it.
     let mut failure: Option<Error> = None;
     let mut paused_until: Option<Instant> = None;
-    let mut pacer = Pacer::new(Instant::now(), options.pace_share.clone());
+    let mut pacer = Pacer::new(Instant::now());
     // Jobs refused with a 429, each with the time its `Retry-After` ends (their keys stay busy).
     let mut delayed: Vec<(Instant, Job)> = Vec::new();
     // Jobs done, to report (kept apart so that stopping can finish many at once).

@@ -54,14 +54,12 @@ mod engine;
 mod gauges;
 mod limiter;
 mod pacer;
-mod share;
 mod ready;
 
 use crate::compliance::types::{Account, Customer, MonetaryTransaction, RequestType};
 
 pub use engine::send;
 pub use gauges::{Gauges, Sample};
-pub use share::PaceShare;
 
 /// One record of a feed.
 #[derive(Clone, Debug)]
@@ -235,9 +233,6 @@ pub struct BulkOptions {
     /// Kept up to date while the run goes: calls in flight, the limit, outcomes, 429s and
     /// latencies, for sampling from another task.
     pub gauges: Option<std::sync::Arc<Gauges>>,
-    /// A limit shared with senders in other processes: this run's pace is published there,
-    /// and a pace below their mean rises halfway to it each second ([`PaceShare`]).
-    pub pace_share: Option<std::sync::Arc<PaceShare>>,
 }
 
 impl Default for BulkOptions {
@@ -251,7 +246,6 @@ impl Default for BulkOptions {
             stop: None,
             resend_ambiguous: false,
             gauges: None,
-            pace_share: None,
         }
     }
 }

@@ -7,23 +7,22 @@
 //! Sends are paced a little below that estimate, re-measured at most every 200 ms; never above
 //! the pace in force (a second after a slower spell, the server's burst allowance lets through
 //! more than its limit, and that second's rate is not the limit). Each second without a 429 in
-//! which the sends used at least 90% of the pace, the pace rises, by 1% after the first such
+//! which the sends used at least 90% of the pace, the pace rises: for the first five seconds
+//! after a 429 only up to just below the rate that 429 measured (a 429 holds its record's key
+//! back a whole `Retry-After`, and one in a feed's last second ended the feed a second late:
+//! measured, most keys done and a few waiting), then beyond it, by 1% after the first such
 //! second, then twice as much each further one (2%, 4%, ... at most 32% a second): a limit that
 //! grows, or a share of it that other senders left (workers of one feed ending at different
-//! times), is found again within seconds, while at the limit (429s every second or so) it stays
-//! at 1%. A pace the sends did not use (the keys, not the pace, bounded them) does not rise: it
+//! times), is found again within seconds. A pace the sends did not use (the keys, not the pace,
+//! bounded them) does not rise: it
 //! would climb far above the limit unseen, and the next 429 would find it there. A refused
 //! record itself waits its `Retry-After` (the engine's part); the others go on at the pace
-//! instead of all stopping for a whole second. With a [`PaceShare`] (senders of one limit in
-//! other processes), a pace below their mean rises halfway to it each second.
+//! instead of all stopping for a whole second.
 
 use std::{
     collections::VecDeque,
-    sync::Arc,
     time::{Duration, Instant},
 };
-
-use super::PaceShare;
 
 /// How far back acknowledged answers are counted.
 const WINDOW: Duration = Duration::from_secs(1);
@@ -49,8 +48,6 @@ const QUIET: Duration = Duration::from_secs(1);
 const EPISODE: Duration = Duration::from_millis(100);
 /// How many sends may go at once, in seconds of the pace (and at least one).
 const DEPTH: f64 = 0.05;
-/// A shared pace this far below the senders' mean moves toward it.
-const SHARED_BELOW: f64 = 0.98;
 /// Paced sends go in batches of this many seconds of the pace (and at least one): each batch is
 /// one ledger commit, so the pace must not cost a commit per record.
 const BATCH: f64 = 0.02;
@@ -78,12 +75,10 @@ pub(crate) struct Pacer {
     total: u64,
     /// The current overload episode: when it began, and `total` then.
     episode: (Instant, u64),
-    /// A limit shared with other processes, and when this pace last moved toward their mean.
-    share: Option<(Arc<PaceShare>, Instant)>,
 }
 
 impl Pacer {
-    pub(crate) fn new(now: Instant, share: Option<Arc<PaceShare>>) -> Self {
+    pub(crate) fn new(now: Instant) -> Self {
         Pacer {
             acknowledged: VecDeque::new(),
             rate: None,
@@ -97,32 +92,6 @@ impl Pacer {
             sent: 0.0,
             total: 0,
             episode: (now, 0),
-            share: share.map(|s| (s, now)),
-        }
-    }
-
-    /// Publishes the pace where other senders of the limit read it.
-    fn publish(&self) {
-        if let (Some((share, _)), Some(rate)) = (&self.share, self.rate) {
-            share.publish(rate);
-        }
-    }
-
-    /// Once a second, a pace below the mean of the senders sharing the limit rises halfway to
-    /// it.
-    fn toward_the_mean(&mut self, now: Instant) {
-        let Some((share, at)) = &mut self.share else {
-            return;
-        };
-        if now.duration_since(*at) < WINDOW {
-            return;
-        }
-        *at = now;
-        if let (Some(rate), Some(mean)) = (&mut self.rate, share.mean()) {
-            if *rate < mean * SHARED_BELOW {
-                *rate = (*rate + mean) / 2.0;
-                share.publish(*rate);
-            }
         }
     }
 
@@ -157,15 +126,15 @@ impl Pacer {
                     } else {
                         // Up to the rate measured, not beyond: a 429 in the last seconds of
                         // a feed holds its key back a whole `Retry-After`.
-                        *rate = (*rate * (1.0 + PROBE)).min(self.measured_rate * HOLD).max(*rate);
+                        *rate = (*rate * (1.0 + PROBE))
+                            .min(self.measured_rate * HOLD)
+                            .max(*rate);
                     }
                 }
                 self.raised = now;
                 self.sent = 0.0;
             }
         }
-        self.publish();
-        self.toward_the_mean(now);
     }
 
     /// A 429: pace just below what the server acknowledged over the last second. False when
@@ -212,7 +181,6 @@ impl Pacer {
         self.sent = 0.0;
         self.refilled = now;
         self.tokens = 0.0;
-        self.publish();
         true
     }
 
@@ -261,7 +229,7 @@ mod tests {
     /// and its pace.
     fn paced_after_a_second_of_1000() -> (Instant, Pacer, f64) {
         let start = Instant::now();
-        let mut p = Pacer::new(start, None);
+        let mut p = Pacer::new(start);
         for i in 0..1000 {
             p.acknowledged(start + Duration::from_millis(i));
         }
@@ -273,7 +241,7 @@ mod tests {
     #[test]
     fn unpaced_until_a_429_then_just_below_the_acknowledged_rate() {
         let start = Instant::now();
-        let mut p = Pacer::new(start, None);
+        let mut p = Pacer::new(start);
         assert_eq!(p.allowance(start, 7), 7, "unpaced");
         // 1,000 acknowledged over the last second, then a 429.
         for i in 0..1000 {
@@ -311,7 +279,7 @@ mod tests {
         let episode = p.rate.unwrap();
         assert!((985.0..=995.0).contains(&episode), "{episode}");
         // Nothing acknowledged: nothing to measure.
-        assert!(!Pacer::new(start, None).rate_limited(start));
+        assert!(!Pacer::new(start).rate_limited(start));
     }
 
     #[test]
@@ -331,13 +299,14 @@ mod tests {
     #[test]
     fn a_pace_the_sends_did_not_use_does_not_rise() {
         let (start, mut p, paced) = paced_after_a_second_of_1000();
-        // Three quiet seconds in which half the pace went: fewer were ready than it allowed.
+        // Quiet seconds, past the hold, in which half the pace went: fewer were ready than it
+        // allowed.
         let send = |p: &mut Pacer, second: u64, share: f64| {
             let at = start + Duration::from_secs(second);
             p.take((paced * share) as usize);
             p.acknowledged(at + Duration::from_millis(1));
         };
-        for second in 2..=4 {
+        for second in 7..=9 {
             send(&mut p, second, 0.5);
         }
         assert_eq!(
@@ -346,51 +315,35 @@ mod tests {
             "the keys bounded the sends, not the pace"
         );
         // A second in which the sends used the pace: it rises.
-        send(&mut p, 5, 1.0);
+        send(&mut p, 10, 1.0);
         assert!((p.rate.unwrap() / paced - 1.01).abs() < 1e-9);
     }
 
     #[test]
-    fn the_pace_rises_faster_the_longer_no_429_comes() {
+    fn the_pace_holds_below_the_rate_measured_then_rises_faster_the_longer_no_429_comes() {
         let (start, mut p, paced) = paced_after_a_second_of_1000();
-        // Eight quiet seconds in which the sends used the pace: +1%, +2%, +4%, +8%, +16%, +32%,
-        // +32%, +32%.
-        for second in 2..=9 {
+        let measured = paced / BELOW;
+        let quiet_second = |p: &mut Pacer, second: u64| {
             p.take(p.rate.unwrap() as usize);
             p.acknowledged(start + Duration::from_secs(second) + Duration::from_millis(1));
+        };
+        // The 429 came at one second: until six, no higher than just below what it measured.
+        for second in 2..=5 {
+            quiet_second(&mut p, second);
+            let rate = p.rate.unwrap();
+            assert!((rate - measured * HOLD).abs() < 1e-9, "{second}: {rate}");
         }
-        let risen = p.rate.unwrap() / paced;
+        // Then +1%, +2%, +4%, +8%, +16%, +32%, +32%, +32%.
+        for second in 6..=13 {
+            quiet_second(&mut p, second);
+        }
+        let risen = p.rate.unwrap() / (measured * HOLD);
         let expected = [1.01, 1.02, 1.04, 1.08, 1.16, 1.32, 1.32, 1.32]
             .iter()
             .product::<f64>();
         assert!((risen - expected).abs() < 1e-9, "{risen} {expected}");
-        // A 429 starts over at 1%.
-        assert!(p.rate_limited(start + Duration::from_secs(10)));
+        // A 429 starts over.
+        assert!(p.rate_limited(start + Duration::from_secs(14)));
         assert_eq!(p.rises, 0);
-    }
-
-    #[test]
-    fn a_shared_pace_below_the_mean_rises_halfway_to_it_each_second() {
-        let share = Arc::new(PaceShare::default());
-        let start = Instant::now();
-        let mut p = Pacer::new(start, Some(share.clone()));
-        assert_eq!(share.pace(), None, "no pace before a 429");
-        for i in 0..1000 {
-            p.acknowledged(start + Duration::from_millis(i));
-        }
-        assert!(p.rate_limited(start + WINDOW));
-        let paced = p.rate.unwrap();
-        assert_eq!(share.pace(), Some(paced), "published");
-        share.set_mean(2000.0);
-        p.acknowledged(start + Duration::from_millis(1500));
-        let halfway = (paced + 2000.0) / 2.0;
-        assert!((p.rate.unwrap() - halfway).abs() < 1e-9, "{:?}", p.rate);
-        assert_eq!(share.pace(), p.rate);
-        p.acknowledged(start + Duration::from_millis(1900));
-        assert!((p.rate.unwrap() - halfway).abs() < 1e-9, "once a second");
-        // Above the mean: left to the 429s.
-        share.set_mean(1000.0);
-        p.acknowledged(start + Duration::from_millis(3000));
-        assert!((p.rate.unwrap() - halfway).abs() < 1e-9);
     }
 }

@@ -332,8 +332,6 @@ async fn work_feed(
 
     let total = Arc::new(Mutex::new(Summary::default()));
     let problems = Arc::new(Mutex::new(Vec::<Value>::new()));
-    // One pace for the worker's life (runs restarted after a lost lease keep it).
-    let pace_share = Arc::new(preventor::bulk::PaceShare::default());
     let mut leases_lost = 0u64;
     let mut error = None;
     loop {
@@ -348,7 +346,6 @@ async fn work_feed(
             work.buckets,
             tx,
             finished,
-            pace_share.clone(),
             stop.clone(),
             drained.clone(),
         ));
@@ -363,7 +360,6 @@ async fn work_feed(
             stop: Some(stop.clone()),
             resend_ambiguous: true,
             gauges: Some(gauges.clone()),
-            pace_share: std::env::var("EXP_SHARE").is_ok().then(|| pace_share.clone()),
             ..options.clone()
         };
         let on_outcome = |sent: Sent| {

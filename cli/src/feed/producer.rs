@@ -25,7 +25,7 @@ use std::{
 };
 
 use preventor::{
-    bulk::{PaceShare, Prior, Record},
+    bulk::{Prior, Record},
     compliance::types::{Account, Customer, MonetaryTransaction},
 };
 use tokio::{sync::mpsc, time::sleep_until};
@@ -91,7 +91,6 @@ pub async fn produce(
     most: Option<usize>,
     tx: mpsc::Sender<(u64, Record)>,
     mut finished: mpsc::UnboundedReceiver<u64>,
-    pace: Arc<PaceShare>,
     stop: CancellationToken,
     drained: Arc<AtomicBool>,
 ) {
@@ -105,7 +104,7 @@ pub async fn produce(
         if Instant::now() >= next_round {
             let most = match most {
                 Some(n) => n,
-                None => fair_share(&db, &leases, rate.per_second(Instant::now()), &pace).await,
+                None => fair_share(&db, &leases, rate.per_second(Instant::now())).await,
             };
             // Above its share by more than one (buckets ran dry, a worker joined): the held
             // bucket with the most records still waiting here goes to a worker below its
@@ -150,7 +149,7 @@ pub async fn produce(
         cursors.retain(|_, c| !(c.fetched && c.queued == 0));
         while let Ok(seq) = finished.try_recv() {
             queue.finished(seq);
-            rate.finished(Instant::now());
+            rate.finished(Instant::now(), seq);
         }
         // Every record that may go now, as far as the sender has room.
         let mut full = false;
@@ -186,7 +185,7 @@ pub async fn produce(
             seq = finished.recv() => {
                 if let Some(seq) = seq {
                     queue.finished(seq);
-                    rate.finished(Instant::now());
+                    rate.finished(Instant::now(), seq);
                 }
             }
             _ = sleep_until(next_round.into()) => {}
@@ -300,50 +299,64 @@ async fn refill(
     }
 }
 
-/// Records this worker finished over the last second.
+/// The records this worker finished over the last second.
 #[derive(Default)]
 struct Rate {
-    at: std::collections::VecDeque<Instant>,
+    at: std::collections::VecDeque<(Instant, u64)>,
+}
+
+/// What a worker publishes for the buckets' share: records finished a second, and where in
+/// the feed they were (their mean sequence number).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Progress {
+    rate: f64,
+    position: Option<f64>,
 }
 
 impl Rate {
-    fn finished(&mut self, now: Instant) {
-        self.at.push_back(now);
+    fn finished(&mut self, now: Instant, seq: u64) {
+        self.at.push_back((now, seq));
     }
 
-    fn per_second(&mut self, now: Instant) -> f64 {
+    fn per_second(&mut self, now: Instant) -> Progress {
         while self
             .at
             .front()
-            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(1))
+            .is_some_and(|(t, _)| now.duration_since(*t) > Duration::from_secs(1))
         {
             self.at.pop_front();
         }
-        self.at.len() as f64
+        let n = self.at.len() as f64;
+        Progress {
+            rate: n,
+            position: (n > 0.0).then(|| self.at.iter().map(|(_, s)| *s as f64).sum::<f64>() / n),
+        }
     }
 }
 
 /// The buckets a worker may hold: the buckets that still have work, shared between the workers
 /// alive (a heartbeat within the lease, not ended) in proportion to the records each finished
-/// over the last second (`rate`, published here for the others), within half and one and a
-/// half times an equal share; an equal share while any of them has no rate yet.
+/// over the last second, that weight divided by e for each second of the feed its keys are
+/// behind the others' (multiplied ahead; by two at most either way), and the share within half
+/// and one and a half times an equal share; an equal share while any of them has no rate yet.
+/// Each worker publishes its own [`Progress`] with the round.
 ///
 /// Each worker paces itself at the share of the server's limit it found, and those shares
-/// differ (measured: 750 and 1,250 records a second for two of three workers on a 3,000 limit);
-/// with equal numbers of buckets, the keys of the slower worker fell behind the others' all
-/// through the feed, and the feed ended seconds after most of its keys. Counting only buckets
-/// with work keeps the workers even to the end: as buckets run dry, each worker's share shrinks
-/// with them, and a bucket given back goes to a worker below its share.
-///
-/// The same round publishes this worker's pace and tells `pace` the mean pace of the workers
-/// alive, which a pace below it rises toward ([`PaceShare`]).
-async fn fair_share(db: &Db, leases: &Leases, rate: f64, pace: &PaceShare) -> usize {
-    let mine = pace.pace();
-    let counts = match db.client().await {
+/// differ (measured: 750 and 1,250 records a second for two of three workers on a 3,000 limit):
+/// with equal numbers of buckets, the slower worker's keys fell behind the others' all through
+/// the feed. By rate alone, the keys of every worker moved at one speed, but those that fell
+/// behind at the start (a burst of 429s) never caught up, and the feed ended seconds after most
+/// of its keys; a worker behind now holds fewer keys, each of them sent faster, and hands the
+/// rest to workers ahead, which send the keys behind first (oldest first). Counting only
+/// buckets with work keeps the workers even to the end: as buckets run dry, each worker's
+/// share shrinks with them, and a bucket given back goes to a worker below its share.
+async fn fair_share(db: &Db, leases: &Leases, mine: Progress) -> usize {
+    let gathered = match db.client().await {
         Ok(c) => c
             .query_one(
-                "WITH me AS (UPDATE preventor_workers SET rate = $3, pace = $4 WHERE id = $2),
-                 alive AS (SELECT id, rate, pace FROM preventor_workers
+                "WITH me AS (UPDATE preventor_workers SET rate = $3, position = $4
+                             WHERE id = $2),
+                 alive AS (SELECT id, rate, position FROM preventor_workers
                            WHERE ended IS NULL
                              AND heartbeat > now() - make_interval(secs => $1))
                  SELECT (SELECT count(*) FROM alive),
@@ -353,45 +366,57 @@ async fn fair_share(db: &Db, leases: &Leases, rate: f64, pace: &PaceShare) -> us
                                          AND r.state IN ('pending', 'in_flight'))),
                         (SELECT sum(rate) FROM alive WHERE id <> $2)::float8,
                         (SELECT count(*) FROM alive WHERE id <> $2 AND NOT rate > 0),
-                        (SELECT (sum(pace) + $4) / (count(*) + 1) FROM alive
-                         WHERE id <> $2 AND pace > 0)::float8",
-                &[&leases.lease.as_secs_f64(), &leases.worker, &rate, &mine],
+                        (SELECT sum(rate * position) / sum(rate) FROM alive
+                         WHERE id <> $2 AND rate > 0 AND position IS NOT NULL)::float8",
+                &[
+                    &leases.lease.as_secs_f64(),
+                    &leases.worker,
+                    &mine.rate,
+                    &mine.position,
+                ],
             )
             .await
             .map(|r| {
                 (
                     r.get::<_, i64>(0),
                     r.get::<_, i64>(1),
-                    r.get::<_, Option<f64>>(2).unwrap_or(0.0),
+                    Progress {
+                        rate: r.get::<_, Option<f64>>(2).unwrap_or(0.0),
+                        position: r.get(4),
+                    },
                     r.get::<_, i64>(3),
-                    r.get::<_, Option<f64>>(4),
                 )
             })
             .ok(),
         Err(_) => None,
     };
-    let (alive, with_work, others, unrated, mean) =
-        counts.unwrap_or((1, BUCKETS as i64, 0.0, 0, None));
-    // Alone, or no pace known: nothing to move toward.
-    pace.set_mean(mean.unwrap_or(0.0));
+    let (alive, with_work, others, unrated) =
+        gathered.unwrap_or((1, BUCKETS as i64, Progress::default(), 0));
     share(
         with_work.max(1) as f64,
         alive.max(1) as f64,
-        rate,
+        mine,
         others,
         unrated > 0,
     )
 }
 
-/// See [`fair_share`].
-fn share(with_work: f64, alive: f64, mine: f64, others: f64, unrated: bool) -> usize {
+/// See [`fair_share`]: `others` is the sum of the other workers' rates and their mean position
+/// (weighted by rate).
+fn share(with_work: f64, alive: f64, mine: Progress, others: Progress, unrated: bool) -> usize {
     let equal = with_work / alive;
-    let weighted = if mine > 0.0 && !unrated && std::env::var("EXP_EQUAL").is_err() {
-        (with_work * mine / (mine + others)).clamp(equal * 0.5, equal * 1.5)
-    } else {
-        equal
+    if mine.rate <= 0.0 || unrated {
+        return equal.ceil() as usize;
+    }
+    // Seconds of the feed this worker's keys are behind the others' (ahead: below zero).
+    let behind = match (mine.position, others.position) {
+        (Some(me), Some(them)) => (them - me) / (mine.rate + others.rate),
+        _ => 0.0,
     };
-    weighted.ceil() as usize
+    let weight = mine.rate * (-behind).exp().clamp(0.5, 2.0);
+    (with_work * weight / (weight + others.rate))
+        .clamp(equal * 0.5, equal * 1.5)
+        .ceil() as usize
 }
 
 /// Whether the feed has nothing pending or in flight.
@@ -414,32 +439,50 @@ async fn feed_drained(db: &Db) -> bool {
 mod tests {
     use super::*;
 
+    fn at(rate: f64, position: f64) -> Progress {
+        Progress {
+            rate,
+            position: Some(position),
+        }
+    }
+
     #[test]
-    fn buckets_are_shared_by_rate_within_bounds() {
+    fn buckets_are_shared_by_rate_and_by_how_far_behind_within_bounds() {
+        let none = Progress::default();
+        assert_eq!(share(64.0, 1.0, at(900.0, 1.0), none, false), 64, "alone");
         assert_eq!(
-            share(64.0, 1.0, 900.0, 0.0, false),
-            64,
-            "alone: every bucket"
-        );
-        assert_eq!(
-            share(64.0, 2.0, 0.0, 1000.0, false),
+            share(64.0, 2.0, none, at(1000.0, 1.0), false),
             32,
-            "no rate yet: equal"
+            "no rate yet"
         );
         assert_eq!(
-            share(64.0, 2.0, 900.0, 0.0, true),
+            share(64.0, 2.0, at(900.0, 1.0), none, true),
             32,
-            "the other has none yet"
+            "the other has none"
         );
-        assert_eq!(share(60.0, 3.0, 1250.0, 1750.0, false), 25);
-        assert_eq!(share(60.0, 3.0, 750.0, 2250.0, false), 15);
+        // Level with the others: by rate.
         assert_eq!(
-            share(60.0, 3.0, 100.0, 2900.0, false),
+            share(60.0, 3.0, at(1250.0, 5e4), at(1750.0, 5e4), false),
+            25
+        );
+        assert_eq!(share(60.0, 3.0, at(750.0, 5e4), at(2250.0, 5e4), false), 15);
+        // A second of the feed (3,000 records) behind: a third of the weight, held at half;
+        // ahead, twice.
+        assert_eq!(
+            share(60.0, 3.0, at(1000.0, 47e3), at(2000.0, 5e4), false),
+            12
+        );
+        assert_eq!(
+            share(60.0, 3.0, at(1000.0, 53e3), at(2000.0, 5e4), false),
+            30
+        );
+        assert_eq!(
+            share(60.0, 3.0, at(100.0, 5e4), at(2900.0, 5e4), false),
             10,
             "at least half an equal share"
         );
         assert_eq!(
-            share(60.0, 3.0, 2900.0, 100.0, false),
+            share(60.0, 3.0, at(2900.0, 5e4), at(100.0, 5e4), false),
             30,
             "at most one and a half"
         );

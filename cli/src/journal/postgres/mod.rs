@@ -86,14 +86,14 @@ CREATE TABLE IF NOT EXISTS preventor_workers (
     heartbeat TIMESTAMPTZ NOT NULL DEFAULT now(),
     ended TIMESTAMPTZ
 );
--- Journals of an earlier version: each worker's records finished a second lately, and its
--- pace (how workers that share one server's limit share it evenly, and the buckets).
+-- Journals of an earlier version: each worker's records finished a second lately, and their
+-- mean sequence number (how the buckets are shared between workers).
 DO $$ BEGIN
   IF NOT EXISTS (SELECT 1 FROM information_schema.columns
                  WHERE table_name = 'preventor_workers' AND column_name = 'rate'
                    AND table_schema = current_schema()) THEN
     ALTER TABLE preventor_workers ADD COLUMN rate DOUBLE PRECISION,
-                                  ADD COLUMN pace DOUBLE PRECISION;
+                                  ADD COLUMN position DOUBLE PRECISION;
   END IF;
 END $$;
 ";
