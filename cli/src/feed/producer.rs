@@ -299,12 +299,6 @@ async fn refill(
     }
 }
 
-/// The records this worker finished over the last second.
-#[derive(Default)]
-struct Rate {
-    at: std::collections::VecDeque<(Instant, u64)>,
-}
-
 /// What a worker publishes for the buckets' share: records finished a second, and where in
 /// the feed they were (their mean sequence number).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -313,23 +307,32 @@ struct Progress {
     position: Option<f64>,
 }
 
+/// The records this worker finished over the last second, and the sum of their sequence
+/// numbers.
+#[derive(Default)]
+struct Rate {
+    at: std::collections::VecDeque<(Instant, u64)>,
+    seqs: f64,
+}
+
 impl Rate {
     fn finished(&mut self, now: Instant, seq: u64) {
         self.at.push_back((now, seq));
+        self.seqs += seq as f64;
     }
 
     fn per_second(&mut self, now: Instant) -> Progress {
-        while self
-            .at
-            .front()
-            .is_some_and(|(t, _)| now.duration_since(*t) > Duration::from_secs(1))
-        {
+        while let Some(&(t, seq)) = self.at.front() {
+            if now.duration_since(t) <= Duration::from_secs(1) {
+                break;
+            }
             self.at.pop_front();
+            self.seqs -= seq as f64;
         }
         let n = self.at.len() as f64;
         Progress {
             rate: n,
-            position: (n > 0.0).then(|| self.at.iter().map(|(_, s)| *s as f64).sum::<f64>() / n),
+            position: (n > 0.0).then(|| self.seqs / n),
         }
     }
 }
@@ -444,6 +447,25 @@ mod tests {
             rate,
             position: Some(position),
         }
+    }
+
+    #[test]
+    fn progress_is_the_last_second_of_records_finished() {
+        let start = Instant::now();
+        let mut rate = Rate::default();
+        assert_eq!(rate.per_second(start), Progress::default());
+        rate.finished(start, 10);
+        rate.finished(start + Duration::from_millis(600), 20);
+        rate.finished(start + Duration::from_millis(900), 30);
+        assert_eq!(
+            rate.per_second(start + Duration::from_millis(1200)),
+            at(2.0, 25.0),
+            "the first is over a second old"
+        );
+        assert_eq!(
+            rate.per_second(start + Duration::from_secs(3)),
+            Progress::default()
+        );
     }
 
     #[test]
