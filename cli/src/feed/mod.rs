@@ -43,9 +43,10 @@ pub struct WorkOptions {
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub lease: f64,
     /// Most buckets (of 64) a worker holds at once (default: its fair share of the buckets with
-    /// work, in proportion to the records each worker alive finished over the last second, so
-    /// that a lone worker uses every key, workers that join get work, and a worker the server
-    /// lets through faster holds more keys).
+    /// work, in proportion to the records each worker alive finished over the last second,
+    /// less for a worker whose keys are behind the others', so that a lone worker uses every
+    /// key, workers that join get work, and a worker the server lets through faster holds more
+    /// keys).
     #[arg(long, value_name = "N")]
     pub buckets: Option<usize>,
     /// Allow a PostgreSQL journal on another host without TLS (`sslmode=disable`).
