@@ -13,8 +13,8 @@ use futures::{stream::FuturesUnordered, Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    limiter::Limiter, pacer::Pacer, ready::Ready, BulkOptions, Ledger, Outcome, Prior, Record,
-    Sent, Summary,
+    limiter::Limiter, pacer::Pacer, ready::Ready, BulkOptions, Ending, Ledger, Outcome, Prior,
+    Record, Sent, Summary,
 };
 use crate::{meaning::Meaning, ComplianceClient, Error, Result};
 
@@ -22,6 +22,10 @@ use crate::{meaning::Meaning, ComplianceClient, Error, Result};
 /// Shorter ones (a rate limiter's whole second) delay the refused record, and the others go on
 /// at the [`Pacer`]'s pace.
 const LONG_PAUSE: Duration = Duration::from_secs(2);
+
+/// Once the input has ended, what is left taking the pace less than this many seconds is the
+/// feed's end: the pace stops probing (see [`Ending`]).
+const ENDING_WITHIN: f64 = 3.0;
 
 /// Most sends of one record in one run: a customer create answered 5xx and read back as absent
 /// is sent once more; after that it is given up on ([`Outcome::Failed`], known not stored).
@@ -256,6 +260,14 @@ where
         if stop.is_some_and(CancellationToken::is_cancelled) && !stopping {
             continue;
         }
+
+        // Near the end (the caller says so, or the input ended and what is left takes the
+        // pace a few seconds), the pace stops probing: a 429 there delays the end.
+        let left = ready.len() + waiting_count + delayed.len() + calls;
+        pacer.set_ending(
+            options.ending.as_ref().is_some_and(Ending::is_soon)
+                || (input_done && pacer.seconds_for(left).is_some_and(|s| s < ENDING_WITHIN)),
+        );
 
         // Dispatch, unless the server asked us to wait.
         let paused = paused_until.is_some_and(|t| Instant::now() < t);

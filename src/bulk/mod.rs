@@ -6,8 +6,9 @@
 //!   round trip until the first sign of overload, then grows by about one call in flight per
 //!   round, halves on a burst of 5xx (a lone 503 among successes is a hiccup, not overload),
 //!   never above [`BulkOptions::max_concurrency`]. A 429 shows the server's rate limit: sends
-//!   are then paced just below the rate it acknowledged over the last second (rising 1% a second
-//!   until the next 429), and the refused record waits its `Retry-After`. A `Retry-After` over
+//!   are then paced just below the rate it acknowledged over the last second (probing above it
+//!   after a few quiet seconds, except in a feed's last seconds: [`Ending`]), and the refused
+//!   record waits its `Retry-After`. A `Retry-After` over
 //!   two seconds (a server asking everyone to wait) pauses every send and halves the calls in
 //!   flight.
 //! * **Order per key**: records with the same key (a customer's `id`; an account's or a
@@ -50,6 +51,7 @@
 //! # }
 //! ```
 
+mod ending;
 mod engine;
 mod gauges;
 mod limiter;
@@ -58,6 +60,7 @@ mod ready;
 
 use crate::compliance::types::{Account, Customer, MonetaryTransaction, RequestType};
 
+pub use ending::Ending;
 pub use engine::send;
 pub use gauges::{Gauges, Sample};
 
@@ -233,6 +236,10 @@ pub struct BulkOptions {
     /// Kept up to date while the run goes: calls in flight, the limit, outcomes, 429s and
     /// latencies, for sampling from another task.
     pub gauges: Option<std::sync::Arc<Gauges>>,
+    /// Set by the caller when the feed is about to end: the pace then stops probing above the
+    /// server's limit (see [`Ending`]). `send` also holds it on its own once its input ended
+    /// and what is left would take only a few seconds.
+    pub ending: Option<Ending>,
 }
 
 impl Default for BulkOptions {
@@ -246,6 +253,7 @@ impl Default for BulkOptions {
             stop: None,
             resend_ambiguous: false,
             gauges: None,
+            ending: None,
         }
     }
 }

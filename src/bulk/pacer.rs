@@ -75,6 +75,8 @@ pub(crate) struct Pacer {
     total: u64,
     /// The current overload episode: when it began, and `total` then.
     episode: (Instant, u64),
+    /// The feed ends within seconds: the pace does not probe.
+    ending: bool,
 }
 
 impl Pacer {
@@ -92,7 +94,19 @@ impl Pacer {
             sent: 0.0,
             total: 0,
             episode: (now, 0),
+            ending: false,
         }
+    }
+
+    /// Whether the feed ends within seconds: while it does, the pace rises no further than
+    /// just below the rate the last 429 measured, whenever that was.
+    pub(crate) fn set_ending(&mut self, ending: bool) {
+        self.ending = ending;
+    }
+
+    /// Seconds the pace takes to send `records`; `None` before it is known.
+    pub(crate) fn seconds_for(&self, records: usize) -> Option<f64> {
+        self.rate.map(|rate| records as f64 / rate.max(1.0))
     }
 
     fn trim(&mut self, now: Instant) {
@@ -117,9 +131,10 @@ impl Pacer {
             if quiet && now.duration_since(self.raised) >= WINDOW {
                 let allowed = *rate * now.duration_since(self.raised).as_secs_f64();
                 if self.sent >= allowed * USED {
-                    let probing = self
-                        .last_429
-                        .is_none_or(|at| now.duration_since(at) >= PROBE_AFTER);
+                    let probing = !self.ending
+                        && self
+                            .last_429
+                            .is_none_or(|at| now.duration_since(at) >= PROBE_AFTER);
                     if probing {
                         *rate *= 1.0 + PROBE * f64::from(1u32 << self.rises.min(PROBE_DOUBLINGS));
                         self.rises += 1;
@@ -345,5 +360,27 @@ mod tests {
         // A 429 starts over.
         assert!(p.rate_limited(start + Duration::from_secs(14)));
         assert_eq!(p.rises, 0);
+    }
+
+    #[test]
+    fn near_the_end_the_pace_never_probes_above_the_rate_measured() {
+        let (start, mut p, paced) = paced_after_a_second_of_1000();
+        let measured = paced / BELOW;
+        p.set_ending(true);
+        for second in 2..=12 {
+            p.take(p.rate.unwrap() as usize);
+            p.acknowledged(start + Duration::from_secs(second) + Duration::from_millis(1));
+            let rate = p.rate.unwrap();
+            assert!((rate - measured * HOLD).abs() < 1e-9, "{second}: {rate}");
+        }
+        // More work came: it probes again.
+        p.set_ending(false);
+        p.take(p.rate.unwrap() as usize);
+        p.acknowledged(start + Duration::from_secs(13) + Duration::from_millis(1));
+        assert!((p.rate.unwrap() / (measured * HOLD) - 1.01).abs() < 1e-9);
+        assert_eq!(
+            p.seconds_for(p.rate.unwrap() as usize * 2).map(f64::round),
+            Some(2.0)
+        );
     }
 }

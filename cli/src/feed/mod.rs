@@ -340,6 +340,7 @@ async fn work_feed(
         let ledger = PgLedger::new(db.clone(), leases.clone(), finished_tx);
         let (tx, rx) = tokio::sync::mpsc::channel::<(u64, Record)>(CHANNEL);
         let drained = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ending = bulk::Ending::new();
         let producer = tokio::spawn(producer::produce(
             db.clone(),
             leases.clone(),
@@ -349,6 +350,7 @@ async fn work_feed(
             finished,
             stop.clone(),
             drained.clone(),
+            ending.clone(),
         ));
         let flusher = ledger.flusher();
         let records =
@@ -361,6 +363,7 @@ async fn work_feed(
             stop: Some(stop.clone()),
             resend_ambiguous: true,
             gauges: Some(gauges.clone()),
+            ending: Some(ending),
             ..options.clone()
         };
         let on_outcome = |sent: Sent| {

@@ -40,12 +40,35 @@ pub struct Queue {
     /// The key of each record with the sender, until it is finished.
     with_sender: HashMap<u64, String>,
     waiting: usize,
+    /// Records waiting, by bucket (buckets with none are absent).
+    by_bucket: HashMap<u32, usize>,
 }
 
 impl Queue {
     /// Records waiting, whether or not they may go now.
     pub fn waiting(&self) -> usize {
         self.waiting
+    }
+
+    /// Records of `bucket` waiting.
+    pub fn waiting_in(&self, bucket: u32) -> usize {
+        self.by_bucket.get(&bucket).copied().unwrap_or(0)
+    }
+
+    /// The bucket with the most records waiting, and how many.
+    pub fn fullest_bucket(&self) -> Option<(u32, usize)> {
+        self.by_bucket
+            .iter()
+            .max_by_key(|(bucket, n)| (**n, std::cmp::Reverse(**bucket)))
+            .map(|(bucket, n)| (*bucket, *n))
+    }
+
+    fn count(&mut self, bucket: u32, added: isize) {
+        let n = self.by_bucket.entry(bucket).or_default();
+        *n = n.saturating_add_signed(added);
+        if *n == 0 {
+            self.by_bucket.remove(&bucket);
+        }
     }
 
     /// Adds a record (a key's records come in sequence order).
@@ -58,8 +81,10 @@ impl Queue {
             bucket,
             record,
         });
+        let eligible = first && key.with_sender < PER_KEY;
         self.waiting += 1;
-        if first && key.with_sender < PER_KEY {
+        self.count(bucket, 1);
+        if eligible {
             self.eligible.insert(seq, name);
         }
     }
@@ -70,6 +95,7 @@ impl Queue {
         let key = self.keys.get_mut(&name)?;
         let next = key.waiting.pop_front()?;
         self.waiting -= 1;
+        let bucket = next.bucket;
         key.with_sender += 1;
         if key.with_sender < PER_KEY {
             if let Some(after) = key.waiting.front() {
@@ -77,7 +103,8 @@ impl Queue {
             }
         }
         self.with_sender.insert(next.seq, name);
-        Some((next.seq, next.bucket, next.record))
+        self.count(bucket, -1);
+        Some((next.seq, bucket, next.record))
     }
 
     /// The sender finished record `seq`: its key may send another.
@@ -113,6 +140,7 @@ impl Queue {
             }
         }
         self.waiting -= seqs.len();
+        self.by_bucket.remove(&bucket);
         self.keys
             .retain(|_, k| !k.waiting.is_empty() || k.with_sender > 0);
         seqs
@@ -155,6 +183,8 @@ mod tests {
             "two of each key, oldest first"
         );
         assert_eq!(q.waiting(), 4);
+        assert_eq!((q.waiting_in(0), q.waiting_in(1)), (3, 1));
+        assert_eq!(q.fullest_bucket(), Some((0, 3)));
         // Key a's first answer came back: its next may go; key b is still held back.
         q.finished(1);
         assert_eq!(pop_seqs(&mut q), [3]);
@@ -173,8 +203,10 @@ mod tests {
         }
         q.push(5, 8, record("b", 5));
         assert_eq!(pop_seqs(&mut q), [1, 2, 5]);
+        assert_eq!(q.fullest_bucket(), Some((7, 2)));
         assert_eq!(q.remove_bucket(7), [3, 4]);
         assert_eq!(q.waiting(), 0);
+        assert_eq!((q.waiting_in(7), q.fullest_bucket()), (0, None));
         q.finished(1);
         q.finished(2);
         assert_eq!(
