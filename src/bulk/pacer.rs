@@ -17,7 +17,9 @@
 //! bounded them) does not rise: it
 //! would climb far above the limit unseen, and the next 429 would find it there. A refused
 //! record itself waits its `Retry-After` (the engine's part); the others go on at the pace
-//! instead of all stopping for a whole second.
+//! instead of all stopping for a whole second. In a feed's last seconds
+//! ([`Ending`](super::Ending), or the input ended with little left) the pace does not probe at
+//! all: a 429 there would delay the feed's end by its `Retry-After`.
 
 use std::{
     collections::VecDeque,

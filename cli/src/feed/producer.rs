@@ -352,10 +352,9 @@ struct Outlook {
 /// over the last second, that weight divided by e for each second of the feed its keys are
 /// behind the others' (multiplied ahead; by two at most either way), and the share within
 /// [`LEAST_SHARE`] and [`MOST_SHARE`] times an equal share; an equal share while any of them
-/// has no rate yet.
-/// And whether the feed ends within [`ENDING_WITHIN`] seconds at the workers' rates (from
-/// their positions to its last record). Each worker publishes its own [`Progress`] with the
-/// round.
+/// has no rate yet. And whether the feed ends within [`ENDING_WITHIN`] seconds at the workers'
+/// rates (from their positions to its last record). Each worker publishes its own
+/// [`Progress`] with the round.
 ///
 /// Each worker paces itself at the share of the server's limit it found, and those shares
 /// differ (measured: 750 and 1,250 records a second for two of three workers on a 3,000 limit):
@@ -368,9 +367,9 @@ struct Outlook {
 /// holds (measured: 280 against 1,300 and 1,400 a second, all run); held to half an equal
 /// share, the slowest worker's keys fell behind all through the feed and ended it alone,
 /// 0.7-1.2 s after the others (three workers 0.907-0.945 of the limit, against 0.942-0.959
-/// with the bounds wide). Counting only
-/// buckets with work keeps the workers even to the end: as buckets run dry, each worker's
-/// share shrinks with them, and a bucket given back goes to a worker below its share.
+/// with the bounds wide). Counting only buckets with work keeps the workers even to the end:
+/// as buckets run dry, each worker's share shrinks with them, and a bucket given back goes to
+/// a worker below its share.
 async fn outlook(db: &Db, leases: &Leases, mine: Progress) -> Outlook {
     let gathered = match db.client().await {
         Ok(c) => c
