@@ -15,43 +15,22 @@ macro_rules! out {
     }};
 }
 
+mod commands;
 mod feed;
-mod import;
 mod input;
 mod journal;
-mod operator;
+mod output;
 mod progress;
 mod report;
+mod signals;
 mod target;
 
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
+use output::Exit;
 use preventor_sandbox::{Sandbox, SandboxConfig};
 use target::Needs;
-
-/// Exit codes: 0 every record acknowledged (or the command succeeded); 1 records rejected,
-/// invalid, repeated or changed since sent; 2 usage; 3 records left ambiguous or failed (an
-/// operator must decide); 4 configuration, credentials, input or journal error; 5 stopped
-/// by a signal before the end (a rerun goes on); 130 aborted by a second signal.
-#[derive(Debug)]
-pub enum Exit {
-    Ok,
-    Rejected,
-    Usage(String),
-    Unsettled,
-    Fatal(String),
-    Stopped,
-}
-
-impl Exit {
-    pub fn fatal(message: String) -> Exit {
-        Exit::Fatal(message)
-    }
-    pub fn usage(message: String) -> Exit {
-        Exit::Usage(message)
-    }
-}
 
 #[derive(Parser)]
 #[command(
@@ -59,8 +38,8 @@ impl Exit {
     version,
     about = "Preventor's compliance and biometrics APIs from a shell: bulk import with a durable journal, and single calls.",
     after_help = "Exit codes: 0 all acknowledged / success; 1 records rejected, invalid, repeated \
-                  or changed since sent; 2 usage; 3 records ambiguous or failed (an operator must \
-                  decide, see `preventor status`); 4 configuration, credentials, input or journal \
+                  or changed since sent; 2 usage; 3 records ambiguous, failed, pending, in \
+                  flight or waiting for a decided resend (see `preventor status`); 4 configuration, credentials, input or journal \
                   error (nothing sent); 5 stopped by SIGINT/SIGTERM before the end (a rerun goes \
                   on); 130 aborted by a second signal.\n\
                   Commands use Preventor's API from the PREVENTOR_* variables (all of them: a \
@@ -81,34 +60,18 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Send a file of customers, accounts or transactions, one call per record, safely.
-    Import(import::ImportArgs),
+    Import(commands::import::ImportArgs),
     /// Counts per state of a journal, and the rejected, ambiguous and failed records.
-    Status {
-        /// The journal of `preventor import --journal`: a SQLite file or a PostgreSQL DSN (read
-        /// only: works while an import runs).
-        journal: PathBuf,
-        /// Allow a PostgreSQL journal on another host without TLS (`sslmode=disable`).
-        #[arg(long, env = "PREVENTOR_JOURNAL_PLAINTEXT", value_parser = clap::builder::BoolishValueParser::new())]
-        journal_plaintext: bool,
-    },
+    Status(commands::status::StatusArgs),
     /// The receipt of a journal: each run (input hash, target, options, counts, charts over
     /// time), rejected records grouped by answer, records without a final answer, decisions.
-    Report {
-        /// A SQLite journal file or a PostgreSQL DSN.
-        journal: PathBuf,
-        /// Also write one self-contained HTML page (charts, tables; no script, no network).
-        #[arg(long, value_name = "FILE")]
-        html: Option<PathBuf>,
-        /// Allow a PostgreSQL journal on another host without TLS (`sslmode=disable`).
-        #[arg(long, env = "PREVENTOR_JOURNAL_PLAINTEXT", value_parser = clap::builder::BoolishValueParser::new())]
-        journal_plaintext: bool,
-    },
+    Report(commands::report::ReportArgs),
     /// Record an operator's decision on ambiguous, rejected or failed records: acknowledged
     /// (checked with Preventor), resend (the next run sends them once) or abandon.
-    Resolve(operator::ResolveArgs),
+    Resolve(commands::resolve::ResolveArgs),
     /// Join the feed of a PostgreSQL journal from this host: lease buckets of keys, send their
     /// records, take over those of a worker that died; end when nothing is pending.
-    Work(feed::WorkArgs),
+    Work(commands::work::WorkArgs),
     /// Check the compliance credentials: obtain a token (prints nothing secret).
     Token,
     /// Customer calls.
@@ -164,24 +127,7 @@ enum CustomerCommand {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.json;
-    let exit = run(cli).await;
-    match exit {
-        Exit::Ok => ExitCode::SUCCESS,
-        Exit::Rejected => ExitCode::from(1),
-        Exit::Usage(m) => {
-            eprintln!("error: {m}");
-            ExitCode::from(2)
-        }
-        Exit::Unsettled => ExitCode::from(3),
-        Exit::Stopped => ExitCode::from(5),
-        Exit::Fatal(m) => {
-            if json {
-                out!("{}", serde_json::json!({"error": m}));
-            }
-            eprintln!("error: {m}");
-            ExitCode::from(4)
-        }
-    }
+    run(cli).await.code(json)
 }
 
 /// The clients of a command that calls Preventor: configuration checked first.
@@ -192,39 +138,17 @@ async fn clients(sandbox: bool, needs: Needs) -> Result<target::Clients, Exit> {
 async fn run(cli: Cli) -> Exit {
     let json = cli.json;
     match cli.command {
-        Command::Status {
-            journal,
-            journal_plaintext,
-        } => match journal
-            .to_str()
-            .filter(|j| journal::postgres::connection::is_dsn(j))
-        {
-            Some(dsn) => feed::status(dsn, journal_plaintext, json).await,
-            None => status(&journal, json),
-        },
-        Command::Report {
-            journal,
-            html,
-            journal_plaintext,
-        } => operator::report(&journal, html.as_deref(), journal_plaintext, json).await,
-        Command::Resolve(args) => operator::resolve(args, json).await,
+        Command::Status(args) => commands::status::run(args, json).await,
+        Command::Report(args) => commands::report::run(args, json).await,
+        Command::Resolve(args) => commands::resolve::run(args, json).await,
         Command::Work(args) => {
             let plan = match target::plan(cli.sandbox, Needs::Compliance) {
                 Ok(p) => p,
                 Err(e) => return e,
             };
-            feed::work(plan, args, json).await
+            commands::work::run(plan, args, json).await
         }
-        Command::Import(args) => {
-            if args.dry_run {
-                return import::run(None, args, json).await;
-            }
-            let plan = match target::plan(cli.sandbox, Needs::Compliance) {
-                Ok(p) => p,
-                Err(e) => return e,
-            };
-            import::run(Some(plan), args, json).await
-        }
+        Command::Import(args) => commands::import::run(cli.sandbox, args, json).await,
         Command::Token => {
             let clients = match clients(cli.sandbox, Needs::Compliance).await {
                 Ok(c) => c,
@@ -321,55 +245,6 @@ async fn run(cli: Cli) -> Exit {
             let _ = tokio::signal::ctrl_c().await;
             Exit::Ok
         }
-    }
-}
-
-fn status(path: &std::path::Path, json: bool) -> Exit {
-    let journal = match journal::Journal::open_to_read(path) {
-        Ok(j) => j,
-        Err(e) => return Exit::fatal(format!("journal {}: {e}", path.display())),
-    };
-    let target = match journal.target() {
-        Ok(t) => t,
-        Err(e) => return Exit::fatal(format!("journal {}: {e}", path.display())),
-    };
-    let (counts, problems) = match (journal.counts(), journal.problems(1000)) {
-        (Ok(c), Ok(p)) => (c, p),
-        (Err(e), _) | (_, Err(e)) => return Exit::fatal(format!("journal: {e}")),
-    };
-    let n = |state: &str| counts.get(state).copied().unwrap_or(0);
-    let mut report = serde_json::json!({"target": target});
-    for state in journal::SHOWN {
-        report[state] = n(state).into();
-    }
-    report["problems"] = problems.into();
-    if json {
-        out!("{report}");
-    } else {
-        match &target {
-            Some(t) => out!("target: {t}"),
-            None => out!("target: not recorded"),
-        }
-        for state in journal::SHOWN {
-            out!("{state}: {}", report[state]);
-        }
-        for p in report["problems"].as_array().into_iter().flatten() {
-            out!("  {p}");
-        }
-    }
-    status_exit(n)
-}
-
-/// What `status` exits with, from the journal's count of each state: unsettled while anything
-/// is ambiguous, in flight, failed or pending; else rejected if anything was; else success.
-pub(crate) fn status_exit(n: impl Fn(&str) -> u64) -> Exit {
-    if n(journal::AMBIGUOUS) + n(journal::IN_FLIGHT) + n(journal::FAILED) + n(journal::PENDING) > 0
-    {
-        Exit::Unsettled
-    } else if n(journal::REJECTED) > 0 {
-        Exit::Rejected
-    } else {
-        Exit::Ok
     }
 }
 

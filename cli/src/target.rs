@@ -6,7 +6,7 @@ use preventor::{BiometricsClient, ComplianceClient, BIOMETRICS_ENV, COMPLIANCE_E
 use preventor_sandbox::{Sandbox, SandboxConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::Exit;
+use crate::output::Exit;
 
 /// The base URL a journal records for the embedded sandbox (its port changes every run).
 pub const EMBEDDED_SANDBOX: &str = "embedded-sandbox";

@@ -22,7 +22,7 @@ mod queue;
 use crate::{
     journal::{
         self,
-        postgres::{connection::Location, lease::Leases, ledger::PgLedger, stage, PgJournal},
+        postgres::{connection::Location, lease::Leases, ledger::PgLedger, PgJournal},
         runs::{RunSample, RunStart, Store},
     },
     progress::Progress,
@@ -54,24 +54,8 @@ pub struct WorkOptions {
     pub journal_plaintext: bool,
 }
 
-/// `preventor work` options.
-#[derive(clap::Args, Debug)]
-pub struct WorkArgs {
-    /// The feed's PostgreSQL journal (`postgres://user@host/db`).
-    #[arg(long, env = "PREVENTOR_JOURNAL", value_name = "DSN")]
-    pub journal: String,
-    #[command(flatten)]
-    pub work: WorkOptions,
-    /// Calls in flight at the start.
-    #[arg(long, default_value_t = 16, value_name = "N")]
-    pub concurrency: usize,
-    /// Most calls in flight.
-    #[arg(long, default_value_t = 256, value_name = "N")]
-    pub max_concurrency: usize,
-}
-
 /// Opens the journal at `dsn` for `target` (None: to read).
-async fn open(
+pub async fn open(
     dsn: &str,
     plaintext: bool,
     target: Option<&crate::target::Target>,
@@ -84,7 +68,7 @@ async fn open(
         .map_err(|e| Exit::fatal(format!("journal {shown}: {e}")))
 }
 
-fn refuse_embedded(plan: &Plan) -> Result<(), Exit> {
+pub fn refuse_embedded(plan: &Plan) -> Result<(), Exit> {
     if matches!(plan, Plan::Sandbox) {
         return Err(Exit::fatal(
             "a PostgreSQL journal is shared by workers on many hosts, and the embedded sandbox \
@@ -96,155 +80,6 @@ fn refuse_embedded(plan: &Plan) -> Result<(), Exit> {
     Ok(())
 }
 
-/// `import FILE --journal postgres://...`: stages the file, then works the feed.
-pub async fn import(
-    plan: Plan,
-    args: crate::import::ImportArgs,
-    dsn: String,
-    json_output: bool,
-) -> Exit {
-    if let Err(e) = refuse_embedded(&plan) {
-        return e;
-    }
-    if args.shard.is_some() {
-        return Exit::usage(
-            "--shard splits a file between journals; a PostgreSQL journal shares one feed \
-             between workers by itself: leave --shard out"
-                .into(),
-        );
-    }
-    let csv = args.csv
-        || args
-            .file
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    let reader: Box<dyn std::io::BufRead + Send> = if args.file.as_os_str() == "-" {
-        Box::new(std::io::BufReader::new(std::io::stdin()))
-    } else {
-        match std::fs::File::open(&args.file) {
-            Ok(f) => Box::new(std::io::BufReader::with_capacity(1 << 16, f)),
-            Err(e) => return Exit::fatal(format!("{}: {e}", args.file.display())),
-        }
-    };
-    let facts = (args.file.as_os_str() != "-")
-        .then(|| crate::journal::runs::input_facts(&args.file).ok())
-        .flatten()
-        .map(|(bytes, sha, _)| (bytes, sha));
-    let target = plan.target();
-    let journal = match open(&dsn, args.work.journal_plaintext, Some(&target)).await {
-        Ok(j) => j,
-        Err(e) => return e,
-    };
-    let progress = Progress::new(None);
-    let lines = crate::input::lines(args.kind, reader, csv);
-    let staged = {
-        let db = journal.db.clone();
-        let kind = args.kind;
-        let resend = args.resend_ambiguous;
-        // Parsing is CPU work: off the runtime's threads.
-        let (tx, rx) = tokio::sync::mpsc::channel(4096);
-        std::thread::spawn(move || {
-            for line in lines {
-                if tx.blocking_send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        stage::stage(&db, kind, rx, resend).await
-    };
-    let staged = match staged {
-        Ok(s) => s,
-        Err(e) => return Exit::fatal(format!("journal {}: {e}", journal.db.location())),
-    };
-    progress.line(format!(
-        "staged {} of {} records into {} ({} already staged, {} already settled)",
-        staged.staged,
-        staged.read,
-        journal.db.location(),
-        staged.already_staged,
-        staged.already_settled
-    ));
-    if args.stage_only {
-        let run = RunStart {
-            input: args.file.display().to_string(),
-            input_bytes: facts.as_ref().map(|f| f.0),
-            input_sha256: facts.as_ref().map(|f| f.1.clone()),
-            target: target.to_string(),
-            options: json!({"kind": args.kind.name(), "stage_only": true,
-                            "resend_ambiguous": args.resend_ambiguous}),
-        };
-        let store = Store::Postgres(journal.db.clone());
-        let recorded = match store.start(&run).await {
-            Ok(id) => store.end(id, &json!({"staged": staged.json()})).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = recorded {
-            progress.line(format!("journal: the run could not be recorded: {e}"));
-        }
-        let report = json!({"staged": staged.json()});
-        crate::import::print_report(&report, json_output);
-        return staged_exit(&staged);
-    }
-    let options = BulkOptions {
-        concurrency: args.concurrency,
-        max_concurrency: args.max_concurrency.max(args.concurrency),
-        ..BulkOptions::default()
-    };
-    let run = RunStart {
-        input: args.file.display().to_string(),
-        input_bytes: facts.as_ref().map(|f| f.0),
-        input_sha256: facts.as_ref().map(|f| f.1.clone()),
-        target: target.to_string(),
-        options: json!({"kind": args.kind.name(), "concurrency": args.concurrency,
-                        "max_concurrency": args.max_concurrency, "lease_s": args.work.lease,
-                        "staged": staged.staged, "resend_ambiguous": args.resend_ambiguous}),
-    };
-    let (exit, mut report) = work_feed(&plan, journal, args.work, options, progress, run).await;
-    report["staged"] = staged.json();
-    crate::import::print_report(&report, json_output);
-    match exit {
-        Exit::Ok => staged_exit(&staged),
-        other => other,
-    }
-}
-
-fn staged_exit(staged: &stage::Staged) -> Exit {
-    if staged.invalid_count + staged.duplicate_count + staged.changed_count > 0 {
-        Exit::Rejected
-    } else {
-        Exit::Ok
-    }
-}
-
-/// `preventor work`: joins the feed of a PostgreSQL journal.
-pub async fn work(plan: Plan, args: WorkArgs, json_output: bool) -> Exit {
-    if let Err(e) = refuse_embedded(&plan) {
-        return e;
-    }
-    let target = plan.target();
-    let journal = match open(&args.journal, args.work.journal_plaintext, Some(&target)).await {
-        Ok(j) => j,
-        Err(e) => return e,
-    };
-    let options = BulkOptions {
-        concurrency: args.concurrency,
-        max_concurrency: args.max_concurrency.max(args.concurrency),
-        ..BulkOptions::default()
-    };
-    let run = RunStart {
-        input: "(a worker: the feed staged in the journal)".into(),
-        input_bytes: None,
-        input_sha256: None,
-        target: target.to_string(),
-        options: json!({"concurrency": args.concurrency, "max_concurrency": args.max_concurrency,
-                        "lease_s": args.work.lease}),
-    };
-    let (exit, report) =
-        work_feed(&plan, journal, args.work, options, Progress::new(None), run).await;
-    crate::import::print_report(&report, json_output);
-    exit
-}
-
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
@@ -252,7 +87,7 @@ fn hostname() -> String {
 }
 
 /// Works the feed until nothing is pending or in flight, or a stop.
-async fn work_feed(
+pub async fn work_feed(
     plan: &Plan,
     journal: PgJournal,
     work: WorkOptions,
@@ -316,7 +151,7 @@ async fn work_feed(
         })
     };
     let stop = CancellationToken::new();
-    tokio::spawn(crate::import::stop_on_signals(
+    tokio::spawn(crate::signals::stop_on_signals(
         stop.clone(),
         Arc::new(Progress::new(None)),
     ));
@@ -371,7 +206,7 @@ async fn work_feed(
             count(&mut total.lock().unwrap(), &sent.outcome);
             let problem = match &sent.outcome {
                 Outcome::Rejected { .. } | Outcome::Ambiguous { .. } | Outcome::Failed { .. } => {
-                    crate::import::describe(&sent.outcome)
+                    crate::output::describe(&sent.outcome)
                 }
                 _ => return,
             };
@@ -500,38 +335,4 @@ fn count(total: &mut Summary, outcome: &Outcome) {
         Outcome::Changed => total.changed += 1,
         _ => {}
     }
-}
-
-/// `preventor status postgres://...`: the feed's counts, its workers, and its problems.
-pub async fn status(dsn: &str, plaintext: bool, json_output: bool) -> Exit {
-    let journal = match open(dsn, plaintext, None).await {
-        Ok(j) => j,
-        Err(e) => return e,
-    };
-    let gathered = async {
-        Ok::<_, journal::JournalError>((
-            journal.target().await?,
-            journal.counts().await?,
-            journal.workers().await?,
-            journal.problems(1000).await?,
-        ))
-    }
-    .await;
-    let (target, counts, workers, problems) = match gathered {
-        Ok(g) => g,
-        Err(e) => return Exit::fatal(format!("journal {}: {e}", journal.db.location())),
-    };
-    let n = |s: &str| counts.get(s).copied().unwrap_or(0);
-    let mut report = json!({
-        "journal": journal.db.location().to_string(),
-        "journal_connection": format!("{:?}", journal.db.location().security()),
-        "target": target,
-    });
-    for state in journal::SHOWN {
-        report[state] = n(state).into();
-    }
-    report["workers"] = workers.into();
-    report["problems"] = problems.into();
-    crate::import::print_report(&report, json_output);
-    crate::status_exit(n)
 }

@@ -18,6 +18,7 @@
 //! not sent; `in_flight` records (a crash) become `ambiguous`; `pending`, `failed` and stopped
 //! records are sent.
 
+pub mod opened;
 pub mod postgres;
 pub mod runs;
 pub mod writer;
@@ -43,15 +44,6 @@ pub const ACKNOWLEDGED: &str = "acknowledged";
 pub const REJECTED: &str = "rejected";
 pub const AMBIGUOUS: &str = "ambiguous";
 pub const FAILED: &str = "failed";
-/// The states `status` counts, in the order it shows them.
-pub const SHOWN: [&str; 6] = [
-    ACKNOWLEDGED,
-    REJECTED,
-    AMBIGUOUS,
-    IN_FLIGHT,
-    PENDING,
-    FAILED,
-];
 /// An operator decided it is sent again by the next run (`preventor resolve --resend`).
 pub const RESEND: &str = "resend";
 /// An operator gave up on it (`preventor resolve --abandon`): never sent again.
@@ -433,6 +425,11 @@ impl Journal {
             }))
         })?;
         rows.collect()
+    }
+
+    /// The journal's file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// The connection (runs and decisions are written on it, outside an import's hot path).

@@ -1,4 +1,5 @@
-//! `preventor import`: a file of records through `preventor::bulk`, with the journal.
+//! `preventor import` into a SQLite journal (or none): the file's records through
+//! `preventor::bulk`, each admitted against what the journal knows.
 //!
 //! The order of a run: configuration (before anything is read), the input (it must exist), the
 //! journal (locked, bound to its target), the credentials, then the records. SIGINT or SIGTERM
@@ -8,7 +9,6 @@
 use std::{
     collections::HashMap,
     io::BufRead,
-    path::PathBuf,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex,
@@ -29,55 +29,13 @@ use crate::{
         writer::{Admitted, JournalLedger},
         Journal,
     },
+    output::{describe, print_report, Exit},
     progress::Progress,
+    signals::stop_on_signals,
     target::{Needs, Plan},
-    Exit,
 };
 
-/// `preventor import` options.
-#[derive(clap::Args, Debug)]
-pub struct ImportArgs {
-    /// customers, accounts or transactions.
-    #[arg(value_enum)]
-    pub kind: Kind,
-    /// JSON Lines (or CSV with `--csv`, or a `.csv` name) with the documents' field names; `-`
-    /// for stdin.
-    pub file: PathBuf,
-    /// The input is CSV with a header row of field names (default: by the file's extension).
-    #[arg(long)]
-    pub csv: bool,
-    /// Durable journal: a SQLite file (one host, one import at a time), or a PostgreSQL DSN
-    /// (`postgres://user@host/db`: the file is staged, then worked by this and any `preventor
-    /// work` on other hosts). A rerun skips what was acknowledged or rejected. Bound to the
-    /// target of its first run.
-    #[arg(long, env = "PREVENTOR_JOURNAL", value_name = "PATH|DSN")]
-    pub journal: Option<PathBuf>,
-    /// With a PostgreSQL journal: stage the file and end (workers send it).
-    #[arg(long, requires = "journal")]
-    pub stage_only: bool,
-    #[command(flatten)]
-    pub work: crate::feed::WorkOptions,
-    /// Bind a journal written before journals recorded their target to this run's target.
-    #[arg(long, requires = "journal")]
-    pub adopt_journal: bool,
-    /// Calls in flight at the start.
-    #[arg(long, default_value_t = 16, value_name = "N")]
-    pub concurrency: usize,
-    /// Most calls in flight.
-    #[arg(long, default_value_t = 256, value_name = "N")]
-    pub max_concurrency: usize,
-    /// Send only shard i of n (a stable hash of each record's key), e.g. `0/4`.
-    #[arg(long, value_name = "i/n")]
-    pub shard: Option<String>,
-    /// Send records the journal holds as ambiguous once more (an operator's decision: they
-    /// may have been processed). Customer creates are read back first; an "already exists"
-    /// answer settles a record as acknowledged.
-    #[arg(long)]
-    pub resend_ambiguous: bool,
-    /// Validate every record against the documents and the generated types; send nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-}
+use super::ImportArgs;
 
 /// Most records listed per kind of problem in the report (the rest are counted).
 const LISTED: usize = 100;
@@ -134,11 +92,7 @@ fn open_input(args: &ImportArgs) -> std::io::Result<Input> {
 
 /// Runs the import; returns the exit code. `plan` is `None` for a dry run (nothing is sent).
 pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exit {
-    let csv = args.csv
-        || args
-            .file
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let csv = args.is_csv();
     let shard = match args.shard.as_deref().map(Shard::parse).transpose() {
         Ok(s) => s,
         Err(e) => return Exit::usage(e.to_string()),
@@ -181,17 +135,6 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
     let Some(plan) = plan else {
         return dry_run(lines, &counts, &progress, json_output).await;
     };
-    if let Some(dsn) = args
-        .journal
-        .as_ref()
-        .and_then(|j| j.to_str())
-        .filter(|j| crate::journal::postgres::connection::is_dsn(j))
-    {
-        let dsn = dsn.to_string();
-        drop(lines);
-        return crate::feed::import(plan, args, dsn, json_output).await;
-    }
-
     // The journal before the credentials: a held or foreign journal sends nothing.
     let target = plan.target();
     let mut journal = match &args.journal {
@@ -428,43 +371,6 @@ async fn dry_run(
     }
 }
 
-/// On SIGINT or SIGTERM: stop cleanly; on a second one, abort (what is in flight then is
-/// ambiguous on the next run).
-pub async fn stop_on_signals(stop: CancellationToken, progress: Arc<Progress>) {
-    let signal = || async {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut int), Ok(mut term)) = (
-                signal(SignalKind::interrupt()),
-                signal(SignalKind::terminate()),
-            ) else {
-                return std::future::pending().await;
-            };
-            tokio::select! {
-                _ = int.recv() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-            "Ctrl-C"
-        }
-    };
-    let first = signal().await;
-    progress.line(format!(
-        "{first}: stopping: no more records are read; the calls in flight finish and are \
-         recorded (again to abort now)"
-    ));
-    stop.cancel();
-    let second = signal().await;
-    progress.line(format!(
-        "{second}: aborting: records in flight are left ambiguous for the next run"
-    ));
-    std::process::exit(130);
-}
-
 /// Decides, record by record, what goes to the sender: not invalid lines, not other shards'
 /// records, not a repeated id, not what the journal says was done.
 struct Admission {
@@ -581,47 +487,4 @@ fn note_invalid(counts: &Mutex<Counts>, progress: &Progress, bad: input::BadLine
         .unwrap()
         .invalid
         .push(json!({"line": bad.line, "problem": bad.problem}));
-}
-
-pub fn describe(outcome: &Outcome) -> String {
-    match outcome {
-        Outcome::Rejected {
-            status,
-            code,
-            message,
-        } => format!(
-            "rejected ({}{}) {}",
-            status
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "before sending".into()),
-            code.as_deref().map(|c| format!(" {c}")).unwrap_or_default(),
-            message.as_deref().unwrap_or("")
-        ),
-        Outcome::Ambiguous { reason } => format!("ambiguous: {reason}"),
-        Outcome::Failed { reason } => format!("failed: {reason}"),
-        Outcome::Changed => "content changed since an earlier run sent it; not sent".into(),
-        other => format!("{other:?}"),
-    }
-}
-
-pub fn print_report(report: &Value, json_output: bool) {
-    if json_output {
-        out!("{report}");
-        return;
-    }
-    for (key, value) in report.as_object().into_iter().flatten() {
-        match value {
-            Value::Array(items) if items.is_empty() => {}
-            Value::Array(items) => {
-                out!("{key}:");
-                for item in items {
-                    out!("  {item}");
-                }
-            }
-            Value::Number(n) if n.is_f64() => {
-                out!("{key}: {:.1}", n.as_f64().unwrap_or_default())
-            }
-            other => out!("{key}: {other}"),
-        }
-    }
 }

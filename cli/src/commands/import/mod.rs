@@ -1,0 +1,90 @@
+//! `preventor import KIND FILE`: a file of customers, accounts or transactions, one call per
+//! record. Into a SQLite journal (or none) on this host ([`local`]), or staged into a PostgreSQL
+//! journal and worked as a shared feed ([`shared`]). The input is opened only by the path
+//! taken: stdin is read once.
+
+mod local;
+mod shared;
+
+use std::path::PathBuf;
+
+use crate::{
+    input::Kind,
+    journal::opened::names_postgres,
+    output::Exit,
+    target::{self, Needs},
+};
+
+/// `preventor import` options.
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    /// customers, accounts or transactions.
+    #[arg(value_enum)]
+    pub kind: Kind,
+    /// JSON Lines (or CSV with `--csv`, or a `.csv` name) with the documents' field names; `-`
+    /// for stdin.
+    pub file: PathBuf,
+    /// The input is CSV with a header row of field names (default: by the file's extension).
+    #[arg(long)]
+    pub csv: bool,
+    /// Durable journal: a SQLite file (one host, one import at a time), or a PostgreSQL DSN
+    /// (`postgres://user@host/db`: the file is staged, then worked by this and any `preventor
+    /// work` on other hosts). A rerun skips what was acknowledged or rejected. Bound to the
+    /// target of its first run.
+    #[arg(long, env = "PREVENTOR_JOURNAL", value_name = "PATH|DSN")]
+    pub journal: Option<PathBuf>,
+    /// With a PostgreSQL journal: stage the file and end (workers send it).
+    #[arg(long, requires = "journal")]
+    pub stage_only: bool,
+    #[command(flatten)]
+    pub work: crate::feed::WorkOptions,
+    /// Bind a journal written before journals recorded their target to this run's target.
+    #[arg(long, requires = "journal")]
+    pub adopt_journal: bool,
+    /// Calls in flight at the start.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub concurrency: usize,
+    /// Most calls in flight.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub max_concurrency: usize,
+    /// Send only shard i of n (a stable hash of each record's key), e.g. `0/4`.
+    #[arg(long, value_name = "i/n")]
+    pub shard: Option<String>,
+    /// Send records the journal holds as ambiguous once more (an operator's decision: they
+    /// may have been processed). Customer creates are read back first; an "already exists"
+    /// answer settles a record as acknowledged.
+    #[arg(long)]
+    pub resend_ambiguous: bool,
+    /// Validate every record against the documents and the generated types; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl ImportArgs {
+    /// Whether the input is CSV (`--csv`, or a `.csv` name).
+    pub fn is_csv(&self) -> bool {
+        self.csv
+            || self
+                .file
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+    }
+}
+
+/// Runs `import`: a dry run, a shared feed, or a local import, by the arguments.
+pub async fn run(sandbox: bool, args: ImportArgs, json_output: bool) -> Exit {
+    if args.dry_run {
+        return local::run(None, args, json_output).await;
+    }
+    let plan = match target::plan(sandbox, Needs::Compliance) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    match args.journal.as_deref().and_then(names_postgres) {
+        Some(dsn) => {
+            let dsn = dsn.to_string();
+            shared::run(plan, args, dsn, json_output).await
+        }
+        None => local::run(Some(plan), args, json_output).await,
+    }
+}

@@ -1,0 +1,131 @@
+//! `preventor import FILE --journal postgres://...`: stages the file into the shared feed, then
+//! works the feed as `preventor work` does (or ends, with `--stage-only`).
+
+use preventor::bulk::BulkOptions;
+use serde_json::json;
+
+use crate::{
+    feed::{open, refuse_embedded, work_feed},
+    journal::{
+        postgres::stage,
+        runs::{RunStart, Store},
+    },
+    output::Exit,
+    progress::Progress,
+    target::Plan,
+};
+
+/// `import FILE --journal postgres://...`: stages the file, then works the feed.
+pub async fn run(plan: Plan, args: super::ImportArgs, dsn: String, json_output: bool) -> Exit {
+    if let Err(e) = refuse_embedded(&plan) {
+        return e;
+    }
+    if args.shard.is_some() {
+        return Exit::usage(
+            "--shard splits a file between journals; a PostgreSQL journal shares one feed \
+             between workers by itself: leave --shard out"
+                .into(),
+        );
+    }
+    let csv = args.csv
+        || args
+            .file
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let reader: Box<dyn std::io::BufRead + Send> = if args.file.as_os_str() == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        match std::fs::File::open(&args.file) {
+            Ok(f) => Box::new(std::io::BufReader::with_capacity(1 << 16, f)),
+            Err(e) => return Exit::fatal(format!("{}: {e}", args.file.display())),
+        }
+    };
+    let facts = (args.file.as_os_str() != "-")
+        .then(|| crate::journal::runs::input_facts(&args.file).ok())
+        .flatten()
+        .map(|(bytes, sha, _)| (bytes, sha));
+    let target = plan.target();
+    let journal = match open(&dsn, args.work.journal_plaintext, Some(&target)).await {
+        Ok(j) => j,
+        Err(e) => return e,
+    };
+    let progress = Progress::new(None);
+    let lines = crate::input::lines(args.kind, reader, csv);
+    let staged = {
+        let db = journal.db.clone();
+        let kind = args.kind;
+        let resend = args.resend_ambiguous;
+        // Parsing is CPU work: off the runtime's threads.
+        let (tx, rx) = tokio::sync::mpsc::channel(4096);
+        std::thread::spawn(move || {
+            for line in lines {
+                if tx.blocking_send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        stage::stage(&db, kind, rx, resend).await
+    };
+    let staged = match staged {
+        Ok(s) => s,
+        Err(e) => return Exit::fatal(format!("journal {}: {e}", journal.db.location())),
+    };
+    progress.line(format!(
+        "staged {} of {} records into {} ({} already staged, {} already settled)",
+        staged.staged,
+        staged.read,
+        journal.db.location(),
+        staged.already_staged,
+        staged.already_settled
+    ));
+    if args.stage_only {
+        let run = RunStart {
+            input: args.file.display().to_string(),
+            input_bytes: facts.as_ref().map(|f| f.0),
+            input_sha256: facts.as_ref().map(|f| f.1.clone()),
+            target: target.to_string(),
+            options: json!({"kind": args.kind.name(), "stage_only": true,
+                            "resend_ambiguous": args.resend_ambiguous}),
+        };
+        let store = Store::Postgres(journal.db.clone());
+        let recorded = match store.start(&run).await {
+            Ok(id) => store.end(id, &json!({"staged": staged.json()})).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = recorded {
+            progress.line(format!("journal: the run could not be recorded: {e}"));
+        }
+        let report = json!({"staged": staged.json()});
+        crate::output::print_report(&report, json_output);
+        return staged_exit(&staged);
+    }
+    let options = BulkOptions {
+        concurrency: args.concurrency,
+        max_concurrency: args.max_concurrency.max(args.concurrency),
+        ..BulkOptions::default()
+    };
+    let run = RunStart {
+        input: args.file.display().to_string(),
+        input_bytes: facts.as_ref().map(|f| f.0),
+        input_sha256: facts.as_ref().map(|f| f.1.clone()),
+        target: target.to_string(),
+        options: json!({"kind": args.kind.name(), "concurrency": args.concurrency,
+                        "max_concurrency": args.max_concurrency, "lease_s": args.work.lease,
+                        "staged": staged.staged, "resend_ambiguous": args.resend_ambiguous}),
+    };
+    let (exit, mut report) = work_feed(&plan, journal, args.work, options, progress, run).await;
+    report["staged"] = staged.json();
+    crate::output::print_report(&report, json_output);
+    match exit {
+        Exit::Ok => staged_exit(&staged),
+        other => other,
+    }
+}
+
+fn staged_exit(staged: &stage::Staged) -> Exit {
+    if staged.invalid_count + staged.duplicate_count + staged.changed_count > 0 {
+        Exit::Rejected
+    } else {
+        Exit::Ok
+    }
+}

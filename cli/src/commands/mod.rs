@@ -1,0 +1,8 @@
+//! One file per command that works on a journal: its arguments and what it does. `main.rs`
+//! parses the command line and dispatches here.
+
+pub mod import;
+pub mod report;
+pub mod resolve;
+pub mod status;
+pub mod work;

@@ -1,0 +1,258 @@
+//! What a command tells its caller: the exit code (one rule for every command that reports on
+//! records), the report on stdout, and how an outcome reads.
+
+use std::collections::HashMap;
+
+use preventor::bulk::Outcome;
+use serde_json::Value;
+
+use crate::journal;
+
+/// Exit codes: 0 every record acknowledged (or the command succeeded); 1 records rejected,
+/// invalid, repeated or changed since sent; 2 usage; 3 records left ambiguous, failed, pending
+/// or in flight (an operator must decide, or a rerun goes on); 4 configuration, credentials,
+/// input or journal error; 5 stopped by a signal before the end (a rerun goes on); 130 aborted
+/// by a second signal.
+#[derive(Debug)]
+pub enum Exit {
+    Ok,
+    Rejected,
+    Usage(String),
+    Unsettled,
+    Fatal(String),
+    Stopped,
+}
+
+impl Exit {
+    pub fn fatal(message: String) -> Exit {
+        Exit::Fatal(message)
+    }
+    pub fn usage(message: String) -> Exit {
+        Exit::Usage(message)
+    }
+
+    /// The process's exit code; a usage or fatal message goes to stderr (and, with `json`, a
+    /// fatal one to stdout as `{"error": ...}`).
+    pub fn code(self, json: bool) -> std::process::ExitCode {
+        use std::process::ExitCode;
+        match self {
+            Exit::Ok => ExitCode::SUCCESS,
+            Exit::Rejected => ExitCode::from(1),
+            Exit::Usage(m) => {
+                eprintln!("error: {m}");
+                ExitCode::from(2)
+            }
+            Exit::Unsettled => ExitCode::from(3),
+            Exit::Stopped => ExitCode::from(5),
+            Exit::Fatal(m) => {
+                if json {
+                    out!("{}", serde_json::json!({"error": m}));
+                }
+                eprintln!("error: {m}");
+                ExitCode::from(4)
+            }
+        }
+    }
+}
+
+/// What became of the records a command reports on (a run's input, or a whole journal): the
+/// journal's states, what the input itself held that was never sent, and whether the command
+/// was stopped. [`Fates::exit`] is the one exit rule of `import`, `work`, `status` and `report`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Fates {
+    pub acknowledged: u64,
+    pub rejected: u64,
+    pub ambiguous: u64,
+    pub failed: u64,
+    pub pending: u64,
+    pub in_flight: u64,
+    /// An operator decided to send them again; the next run (or staging) sends them.
+    pub resend: u64,
+    /// An operator gave up on them: settled by that decision.
+    pub abandoned: u64,
+    /// Lines that are not a valid record.
+    pub invalid: u64,
+    /// Lines repeating an earlier line's id (or the same change).
+    pub repeated: u64,
+    /// Records whose content changed since an earlier run sent them.
+    pub changed: u64,
+    /// Stopped by a signal before the end.
+    pub stopped: bool,
+}
+
+impl Fates {
+    /// Fates from a journal's count of each state.
+    pub fn of_states(counts: &HashMap<String, u64>) -> Fates {
+        let n = |state: &str| counts.get(state).copied().unwrap_or(0);
+        Fates {
+            acknowledged: n(journal::ACKNOWLEDGED),
+            rejected: n(journal::REJECTED),
+            ambiguous: n(journal::AMBIGUOUS),
+            failed: n(journal::FAILED),
+            pending: n(journal::PENDING),
+            in_flight: n(journal::IN_FLIGHT),
+            resend: n(journal::RESEND),
+            abandoned: n(journal::ABANDONED),
+            ..Fates::default()
+        }
+    }
+
+    /// Records whose fate is not settled: ambiguous, failed, pending, in flight, or waiting
+    /// for a decided resend.
+    pub fn unsettled(&self) -> u64 {
+        self.ambiguous + self.failed + self.pending + self.in_flight + self.resend
+    }
+
+    /// Records or lines that were refused: rejected, invalid, repeated, changed since sent.
+    pub fn refused(&self) -> u64 {
+        self.rejected + self.invalid + self.repeated + self.changed
+    }
+
+    /// The exit rule: stopped (5) before anything else, since a rerun goes on; then unsettled
+    /// records (3); then refused ones (1); else success (0).
+    pub fn exit(&self) -> Exit {
+        if self.stopped {
+            Exit::Stopped
+        } else if self.unsettled() > 0 {
+            Exit::Unsettled
+        } else if self.refused() > 0 {
+            Exit::Rejected
+        } else {
+            Exit::Ok
+        }
+    }
+
+    /// The journal's states as a JSON object, in the order `status` shows them.
+    pub fn states_json(&self) -> Value {
+        serde_json::json!({
+            "acknowledged": self.acknowledged,
+            "rejected": self.rejected,
+            "ambiguous": self.ambiguous,
+            "failed": self.failed,
+            "pending": self.pending,
+            "in_flight": self.in_flight,
+            "resend": self.resend,
+            "abandoned": self.abandoned,
+        })
+    }
+}
+
+/// One line of an outcome that is not a success, for a person.
+pub fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Rejected {
+            status,
+            code,
+            message,
+        } => format!(
+            "rejected ({}{}) {}",
+            status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "before sending".into()),
+            code.as_deref().map(|c| format!(" {c}")).unwrap_or_default(),
+            message.as_deref().unwrap_or("")
+        ),
+        Outcome::Ambiguous { reason } => format!("ambiguous: {reason}"),
+        Outcome::Failed { reason } => format!("failed: {reason}"),
+        Outcome::Changed => "content changed since an earlier run sent it; not sent".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Prints a command's report: one JSON object with `json`, else one `key: value` line each
+/// (lists one item a line, empty lists left out).
+pub fn print_report(report: &Value, json_output: bool) {
+    if json_output {
+        out!("{report}");
+        return;
+    }
+    for (key, value) in report.as_object().into_iter().flatten() {
+        match value {
+            Value::Array(items) if items.is_empty() => {}
+            Value::Array(items) => {
+                out!("{key}:");
+                for item in items {
+                    out!("  {item}");
+                }
+            }
+            Value::Number(n) if n.is_f64() => {
+                out!("{key}: {:.1}", n.as_f64().unwrap_or_default())
+            }
+            other => out!("{key}: {other}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(f: Fates) -> &'static str {
+        match f.exit() {
+            Exit::Ok => "0",
+            Exit::Rejected => "1",
+            Exit::Unsettled => "3",
+            Exit::Stopped => "5",
+            _ => "?",
+        }
+    }
+
+    #[test]
+    fn one_rule_orders_stopped_then_unsettled_then_refused() {
+        let none = Fates::default();
+        assert_eq!(code(none), "0");
+        assert_eq!(
+            code(Fates {
+                acknowledged: 5,
+                abandoned: 1,
+                ..none
+            }),
+            "0",
+            "an abandoned record is settled by the operator's decision"
+        );
+        for unsettled in [
+            Fates { pending: 1, ..none },
+            Fates {
+                in_flight: 1,
+                ..none
+            },
+            Fates {
+                ambiguous: 1,
+                ..none
+            },
+            Fates { failed: 1, ..none },
+            Fates { resend: 1, ..none },
+        ] {
+            assert_eq!(
+                code(Fates {
+                    rejected: 1,
+                    ..unsettled
+                }),
+                "3",
+                "{unsettled:?}"
+            );
+        }
+        for refused in [
+            Fates {
+                rejected: 1,
+                ..none
+            },
+            Fates { invalid: 1, ..none },
+            Fates {
+                repeated: 1,
+                ..none
+            },
+            Fates { changed: 1, ..none },
+        ] {
+            assert_eq!(code(refused), "1", "{refused:?}");
+        }
+        assert_eq!(
+            code(Fates {
+                stopped: true,
+                ambiguous: 1,
+                ..none
+            }),
+            "5"
+        );
+    }
+}
