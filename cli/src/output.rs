@@ -97,6 +97,17 @@ impl Fates {
         }
     }
 
+    /// These fates with the journal's states `counts` (what the input held stays).
+    pub fn with_states(self, counts: &HashMap<String, u64>) -> Fates {
+        Fates {
+            invalid: self.invalid,
+            repeated: self.repeated,
+            changed: self.changed,
+            stopped: self.stopped,
+            ..Fates::of_states(counts)
+        }
+    }
+
     /// Records whose fate is not settled: ambiguous, failed, pending, in flight, or waiting
     /// for a decided resend.
     pub fn unsettled(&self) -> u64 {

@@ -245,6 +245,18 @@ fn html(report: &Value, journal: &str) -> String {
                 ]
             }),
     ));
+    body.push_str("<h2>Next steps</h2>");
+    for step in report["next_steps"].as_array().into_iter().flatten() {
+        body.push_str(&format!(
+            "<p>{} {}: {}</p>",
+            text(&step["records"]),
+            esc(&text(&step["state"])),
+            esc(&text(&step["what"]))
+        ));
+        for command in step["commands"].as_array().into_iter().flatten() {
+            body.push_str(&format!("<pre><code>{}</code></pre>", esc(&text(command))));
+        }
+    }
     body.push_str("<h2>Operators' decisions</h2>");
     body.push_str(&table(
         &["id", "decision", "reason", "by", "when", "state before"],
@@ -309,6 +321,17 @@ pub fn print_text(report: &Value) {
             text(&u["why"]),
             text(&u["what_to_do"])
         );
+    }
+    for step in report["next_steps"].as_array().into_iter().flatten() {
+        out!(
+            "{} {}: {}",
+            text(&step["records"]),
+            text(&step["state"]),
+            text(&step["what"])
+        );
+        for command in step["commands"].as_array().into_iter().flatten() {
+            out!("  {}", text(command));
+        }
     }
     for d in report["decisions"].as_array().into_iter().flatten() {
         out!(

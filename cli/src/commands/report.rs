@@ -42,7 +42,7 @@ pub async fn run(args: ReportArgs, json: bool) -> Exit {
         Ok(r) => r,
         Err(e) => return Exit::fatal(format!("journal {shown}: {e}")),
     };
-    report["what_to_do"] = super::resolve::suggestions(&shown, &problems).into();
+    report["next_steps"] = super::resolve::suggestions(&shown, &problems).into();
     if let Some(path) = &args.html {
         if let Err(e) = crate::report::write_html(&report, &shown, path) {
             return Exit::fatal(format!("{}: {e}", path.display()));

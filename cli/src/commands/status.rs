@@ -55,7 +55,7 @@ pub async fn run(args: StatusArgs, json_output: bool) -> Exit {
     if let Some(workers) = workers {
         report["workers"] = workers.into();
     }
-    report["what_to_do"] = super::resolve::suggestions(&journal.shown(), &problems).into();
+    report["next_steps"] = super::resolve::suggestions(&journal.shown(), &problems).into();
     report["problems"] = problems.into();
     output::print_report(&report, json_output);
     fates.exit()

@@ -21,13 +21,12 @@ mod queue;
 
 use crate::{
     journal::{
-        self,
         postgres::{connection::Location, lease::Leases, ledger::PgLedger, PgJournal},
         runs::{RunSample, RunStart, Store},
     },
+    output::{Exit, Fates},
     progress::Progress,
     target::{Needs, Plan},
-    Exit,
 };
 
 /// Records in the channel from a worker's producer to its sender. The producer hands over at
@@ -269,7 +268,6 @@ pub async fn work_feed(
         Ok(c) => c,
         Err(e) => return (Exit::fatal(format!("journal: {e}")), json!({})),
     };
-    let n = |s: &str| counts.get(s).copied().unwrap_or(0);
     let report = json!({
         "worker": worker,
         "journal": db.location().to_string(),
@@ -284,14 +282,7 @@ pub async fn work_feed(
         "takeovers": leases.takeovers(),
         "problems": problems.lock().unwrap().clone(),
         "stopped": stop.is_cancelled(),
-        "feed": {
-            "acknowledged": n(journal::ACKNOWLEDGED),
-            "rejected": n(journal::REJECTED),
-            "ambiguous": n(journal::AMBIGUOUS),
-            "failed": n(journal::FAILED),
-            "pending": n(journal::PENDING),
-            "in_flight": n(journal::IN_FLIGHT),
-        },
+        "feed": Fates::of_states(&counts).states_json(),
     });
     let _ = Store::Postgres(db.clone())
         .end(
@@ -302,20 +293,13 @@ pub async fn work_feed(
                     "stopped": stop.is_cancelled(), "takeovers": leases.takeovers().len()}),
         )
         .await;
-    let exit = if let Some(e) = error {
-        if stop.is_cancelled() {
-            Exit::Stopped
-        } else {
-            Exit::fatal(e)
+    let exit = match error {
+        Some(e) if !stop.is_cancelled() => Exit::fatal(e),
+        _ => Fates {
+            stopped: stop.is_cancelled(),
+            ..Fates::of_states(&counts)
         }
-    } else if stop.is_cancelled() {
-        Exit::Stopped
-    } else if n(journal::AMBIGUOUS) + n(journal::FAILED) > 0 {
-        Exit::Unsettled
-    } else if n(journal::REJECTED) > 0 {
-        Exit::Rejected
-    } else {
-        Exit::Ok
+        .exit(),
     };
     (exit, report)
 }

@@ -237,11 +237,11 @@ async fn refill(
             let (wanted, sizes) = (wanted.clone(), sizes.clone());
             async move {
                 c.query(
-                    "SELECT r.bucket, r.seq, r.row_id, r.kind, r.payload, r.maybe_sent
+                    "SELECT r.bucket, r.seq, r.row_id, r.kind, r.payload, r.maybe_sent, r.hash
                      FROM unnest($1::int[], $2::bigint[]) AS w(bucket, n),
                      LATERAL (SELECT min(seq) AS first FROM preventor_records
                               WHERE bucket = w.bucket AND state = 'pending') f,
-                     LATERAL (SELECT bucket, seq, row_id, kind, payload, maybe_sent
+                     LATERAL (SELECT bucket, seq, row_id, kind, payload, maybe_sent, hash
                               FROM preventor_records
                               WHERE bucket = w.bucket AND state = 'pending'
                                 AND (seq < f.first + w.n * $3
@@ -285,6 +285,7 @@ async fn refill(
             seq as u64,
             Open {
                 row: row.get(2),
+                hash: row.get(6),
                 bucket,
                 epoch: cursor.epoch,
                 prior,

@@ -408,6 +408,17 @@ impl Journal {
         rows.collect()
     }
 
+    /// Counts per state of the records run `run` read (sent, or settled by an earlier run).
+    pub fn counts_of_run(&self, run: i64) -> Result<HashMap<String, u64>, JournalError> {
+        let mut statement = self
+            .db
+            .prepare("SELECT state, COUNT(*) FROM records WHERE run = ?1 GROUP BY state")?;
+        let rows = statement.query_map([run], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Rejected, ambiguous and failed records with their reasons.
     pub fn problems(&self, limit: usize) -> rusqlite::Result<Vec<serde_json::Value>> {
         let mut statement = self.db.prepare(

@@ -350,8 +350,15 @@ impl Store<'_> {
                                     (row_id, record_id, decision, reason, decided_by, at, previous_state)
                                 SELECT row_id, $1, $2, $3, $4, $5, state FROM d
                              )
-                             UPDATE preventor_records r SET state = $6, details = $7,
-                                maybe_sent = r.maybe_sent OR $8,
+                             -- A resend of a record whose content was cleared (rejected: its
+                             -- outcome settled it) waits for its file to be staged again.
+                             UPDATE preventor_records r SET
+                                state = CASE WHEN $6 = 'pending' AND r.payload IS NULL
+                                             THEN 'resend' ELSE $6 END,
+                                details = $7 || CASE WHEN $6 = 'pending' AND r.payload IS NULL
+                                    THEN ' (stage its file again: a settled record''s content \
+                                          is not kept)' ELSE '' END,
+                                maybe_sent = r.maybe_sent OR ($8 AND d.state = 'ambiguous'),
                                 payload = CASE WHEN $6 = 'pending' THEN r.payload ELSE NULL END,
                                 updated = now()
                              FROM d WHERE r.row_id = d.row_id RETURNING r.row_id",
@@ -615,15 +622,11 @@ fn advice(state: &str, details: &str) -> &'static str {
         "ambiguous" if details.contains("customerOnboarding") => {
             "a rerun reads it back with getCustomer and settles it"
         }
-        "ambiguous" => {
-            "ask Preventor whether it arrived, then `preventor resolve --acknowledged` (it did), \
-             `--resend` (it did not: the next run sends it once; \"already exists\" settles it) \
-             or `--abandon`"
-        }
+        "ambiguous" => "ask Preventor whether it arrived, then record it (the commands below)",
         "failed" => "not processed: the next run sends it again",
         "resend" => "decided: the next run sends it once",
         "abandoned" => "decided: never sent again",
-        _ => "correct the record in the input (a new content is sent by the next run), or `preventor resolve --abandon`",
+        _ => "correct it in the input (new content is sent by the next run), or record a decision (the commands below)",
     }
 }
 

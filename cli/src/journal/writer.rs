@@ -23,8 +23,9 @@ use super::{connect, now, ACKNOWLEDGED, AMBIGUOUS, FAILED, IN_FLIGHT, PENDING, R
 /// How long outcomes wait for a mark to be committed with.
 const OUTCOME_DELAY: Duration = Duration::from_millis(100);
 
-/// A record admitted for sending: its row, written as `pending` (an ambiguous row keeps its
-/// state until it is sent).
+/// A record admitted for sending: its row, written as `pending`. An ambiguous row, and one an
+/// operator decided to resend, keeps its state until it is marked: a crash in between must not
+/// make it look never sent.
 pub struct Admitted {
     /// Its line in the input.
     pub seq: u64,
@@ -306,9 +307,9 @@ fn apply(db: &mut Connection, buffered: &[Buffered], marks: &[Mark]) -> rusqlite
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?8)
              ON CONFLICT(row) DO UPDATE SET hash = ?6, line = ?8, updated = ?9, run = ?10,
                run_line = ?8,
-               state = CASE WHEN state = 'ambiguous' THEN state ELSE ?7 END,
-               status = CASE WHEN state = 'ambiguous' THEN status ELSE NULL END,
-               details = CASE WHEN state = 'ambiguous' THEN details ELSE NULL END",
+               state = CASE WHEN state IN ('ambiguous', 'resend') THEN state ELSE ?7 END,
+               status = CASE WHEN state IN ('ambiguous', 'resend') THEN status ELSE NULL END,
+               details = CASE WHEN state IN ('ambiguous', 'resend') THEN details ELSE NULL END",
         )?;
         let mut mark =
             tx.prepare_cached("UPDATE records SET state = ?2, updated = ?3 WHERE row = ?1")?;

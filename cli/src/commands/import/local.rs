@@ -29,7 +29,7 @@ use crate::{
         writer::{Admitted, JournalLedger},
         Journal,
     },
-    output::{describe, print_report, Exit},
+    output::{describe, print_report, Exit, Fates},
     progress::Progress,
     signals::stop_on_signals,
     target::{Needs, Plan},
@@ -64,6 +64,8 @@ struct Counts {
     duplicates: Listed,
     changed: Listed,
     other_shards: u64,
+    /// Records not admitted because the journal could not say what earlier runs did.
+    unadmitted: u64,
     rejected: Listed,
     ambiguous: Listed,
     failed: Listed,
@@ -286,6 +288,32 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
     };
     let stopped_early = stop.is_cancelled() && !input_finished.load(Ordering::Acquire);
     let c = counts.lock().unwrap();
+    let stopped = stopped_early || summary.stopped > 0;
+    // What became of this input's records: the journal's rows this run read (what earlier runs
+    // settled included), else this run's outcomes.
+    let states = match (run_id, &args.journal) {
+        (Some(id), Some(path)) => {
+            match Journal::open_to_read(path).and_then(|j| j.counts_of_run(id)) {
+                Ok(states) => Fates::of_states(&states),
+                Err(e) => return Exit::fatal(format!("journal {}: {e}", path.display())),
+            }
+        }
+        _ => Fates {
+            acknowledged: summary.acknowledged,
+            rejected: summary.rejected,
+            ambiguous: summary.ambiguous,
+            failed: summary.failed,
+            ..Fates::default()
+        },
+    };
+    let fates = Fates {
+        failed: states.failed + c.unadmitted,
+        invalid: c.invalid.count,
+        repeated: c.duplicates.count,
+        changed: summary.changed,
+        stopped,
+        ..states
+    };
     let elapsed = started.elapsed().as_secs_f64();
     let sent = summary.acknowledged + summary.rejected + summary.ambiguous + summary.failed;
     let report = json!({
@@ -306,6 +334,7 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
         "rate_limited": summary.rate_limited,
         "stopped": stopped_early || summary.stopped > 0,
         "not_sent_stopped": summary.stopped,
+        "records_of_this_input": fates.states_json(),
         "elapsed_s": elapsed,
         "records_per_s": sent as f64 / elapsed.max(1e-9),
         "rejected_records": c.rejected.first,
@@ -328,20 +357,15 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
         }
     }
     print_report(&report, json_output);
-    if stopped_early || summary.stopped > 0 {
+    let stopped = stopped_early || summary.stopped > 0;
+    if stopped {
         progress.line(format!(
             "stopped before the end: {} records read but not sent, and the rest of the input, \
              are sent by a rerun",
             summary.stopped
         ));
-        Exit::Stopped
-    } else if summary.ambiguous + c.failed.count > 0 {
-        Exit::Unsettled
-    } else if summary.rejected + c.invalid.count + summary.changed + c.duplicates.count > 0 {
-        Exit::Rejected
-    } else {
-        Exit::Ok
     }
+    fates.exit()
 }
 
 /// `--dry-run`: every line validated, nothing sent.
@@ -435,6 +459,7 @@ impl Admission {
                 // Not knowing what an earlier run did, sending could duplicate it.
                 self.progress
                     .line(format!("line {line}: journal: {e}; not sent"));
+                self.counts.lock().unwrap().unadmitted += 1;
                 self.counts.lock().unwrap().failed.push(
                     json!({"line": line, "id": record.id(), "problem": format!("journal: {e}")}),
                 );

@@ -7,10 +7,10 @@ use serde_json::json;
 use crate::{
     feed::{open, refuse_embedded, work_feed},
     journal::{
-        postgres::stage,
+        postgres::{stage, PgJournal},
         runs::{RunStart, Store},
     },
-    output::Exit,
+    output::{Exit, Fates},
     progress::Progress,
     target::Plan,
 };
@@ -97,7 +97,7 @@ pub async fn run(plan: Plan, args: super::ImportArgs, dsn: String, json_output: 
         }
         let report = json!({"staged": staged.json()});
         crate::output::print_report(&report, json_output);
-        return staged_exit(&staged);
+        return problems_of(&staged).exit();
     }
     let options = BulkOptions {
         concurrency: args.concurrency,
@@ -113,19 +113,31 @@ pub async fn run(plan: Plan, args: super::ImportArgs, dsn: String, json_output: 
                         "max_concurrency": args.max_concurrency, "lease_s": args.work.lease,
                         "staged": staged.staged, "resend_ambiguous": args.resend_ambiguous}),
     };
+    let db = journal.db.clone();
     let (exit, mut report) = work_feed(&plan, journal, args.work, options, progress, run).await;
     report["staged"] = staged.json();
+    // Unless the work ended early, the exit says what became of this file's records.
+    let exit = match exit {
+        Exit::Fatal(_) | Exit::Stopped | Exit::Usage(_) => exit,
+        _ => match (PgJournal { db }).counts_of_staging(staged.staging).await {
+            Ok(states) => {
+                let fates = problems_of(&staged).with_states(&states);
+                report["records_of_this_input"] = fates.states_json();
+                fates.exit()
+            }
+            Err(e) => Exit::fatal(format!("journal: {e}")),
+        },
+    };
     crate::output::print_report(&report, json_output);
-    match exit {
-        Exit::Ok => staged_exit(&staged),
-        other => other,
-    }
+    exit
 }
 
-fn staged_exit(staged: &stage::Staged) -> Exit {
-    if staged.invalid_count + staged.duplicate_count + staged.changed_count > 0 {
-        Exit::Rejected
-    } else {
-        Exit::Ok
+/// What staging refused: invalid lines, repeated ids, content changed since sent.
+fn problems_of(staged: &stage::Staged) -> Fates {
+    Fates {
+        invalid: staged.invalid_count,
+        repeated: staged.duplicate_count,
+        changed: staged.changed_count,
+        ..Fates::default()
     }
 }

@@ -149,11 +149,29 @@ impl Leases {
                             LIMIT $3
                             FOR UPDATE OF b SKIP LOCKED
                          )
-                         UPDATE preventor_buckets b
-                         SET owner = $1, epoch = b.epoch + 1,
-                             expires = now() + make_interval(secs => $2)
-                         FROM free WHERE b.bucket = free.bucket
-                         RETURNING b.bucket, b.epoch, free.was, free.late",
+                         , took AS (
+                            UPDATE preventor_buckets b
+                            SET owner = $1, epoch = b.epoch + 1,
+                                expires = now() + make_interval(secs => $2)
+                            FROM free WHERE b.bucket = free.bucket
+                            RETURNING b.bucket, b.epoch, free.was, free.late
+                         ), settled AS (
+                            -- What an earlier lease left in flight (its holder died, stopped
+                            -- mid-flush, or lost a take's answer) is settled with the take, in
+                            -- one transaction: customer creates are read back before being sent
+                            -- again; the rest is ambiguous.
+                            UPDATE preventor_records r SET
+                                state = CASE WHEN r.operation = 'customerOnboarding'
+                                             THEN 'pending' ELSE 'ambiguous' END,
+                                maybe_sent = true,
+                                details = 'in flight when its worker (' || COALESCE(r.worker, '?')
+                                          || ') stopped or lost its lease',
+                                updated = now()
+                            FROM took
+                            WHERE r.bucket = took.bucket AND r.state = 'in_flight'
+                              AND r.epoch < took.epoch
+                         )
+                         SELECT bucket, epoch, was, late FROM took",
                         &[&worker, &lease, &limit, &expired],
                     )
                     .await
@@ -179,13 +197,7 @@ impl Leases {
                 from,
             });
         }
-        let over: Vec<i32> = taken
-            .iter()
-            .filter(|t| t.from.is_some())
-            .map(|t| t.bucket as i32)
-            .collect();
-        if !over.is_empty() {
-            self.settle_left_in_flight(db, &over).await?;
+        if taken.iter().any(|t| t.from.is_some()) {
             let mut takeovers = self.takeovers.lock().unwrap_or_else(|p| p.into_inner());
             for t in taken.iter() {
                 if let Some((from, late)) = &t.from {
@@ -202,31 +214,6 @@ impl Leases {
             }
         }
         Ok(taken)
-    }
-
-    /// What an expired holder left in flight in `buckets`: customer creates are read back
-    /// before being sent again; the rest is ambiguous.
-    async fn settle_left_in_flight(&self, db: &Db, buckets: &[i32]) -> Result<(), JournalError> {
-        let buckets = buckets.to_vec();
-        db.retry(Instant::now() + self.lease / 2, |c| {
-            let buckets = buckets.clone();
-            async move {
-                c.execute(
-                    "UPDATE preventor_records SET
-                        state = CASE WHEN operation = 'customerOnboarding'
-                                     THEN 'pending' ELSE 'ambiguous' END,
-                        maybe_sent = true,
-                        details = 'in flight when its worker (' || COALESCE(worker, '?')
-                                  || ') lost its lease',
-                        updated = now()
-                     WHERE bucket = ANY($1) AND state = 'in_flight'",
-                    &[&buckets],
-                )
-                .await
-            }
-        })
-        .await?;
-        Ok(())
     }
 
     /// Renews every held bucket and records the heartbeat; a bucket the database no longer

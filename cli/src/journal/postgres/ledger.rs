@@ -28,6 +28,8 @@ const FLUSH_EVERY: Duration = Duration::from_millis(100);
 #[derive(Clone, Debug)]
 pub struct Open {
     pub row: String,
+    /// The content hash of the payload fetched (what is sent).
+    pub hash: String,
     pub bucket: u32,
     pub epoch: i64,
     pub prior: Prior,
@@ -112,8 +114,9 @@ pub struct PgLedger {
 /// The error of a batch that may not be sent.
 fn lease_lost() -> preventor::Error {
     preventor::Error::Config(
-        "journal: this worker's lease on a bucket ended (paused, or the database was \
-         unreachable too long); nothing of it is sent, other workers take it over"
+        "journal: a batch was not marked: this worker's lease on a bucket ended (paused, or the \
+         database was unreachable too long), or a record was staged anew since it was fetched; \
+         nothing of the batch is sent, and its records are fetched afresh"
             .into(),
     )
 }
@@ -313,9 +316,10 @@ impl Ledger for PgLedger {
             }
             let rows: Vec<String> = batch.iter().map(|o| o.row.clone()).collect();
             let epochs: Vec<i64> = batch.iter().map(|o| o.epoch).collect();
+            let hashes: Vec<String> = batch.iter().map(|o| o.hash.clone()).collect();
             let until = leases.deadline_of(batch.iter().map(|o| o.bucket));
             let whole = marks
-                .mark(rows.clone(), epochs.clone(), until)
+                .mark(rows.clone(), epochs.clone(), hashes, until)
                 .await
                 .map_err(|e| preventor::Error::Config(format!("journal: {e}")))?;
             if !whole {
@@ -390,6 +394,7 @@ mod tests {
     fn open(bucket: u32) -> Open {
         Open {
             row: format!("row-{bucket}"),
+            hash: "h".into(),
             bucket,
             epoch: 1,
             prior: Prior::Unsent,

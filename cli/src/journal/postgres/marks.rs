@@ -18,16 +18,19 @@ const MOST_ROWS: usize = 4096;
 
 /// Marks `row_id[i]` in flight under `epoch[i]` for the batches of `grp[i]` that this worker
 /// (`$3`) still holds, each whole batch or none of it, holding the buckets' rows `FOR SHARE` so
-/// that no takeover commits in between. Returns the group of each record marked. Buckets are
-/// locked in ascending order, as the renewal locks them: the two run on different connections,
-/// and in any other order they could deadlock.
+/// that no takeover commits in between. A record is marked only with the content (`hash[i]`)
+/// the worker fetched and will send: a correction staged since then refuses the batch, which is
+/// fetched afresh. Returns the group of each record marked. Buckets are locked in ascending
+/// order, as the renewal locks them: the two run on different connections, and in any other
+/// order they could deadlock.
 const MARK: &str = "WITH m AS (
-        SELECT * FROM unnest($1::text[], $2::bigint[], $4::int[]) AS m(row_id, epoch, grp)
+        SELECT * FROM unnest($1::text[], $2::bigint[], $4::int[], $5::text[])
+            AS m(row_id, epoch, grp, hash)
      ), ok AS (
         SELECT r.row_id, m.grp FROM preventor_records r
         JOIN m ON m.row_id = r.row_id
         JOIN preventor_buckets b ON b.bucket = r.bucket
-        WHERE b.epoch = m.epoch AND b.owner = $3 AND b.expires > now()
+        WHERE b.epoch = m.epoch AND b.owner = $3 AND b.expires > now() AND r.hash = m.hash
           AND (r.state = 'pending' OR (r.state = 'in_flight' AND r.epoch = m.epoch))
         ORDER BY b.bucket
         FOR UPDATE OF r FOR SHARE OF b
@@ -45,6 +48,8 @@ const MARK: &str = "WITH m AS (
 struct Request {
     rows: Vec<String>,
     epochs: Vec<i64>,
+    /// The content hash each record was fetched with.
+    hashes: Vec<String>,
     /// Tried until then while the database is away.
     until: Instant,
     /// Whether the whole batch was marked (false: a lease it needs is no longer this worker's).
@@ -66,11 +71,12 @@ impl Marks {
     }
 
     /// Marks a batch in flight, all of it or none: `Ok(false)` when a lease it needs is no
-    /// longer this worker's.
+    /// longer this worker's, or a record's content was staged anew since it was fetched.
     pub async fn mark(
         &self,
         rows: Vec<String>,
         epochs: Vec<i64>,
+        hashes: Vec<String>,
         until: Instant,
     ) -> Result<bool, String> {
         let (reply, answer) = oneshot::channel();
@@ -78,6 +84,7 @@ impl Marks {
             .send(Request {
                 rows,
                 epochs,
+                hashes,
                 until,
                 reply,
             })
@@ -105,8 +112,10 @@ async fn write(db: Arc<Db>, worker: String, mut rx: mpsc::UnboundedReceiver<Requ
         let mut rows = Vec::with_capacity(n);
         let mut epochs = Vec::with_capacity(n);
         let mut groups = Vec::with_capacity(n);
+        let mut hashes = Vec::with_capacity(n);
         for (i, batch) in batches.iter().enumerate() {
             rows.extend(batch.rows.iter().cloned());
+            hashes.extend(batch.hashes.iter().cloned());
             epochs.extend(batch.epochs.iter().copied());
             groups.extend(std::iter::repeat_n(i as i32, batch.rows.len()));
         }
@@ -117,9 +126,17 @@ async fn write(db: Arc<Db>, worker: String, mut rx: mpsc::UnboundedReceiver<Requ
             .unwrap_or_else(Instant::now);
         let marked = db
             .retry(until, |c| {
-                let (rows, epochs, groups, worker) =
-                    (rows.clone(), epochs.clone(), groups.clone(), worker.clone());
-                async move { c.query(MARK, &[&rows, &epochs, &worker, &groups]).await }
+                let (rows, epochs, groups, worker, hashes) = (
+                    rows.clone(),
+                    epochs.clone(),
+                    groups.clone(),
+                    worker.clone(),
+                    hashes.clone(),
+                );
+                async move {
+                    c.query(MARK, &[&rows, &epochs, &worker, &groups, &hashes])
+                        .await
+                }
             })
             .await;
         match marked {

@@ -197,6 +197,26 @@ impl PgJournal {
             .collect())
     }
 
+    /// Counts per state of the records staging `staging` read (staged, or settled earlier).
+    pub async fn counts_of_staging(
+        &self,
+        staging: i64,
+    ) -> Result<HashMap<String, u64>, JournalError> {
+        let client = self.db.client().await.map_err(|e| storage(&e))?;
+        let rows = client
+            .query(
+                "SELECT state, COUNT(*) FROM preventor_records WHERE stage_run = $1
+                 GROUP BY state",
+                &[&staging],
+            )
+            .await
+            .map_err(|e| storage(&e))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64))
+            .collect())
+    }
+
     /// Rejected, ambiguous and failed records with their reasons (ids, lines, statuses: never
     /// a payload).
     pub async fn problems(&self, limit: i64) -> Result<Vec<Value>, JournalError> {

@@ -19,6 +19,8 @@ pub const BATCH: usize = 1000;
 /// How a staging went. Lists hold the first 100 of each kind (ids and lines, never values).
 #[derive(Debug, Default)]
 pub struct Staged {
+    /// This staging's number: the rows it read carry it (`stage_run`).
+    pub staging: i64,
     pub read: u64,
     pub staged: u64,
     pub already_staged: u64,
@@ -91,6 +93,7 @@ pub async fn stage(
         })
         .await?
         .get(0);
+    staged.staging = staging;
     let mut in_batch: HashMap<String, u64> = HashMap::new();
     let mut batch: Vec<Row> = Vec::with_capacity(BATCH);
     while let Some(line) = lines.recv().await {
@@ -185,8 +188,8 @@ async fn stage_batch(
             let ids = ids.clone();
             async move {
                 c.query(
-                    "SELECT row_id, state, hash, stage_run, stage_line FROM preventor_records
-                     WHERE row_id = ANY($1)",
+                    "SELECT row_id, state, hash, stage_run, stage_line, maybe_sent
+                     FROM preventor_records WHERE row_id = ANY($1)",
                     &[&ids],
                 )
                 .await
@@ -195,10 +198,18 @@ async fn stage_batch(
         .await?
         .into_iter()
         .map(|r| {
+            // A pending record that may have been sent (left in flight by a worker that died:
+            // read back before it is sent again) is, for staging, one that may have been sent.
+            let state: String = r.get(1);
+            let state = if state == journal::PENDING && r.get::<_, bool>(5) {
+                journal::IN_FLIGHT.to_string()
+            } else {
+                state
+            };
             (
                 r.get::<_, String>(0),
                 Known {
-                    state: r.get(1),
+                    state,
                     hash: r.get(2),
                     seen: r
                         .get::<_, Option<i64>>(3)
@@ -225,8 +236,14 @@ async fn stage_batch(
                 }
                 _ => fresh.push(row),
             },
+            // Left in flight by a worker that died, and pending again to be read back.
+            Prior::MaybeSent if k.is_some_and(|k| k.state == journal::IN_FLIGHT) => {
+                staged.already_staged += 1
+            }
             Prior::MaybeSent if resend_ambiguous => requeue.push(row),
             Prior::MaybeSent => staged.ambiguous_kept += 1,
+            // An operator's resend of a settled record (its content was not kept): staged.
+            Prior::Resend => requeue.push(row),
             Prior::Acknowledged | Prior::Rejected => staged.already_settled += 1,
             _ => push(
                 &mut staged.changed,
@@ -256,7 +273,9 @@ async fn stage_batch(
                             hash = EXCLUDED.hash, payload = EXCLUDED.payload, state = 'pending',
                             line = EXCLUDED.line, status = NULL, details = NULL,
                             maybe_sent = false, updated = now()
-                         WHERE preventor_records.state IN ('pending', 'failed')
+                         WHERE (preventor_records.state = 'pending'
+                                AND NOT preventor_records.maybe_sent)
+                            OR preventor_records.state IN ('failed', 'resend')
                             OR (preventor_records.state = 'rejected'
                                 AND preventor_records.hash <> EXCLUDED.hash)",
                         &[
@@ -284,12 +303,17 @@ async fn stage_batch(
                 let cols = cols.clone();
                 async move {
                     c.execute(
-                        "UPDATE preventor_records r SET state = 'pending', maybe_sent = true,
-                            payload = s.payload, details = 'queued again (--resend-ambiguous)',
+                        "UPDATE preventor_records r SET state = 'pending',
+                            maybe_sent = r.maybe_sent OR r.state = 'ambiguous',
+                            payload = s.payload,
+                            details = CASE WHEN r.state = 'ambiguous'
+                                THEN 'queued again (--resend-ambiguous)'
+                                ELSE 'queued again (an operator''s resend)' END,
                             updated = now()
                          FROM unnest($1::text[], $2::text[], $3::text[])
                               AS s(row_id, hash, payload)
-                         WHERE r.row_id = s.row_id AND r.hash = s.hash AND r.state = 'ambiguous'",
+                         WHERE r.row_id = s.row_id AND r.hash = s.hash
+                           AND r.state IN ('ambiguous', 'resend')",
                         &[&cols.row, &cols.hash, &cols.payload],
                     )
                     .await
