@@ -255,12 +255,12 @@ async fn stage_batch(
     }
     if !fresh.is_empty() {
         let cols = Columns::of(&fresh);
-        let n = db
+        let written: std::collections::HashSet<String> = db
             .retry(until, |c| {
                 let cols = cols.clone();
                 async move {
                     // A record a worker marked meanwhile keeps its state (the WHERE).
-                    c.execute(
+                    c.query(
                         "INSERT INTO preventor_records
                             (row_id, kind, operation, key, id, bucket, hash, state, line, payload)
                          SELECT row_id, kind, operation, key, id, bucket, hash, 'pending', line,
@@ -277,7 +277,8 @@ async fn stage_batch(
                                 AND NOT preventor_records.maybe_sent)
                             OR preventor_records.state IN ('failed', 'resend')
                             OR (preventor_records.state = 'rejected'
-                                AND preventor_records.hash <> EXCLUDED.hash)",
+                                AND preventor_records.hash <> EXCLUDED.hash)
+                         RETURNING row_id",
                         &[
                             &cols.row,
                             &cols.kind,
@@ -293,8 +294,22 @@ async fn stage_batch(
                     .await
                 }
             })
-            .await?;
-        staged.staged += n;
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        staged.staged += written.len() as u64;
+        // A record a worker marked between the read above and this write was not overwritten:
+        // its earlier content is being sent. Reported, as any change since sent.
+        for row in fresh.iter().filter(|r| !written.contains(&r.row)) {
+            push(
+                &mut staged.changed,
+                &mut staged.changed_count,
+                json!({"line": row.line, "id": row.id,
+                       "problem": "being sent with its earlier content while this was staged; \
+                                   not staged"}),
+            );
+        }
     }
     if !requeue.is_empty() {
         let cols = Columns::of(&requeue);
