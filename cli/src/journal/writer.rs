@@ -420,4 +420,59 @@ mod tests {
         drop(ledger);
         thread.join().unwrap();
     }
+
+    /// A record an operator decided to resend is admitted (its row written with the next
+    /// commit) and the process dies before its mark: the row still says resend, so the next run
+    /// sends it as a resend (a customer create read back first), not as never sent.
+    #[tokio::test]
+    async fn a_resend_decision_survives_a_commit_of_its_admission_without_its_mark() {
+        let dir = tempfile::Builder::new()
+            .prefix("preventor-writer-resend-")
+            .tempdir()
+            .unwrap();
+        let path = dir.path().join("j.sqlite");
+        let target = Target {
+            compliance_url: "embedded-sandbox".into(),
+            tenant: "t".into(),
+            env: "e".into(),
+            banknu: "1".into(),
+        };
+        let journal = Journal::open_for_import(&path, &target, false).unwrap();
+        journal
+            .db()
+            .execute(
+                "INSERT INTO records (row, kind, operation, key, id, hash, state, created, updated)
+                 VALUES ('customers:c-1:A', 'customers', 'customerOnboarding', 'c-1', 'c-1', 'h',
+                         'resend', 0, 0)",
+                [],
+            )
+            .unwrap();
+        let known = journal.known("customers:c-1:A").unwrap();
+        let prior = crate::journal::prior(known.as_ref(), "h");
+        assert_eq!(prior, Prior::Resend);
+        let (mut ledger, thread) = journal.writer().unwrap();
+        ledger.admit(Admitted {
+            seq: 1,
+            run: 1,
+            row_hash: 1,
+            row: "customers:c-1:A".into(),
+            kind: "customers",
+            operation: "customerOnboarding",
+            key: "c-1".into(),
+            id: "c-1".into(),
+            hash: "h".into(),
+            prior,
+        });
+        // The admission is committed (a commit with no mark: what the writer does when outcomes
+        // wait), then the process dies.
+        ledger.close().await.unwrap();
+        drop(ledger);
+        thread.join().unwrap();
+        let known = journal.known("customers:c-1:A").unwrap();
+        assert_eq!(
+            crate::journal::prior(known.as_ref(), "h"),
+            Prior::Resend,
+            "{known:?}"
+        );
+    }
 }
