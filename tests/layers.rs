@@ -1,4 +1,4 @@
-//! The crate's modules form layers: no import circle in `src/`.
+//! The crate's modules form layers: no import circle in `src/`, nor in the CLI's `cli/src/`.
 //!
 //! Every `crate::…` path in `src/` (tests and doc comments aside), and every `crate::…` path that
 //! `build.rs` writes into the generated code (which lives in `generated`), is an arrow from the
@@ -28,9 +28,10 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The top-level module a file of `src/` belongs to (`None` for `lib.rs`).
-fn module_of(file: &Path) -> Option<String> {
-    let relative = file.strip_prefix(root().join("src")).unwrap();
+/// The top-level module a file of the source folder `src` belongs to (`None` for the crate's
+/// root, `lib.rs` or `main.rs`).
+fn module_of(src: &Path, file: &Path) -> Option<String> {
+    let relative = file.strip_prefix(src).unwrap();
     let first = relative
         .components()
         .next()?
@@ -38,7 +39,7 @@ fn module_of(file: &Path) -> Option<String> {
         .to_str()?
         .to_string();
     match first.strip_suffix(".rs") {
-        Some("lib") => None,
+        Some("lib" | "main") => None,
         Some(name) => Some(name.to_string()),
         None => Some(first),
     }
@@ -121,12 +122,13 @@ fn root_exports(lib: &str) -> BTreeMap<String, String> {
     exports
 }
 
-fn graph() -> Graph {
-    let lib = std::fs::read_to_string(root().join("src/lib.rs")).unwrap();
-    let exports = root_exports(&lib);
+/// The arrows between the top-level modules of the crate whose sources are in `src`, rooted
+/// at `src/ROOT` (`lib.rs` or `main.rs`).
+fn graph_of(src: &Path, crate_root: &str) -> Graph {
+    let exports = root_exports(&std::fs::read_to_string(src.join(crate_root)).unwrap());
     let mut files = Vec::new();
-    rust_files(&root().join("src"), &mut files);
-    let modules: BTreeSet<String> = files.iter().filter_map(|f| module_of(f)).collect();
+    rust_files(src, &mut files);
+    let modules: BTreeSet<String> = files.iter().filter_map(|f| module_of(src, f)).collect();
     let resolve = |name: &str| -> Option<String> {
         if modules.contains(name) {
             Some(name.to_string())
@@ -135,25 +137,35 @@ fn graph() -> Graph {
         }
     };
     let mut graph = Graph::new();
-    let mut arrow = |from: &str, name: &str| {
-        if let Some(to) = resolve(name) {
-            if to != from {
-                graph.entry(from.to_string()).or_default().insert(to);
-            }
-        }
-    };
     for file in &files {
-        let Some(from) = module_of(file) else {
+        let Some(from) = module_of(src, file) else {
             continue;
         };
         for name in crate_names(&code(&std::fs::read_to_string(file).unwrap())) {
-            arrow(&from, &name);
+            if let Some(to) = resolve(&name).filter(|to| *to != from) {
+                graph.entry(from.clone()).or_default().insert(to);
+            }
         }
     }
-    // What build.rs writes into the generated code (the inner type, the replaced types).
+    graph
+}
+
+/// The library's graph, with what build.rs writes into the generated code (the inner type,
+/// the replaced types) as arrows from `generated`.
+fn graph() -> Graph {
+    let src = root().join("src");
+    let mut graph = graph_of(&src, "lib.rs");
+    let exports = root_exports(&std::fs::read_to_string(src.join("lib.rs")).unwrap());
     let build = std::fs::read_to_string(root().join("build.rs")).unwrap();
     for name in crate_names(&code(&build)) {
-        arrow("generated", &name);
+        let to = if src.join(format!("{name}.rs")).exists() || src.join(&name).is_dir() {
+            Some(name)
+        } else {
+            exports.get(&name).cloned()
+        };
+        if let Some(to) = to.filter(|to| to != "generated") {
+            graph.entry("generated".into()).or_default().insert(to);
+        }
     }
     graph
 }
@@ -216,6 +228,28 @@ fn the_modules_of_src_have_no_import_circle() {
         println!(
             "{from} -> {}",
             to.iter().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+}
+
+#[test]
+fn the_modules_of_the_cli_have_no_import_circle() {
+    let graph = graph_of(&root().join("cli/src"), "main.rs");
+    for (from, to) in [
+        ("commands", "journal"),
+        ("commands", "feed"),
+        ("feed", "journal"),
+        ("output", "journal"),
+    ] {
+        assert!(
+            graph.get(from).is_some_and(|t| t.contains(to)),
+            "expected the arrow {from} -> {to}: {graph:#?}"
+        );
+    }
+    if let Some(found) = circle(&graph) {
+        panic!(
+            "import circle in cli/src/: {}\nall arrows: {graph:#?}",
+            found.join(" -> ")
         );
     }
 }

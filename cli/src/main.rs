@@ -132,7 +132,10 @@ async fn main() -> ExitCode {
 
 /// The clients of a command that calls Preventor: configuration checked first.
 async fn clients(sandbox: bool, needs: Needs) -> Result<target::Clients, Exit> {
-    target::plan(sandbox, needs)?.clients(needs).await
+    target::plan(sandbox, needs)?
+        .clients(needs)
+        .await
+        .map_err(Exit::from)
 }
 
 async fn run(cli: Cli) -> Exit {
@@ -144,7 +147,7 @@ async fn run(cli: Cli) -> Exit {
         Command::Work(args) => {
             let plan = match target::plan(cli.sandbox, Needs::Compliance) {
                 Ok(p) => p,
-                Err(e) => return e,
+                Err(e) => return e.into(),
             };
             commands::work::run(plan, args, json).await
         }

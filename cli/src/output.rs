@@ -55,6 +55,12 @@ impl Exit {
     }
 }
 
+impl From<crate::target::ConfigError> for Exit {
+    fn from(e: crate::target::ConfigError) -> Exit {
+        Exit::Fatal(e.0)
+    }
+}
+
 /// What became of the records a command reports on (a run's input, or a whole journal): the
 /// journal's states, what the input itself held that was never sent, and whether the command
 /// was stopped. [`Fates::exit`] is the one exit rule of `import`, `work`, `status` and `report`.

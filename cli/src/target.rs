@@ -6,8 +6,6 @@ use preventor::{BiometricsClient, ComplianceClient, BIOMETRICS_ENV, COMPLIANCE_E
 use preventor_sandbox::{Sandbox, SandboxConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::output::Exit;
-
 /// The base URL a journal records for the embedded sandbox (its port changes every run).
 pub const EMBEDDED_SANDBOX: &str = "embedded-sandbox";
 
@@ -73,7 +71,7 @@ pub enum Plan {
 /// Checks the configuration before anything is read or sent: with `sandbox`, the embedded
 /// sandbox (said on stderr); otherwise every variable `needs` must be set, or the error names
 /// each missing one (exit 4).
-pub fn plan(sandbox: bool, needs: Needs) -> Result<Plan, Exit> {
+pub fn plan(sandbox: bool, needs: Needs) -> Result<Plan, ConfigError> {
     if sandbox {
         let set: Vec<&str> = COMPLIANCE_ENV
             .iter()
@@ -107,7 +105,7 @@ pub fn plan(sandbox: bool, needs: Needs) -> Result<Plan, Exit> {
     let none_set = missing.len() == required.len()
         && preventor::missing_env(&["PREVENTOR_COMPLIANCE_URL", "PREVENTOR_BIOMETRICS_URL"]).len()
             == 2;
-    Err(Exit::fatal(format!(
+    Err(ConfigError(format!(
         "{}: {} not set. Set {} to use Preventor's API, or pass --sandbox (or \
          PREVENTOR_SANDBOX=1) to run against an embedded sandbox.",
         if none_set {
@@ -157,14 +155,14 @@ impl Plan {
     }
 
     /// Builds the clients (and starts the embedded sandbox when that is the plan).
-    pub async fn clients(&self, needs: Needs) -> Result<Clients, Exit> {
+    pub async fn clients(&self, needs: Needs) -> Result<Clients, ConfigError> {
         match self {
             Plan::Api => {
                 let compliance =
-                    ComplianceClient::from_env().map_err(|e| Exit::fatal(e.to_string()))?;
+                    ComplianceClient::from_env().map_err(|e| ConfigError(e.to_string()))?;
                 let biometrics = match needs {
                     Needs::Both => {
-                        Some(BiometricsClient::from_env().map_err(|e| Exit::fatal(e.to_string()))?)
+                        Some(BiometricsClient::from_env().map_err(|e| ConfigError(e.to_string()))?)
                     }
                     Needs::Compliance => None,
                 };
@@ -180,7 +178,7 @@ impl Plan {
                     ..SandboxConfig::default()
                 })
                 .await
-                .map_err(|e| Exit::fatal(format!("embedded sandbox: {e}")))?;
+                .map_err(|e| ConfigError(format!("embedded sandbox: {e}")))?;
                 eprintln!(
                     "--sandbox: using an embedded sandbox at {} (nothing is sent to Preventor; it \
                      accepts transactions on accounts it does not know)",
@@ -192,13 +190,13 @@ impl Plan {
                     .tenant(creds.tenant())
                     .credentials(creds.oauth())
                     .build()
-                    .map_err(|e| Exit::fatal(e.to_string()))?;
+                    .map_err(|e| ConfigError(e.to_string()))?;
                 let biometrics = BiometricsClient::builder()
                     .base_url(sandbox.url())
                     .tenant(creds.tenant())
                     .api_secret(&creds.api_secret)
                     .build()
-                    .map_err(|e| Exit::fatal(e.to_string()))?;
+                    .map_err(|e| ConfigError(e.to_string()))?;
                 Ok(Clients {
                     compliance,
                     biometrics: Some(biometrics),
@@ -206,5 +204,15 @@ impl Plan {
                 })
             }
         }
+    }
+}
+
+/// Configuration that cannot be used (exit 4): what is wrong, naming each variable.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }

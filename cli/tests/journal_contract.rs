@@ -188,7 +188,11 @@ async fn create_accounts(sandbox: &Sandbox, dir: &Path, numbers: &[&str]) {
         .iter()
         .map(|n| format!(r#"{{"request_type":"A","id":"acct-{n}","account_number":"{n}"}}"#))
         .collect();
-    let file = write(dir, &format!("accounts-{}.jsonl", numbers.join("-")), &lines);
+    let file = write(
+        dir,
+        &format!("accounts-{}.jsonl", numbers.join("-")),
+        &lines,
+    );
     let out = run(&mut importer(
         sandbox,
         &["import", "accounts", file.to_str().unwrap(), "--json"],
@@ -229,12 +233,7 @@ async fn run_suggested(journal: &Journal, state: &str, decision: &str) -> usize 
             }
         }
         let out = run(&mut shell).await;
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{command}: {}",
-            stderr_of(&out)
-        );
+        assert_eq!(out.status.code(), Some(0), "{command}: {}", stderr_of(&out));
     }
     commands.len()
 }
@@ -250,7 +249,12 @@ async fn records_from_stdin_are_all_sent(store: Store) {
         .map(|i| transaction(&format!("t-{i}"), &format!("a-{}", i % 50), "1.00"))
         .collect();
     let out = journal
-        .import_stdin(&sandbox, "transactions", (lines.join("\n") + "\n").into(), &[])
+        .import_stdin(
+            &sandbox,
+            "transactions",
+            (lines.join("\n") + "\n").into(),
+            &[],
+        )
         .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert_eq!(stored(&sandbox), RECORDS);
@@ -483,12 +487,9 @@ async fn postgres_a_correction_staged_while_a_worker_runs_is_sent_or_reported() 
     };
     let out = run(&mut stage(&first)).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
-    let worker = importer(
-        &sandbox,
-        &["work", "--journal", &journal.journal, "--json"],
-    )
-    .spawn()
-    .unwrap();
+    let worker = importer(&sandbox, &["work", "--journal", &journal.journal, "--json"])
+        .spawn()
+        .unwrap();
     // Staged anew while the worker has fetched and is sending.
     let started = Instant::now();
     while stored(&sandbox) < 40 {
@@ -529,7 +530,10 @@ async fn postgres_a_correction_staged_while_a_worker_runs_is_sent_or_reported() 
         }
     }
     assert_eq!(
-        cluster.query("feed", "SELECT count(*) FROM preventor_records WHERE state <> 'acknowledged'"),
+        cluster.query(
+            "feed",
+            "SELECT count(*) FROM preventor_records WHERE state <> 'acknowledged'"
+        ),
         "0"
     );
 }

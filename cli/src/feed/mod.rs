@@ -96,7 +96,7 @@ pub async fn work_feed(
 ) -> (Exit, Value) {
     let clients = match plan.clients(Needs::Compliance).await {
         Ok(c) => c,
-        Err(e) => return (e, json!({})),
+        Err(e) => return (e.into(), json!({})),
     };
     let client = clients.compliance.clone();
     if let Err(e) = client.authenticate().await {

@@ -160,7 +160,7 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
     };
     let clients = match plan.clients(Needs::Compliance).await {
         Ok(c) => c,
-        Err(e) => return e,
+        Err(e) => return e.into(),
     };
     let client = clients.compliance.clone();
     if let Err(e) = client.authenticate().await {

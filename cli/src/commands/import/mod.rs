@@ -78,7 +78,7 @@ pub async fn run(sandbox: bool, args: ImportArgs, json_output: bool) -> Exit {
     }
     let plan = match target::plan(sandbox, Needs::Compliance) {
         Ok(p) => p,
-        Err(e) => return e,
+        Err(e) => return e.into(),
     };
     match args.journal.as_deref().and_then(names_postgres) {
         Some(dsn) => {
