@@ -139,6 +139,15 @@ impl Fates {
         }
     }
 
+    /// Every count: the journal's states, then what the input held that was never sent.
+    pub fn json(&self) -> Value {
+        let mut all = self.states_json();
+        all["invalid"] = self.invalid.into();
+        all["repeated"] = self.repeated.into();
+        all["changed_since_sent"] = self.changed.into();
+        all
+    }
+
     /// The journal's states as a JSON object, in the order `status` shows them.
     pub fn states_json(&self) -> Value {
         serde_json::json!({

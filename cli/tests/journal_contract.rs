@@ -417,6 +417,116 @@ async fn the_suggested_decisions_run_and_settle_ambiguous_records(store: Store) 
     );
 }
 
+/// A repeated id is sent once; each repeat is named, and the run exits 1.
+async fn a_repeated_id_is_sent_once_and_the_run_exits_1(store: Store) {
+    let sandbox = open_sandbox(SandboxConfig::default()).await;
+    let journal = Journal::new(store, "repeat");
+    let lines = vec![
+        transaction("t-1", "a-1", "1.00"),
+        transaction("t-2", "a-1", "2.00"),
+        transaction("t-1", "a-1", "1.00"),
+        transaction("t-1", "a-2", "9.00"),
+    ];
+    let file = write(&journal.dir, "feed.jsonl", &lines);
+    let out = journal.import(&sandbox, "transactions", &file).await;
+    let report = json_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert_eq!(report["records_of_this_input"]["repeated"], 2, "{report}");
+    assert_eq!(
+        report["records_of_this_input"]["acknowledged"], 2,
+        "{report}"
+    );
+    assert_eq!(stored(&sandbox), 2);
+}
+
+/// Records whose content changed since a run sent them are reported and not sent (exit 1);
+/// the journal keeps what was sent.
+async fn content_changed_since_sent_is_reported_and_not_sent(store: Store) {
+    let sandbox = open_sandbox(SandboxConfig::default()).await;
+    let journal = Journal::new(store, "changed");
+    let sent: Vec<String> = (0..3)
+        .map(|i| transaction(&format!("t-{i}"), "a-1", "1.00"))
+        .collect();
+    let changed: Vec<String> = (0..3)
+        .map(|i| transaction(&format!("t-{i}"), "a-1", "9.99"))
+        .collect();
+    let first = write(&journal.dir, "feed.jsonl", &sent);
+    let second = write(&journal.dir, "changed.jsonl", &changed);
+    let out = journal.import(&sandbox, "transactions", &first).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let out = journal.import(&sandbox, "transactions", &second).await;
+    let report = json_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert_eq!(
+        report["records_of_this_input"]["changed_since_sent"], 3,
+        "{report}"
+    );
+    assert_eq!(sandbox.calls("registerMonetaryTransaction"), 3);
+    assert_eq!(journal.states()["acknowledged"], 3);
+}
+
+/// A journal bound to one target refuses another before anything is sent to it (exit 4).
+async fn a_journal_of_another_target_is_refused_before_sending(store: Store) {
+    let first = open_sandbox(SandboxConfig::default()).await;
+    let other = open_sandbox(SandboxConfig::default()).await;
+    let journal = Journal::new(store, "target");
+    let lines = vec![transaction("t-1", "a-1", "1.00")];
+    let file = write(&journal.dir, "feed.jsonl", &lines);
+    let out = journal.import(&first, "transactions", &file).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let out = journal.import(&other, "transactions", &file).await;
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("another target"), "{err}");
+    assert_eq!(other.calls("registerMonetaryTransaction"), 0);
+}
+
+/// SIGTERM stops a run cleanly (exit 5: the calls in flight finish and are recorded); a rerun
+/// sends the rest, and every record arrives once.
+async fn a_stop_signal_ends_cleanly_and_a_rerun_sends_the_rest(store: Store) {
+    const RECORDS: u64 = 1_000;
+    let sandbox = open_sandbox(SandboxConfig {
+        latency: Duration::from_millis(20),
+        rate_limit: Some(200.0),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let journal = Journal::new(store, "stop");
+    let lines: Vec<String> = (0..RECORDS)
+        .map(|i| transaction(&format!("t-{i}"), &format!("a-{}", i % 20), "1.00"))
+        .collect();
+    let file = write(&journal.dir, "feed.jsonl", &lines);
+    let args = [
+        "import",
+        "transactions",
+        file.to_str().unwrap(),
+        "--journal",
+        &journal.journal,
+        "--json",
+    ];
+    let child = importer(&sandbox, &args).spawn().unwrap();
+    let started = Instant::now();
+    while stored(&sandbox) < 100 {
+        assert!(started.elapsed() < COMMAND_LIMIT, "nothing was sent");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // SAFETY: kill(2) on a child of this process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = within(child).await;
+    assert_eq!(out.status.code(), Some(5), "{}", stderr_of(&out));
+    assert!(stored(&sandbox) < RECORDS, "stopped before the end");
+    let out = run(&mut importer(&sandbox, &args)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(stored(&sandbox), RECORDS);
+    assert_eq!(sandbox.stats()["duplicates"], 0);
+    let (code, status) = journal.status().await;
+    assert_eq!(
+        (code, status["acknowledged"].as_u64()),
+        (Some(0), Some(RECORDS)),
+        "{status}"
+    );
+}
+
 /// Each scenario as two tests, one per store.
 macro_rules! on_both_stores {
     ($($scenario:ident),* $(,)?) => {
@@ -445,6 +555,10 @@ on_both_stores!(
     a_resend_decided_on_a_rejected_record_is_sent_by_the_next_run,
     an_abandoned_record_is_never_sent_and_a_rerun_exits_0,
     the_suggested_decisions_run_and_settle_ambiguous_records,
+    a_repeated_id_is_sent_once_and_the_run_exits_1,
+    content_changed_since_sent_is_reported_and_not_sent,
+    a_journal_of_another_target_is_refused_before_sending,
+    a_stop_signal_ends_cleanly_and_a_rerun_sends_the_rest,
 );
 
 // ---- One store only. ----

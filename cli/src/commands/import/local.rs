@@ -334,7 +334,7 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
         "rate_limited": summary.rate_limited,
         "stopped": stopped_early || summary.stopped > 0,
         "not_sent_stopped": summary.stopped,
-        "records_of_this_input": fates.states_json(),
+        "records_of_this_input": fates.json(),
         "elapsed_s": elapsed,
         "records_per_s": sent as f64 / elapsed.max(1e-9),
         "rejected_records": c.rejected.first,

@@ -122,7 +122,7 @@ pub async fn run(plan: Plan, args: super::ImportArgs, dsn: String, json_output: 
         _ => match (PgJournal { db }).counts_of_staging(staged.staging).await {
             Ok(states) => {
                 let fates = problems_of(&staged).with_states(&states);
-                report["records_of_this_input"] = fates.states_json();
+                report["records_of_this_input"] = fates.json();
                 fates.exit()
             }
             Err(e) => Exit::fatal(format!("journal: {e}")),
