@@ -25,11 +25,10 @@ mod report;
 mod signals;
 mod target;
 
-use std::{path::PathBuf, process::ExitCode};
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use output::Exit;
-use preventor_sandbox::{Sandbox, SandboxConfig};
 use target::Needs;
 
 #[derive(Parser)]
@@ -77,50 +76,12 @@ enum Command {
     /// Customer calls.
     Customer {
         #[command(subcommand)]
-        command: CustomerCommand,
+        command: commands::customer::CustomerCommand,
     },
     /// The page's "Onboarding based on Biometrics" flow with your photos.
-    Onboard {
-        /// Portrait (selfie), JPEG.
-        #[arg(long)]
-        portrait: PathBuf,
-        /// Front of the identity document, JPEG.
-        #[arg(long)]
-        document_front: PathBuf,
-        /// Back of the identity document, JPEG.
-        #[arg(long)]
-        document_back: Option<PathBuf>,
-        /// Id of the customer to create.
-        #[arg(long)]
-        customer_id: String,
-    },
+    Onboard(commands::onboard::OnboardArgs),
     /// Run the sandbox server (both APIs) until interrupted.
-    Sandbox {
-        /// Port (0: any free port).
-        #[arg(long, default_value_t = 8080)]
-        port: u16,
-        /// Requests a second per tenant before 429 with Retry-After.
-        #[arg(long, value_name = "RPS")]
-        rate_limit: Option<f64>,
-        /// Share of writes stored but whose answer is lost.
-        #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
-        drop_after_commit: f64,
-        /// Share of calls answered STATUS without processing, e.g. 0.01:503.
-        #[arg(long, value_name = "FRACTION:STATUS")]
-        fail_share: Option<String>,
-    },
-}
-
-#[derive(Subcommand)]
-enum CustomerCommand {
-    /// getCustomer: print a customer (personal data masked unless --show-personal-data).
-    Get {
-        /// The customer's id.
-        id: String,
-        /// Print names, addresses, phones, emails and document numbers in clear.
-        #[arg(long)]
-        show_personal_data: bool,
-    },
+    Sandbox(commands::sandbox::SandboxArgs),
 }
 
 #[tokio::main]
@@ -130,14 +91,7 @@ async fn main() -> ExitCode {
     run(cli).await.code(json)
 }
 
-/// The clients of a command that calls Preventor: configuration checked first.
-async fn clients(sandbox: bool, needs: Needs) -> Result<target::Clients, Exit> {
-    target::plan(sandbox, needs)?
-        .clients(needs)
-        .await
-        .map_err(Exit::from)
-}
-
+/// Dispatches to the command's file in [`commands`].
 async fn run(cli: Cli) -> Exit {
     let json = cli.json;
     match cli.command {
@@ -152,164 +106,9 @@ async fn run(cli: Cli) -> Exit {
             commands::work::run(plan, args, json).await
         }
         Command::Import(args) => commands::import::run(cli.sandbox, args, json).await,
-        Command::Token => {
-            let clients = match clients(cli.sandbox, Needs::Compliance).await {
-                Ok(c) => c,
-                Err(e) => return e,
-            };
-            match clients.compliance.authenticate().await {
-                Ok(()) => {
-                    if json {
-                        out!("{}", serde_json::json!({"token": "obtained"}));
-                    } else {
-                        out!("credentials accepted: an access token was obtained");
-                    }
-                    Exit::Ok
-                }
-                Err(e) => Exit::fatal(format!("credentials refused: {e}")),
-            }
-        }
-        Command::Customer {
-            command:
-                CustomerCommand::Get {
-                    id,
-                    show_personal_data,
-                },
-        } => {
-            let clients = match clients(cli.sandbox, Needs::Compliance).await {
-                Ok(c) => c,
-                Err(e) => return e,
-            };
-            match clients.compliance.get_customer(&id).await {
-                Ok(customer) => {
-                    let mut value = serde_json::to_value(&customer).unwrap_or_default();
-                    if !show_personal_data {
-                        preventor::redacted::mask_personal(&mut value);
-                    }
-                    out!(
-                        "{}",
-                        if json {
-                            value.to_string()
-                        } else {
-                            serde_json::to_string_pretty(&value).unwrap_or_default()
-                        }
-                    );
-                    Exit::Ok
-                }
-                Err(e) if e.is_not_found() => {
-                    eprintln!("customer {id} does not exist");
-                    Exit::Rejected
-                }
-                Err(e) => Exit::fatal(e.to_string()),
-            }
-        }
-        Command::Onboard {
-            portrait,
-            document_front,
-            document_back,
-            customer_id,
-        } => {
-            onboard(
-                cli.sandbox,
-                portrait,
-                document_front,
-                document_back,
-                customer_id,
-                json,
-            )
-            .await
-        }
-        Command::Sandbox {
-            port,
-            rate_limit,
-            drop_after_commit,
-            fail_share,
-        } => {
-            let fail_share = match fail_share.as_deref().map(|f| {
-                let (share, status) = f.split_once(':')?;
-                Some((share.parse().ok()?, status.parse().ok()?))
-            }) {
-                Some(None) => return Exit::usage("--fail-share takes FRACTION:STATUS".into()),
-                Some(Some(f)) => Some(f),
-                None => None,
-            };
-            let config = SandboxConfig {
-                addr: ([127, 0, 0, 1], port).into(),
-                rate_limit,
-                drop_after_commit,
-                fail_share,
-                ..SandboxConfig::default()
-            };
-            let sandbox = match Sandbox::start(config).await {
-                Ok(s) => s,
-                Err(e) => return Exit::fatal(format!("sandbox: {e}")),
-            };
-            out!("preventor sandbox listening on {}", sandbox.url());
-            let _ = tokio::signal::ctrl_c().await;
-            Exit::Ok
-        }
-    }
-}
-
-async fn onboard(
-    sandbox: bool,
-    portrait: PathBuf,
-    front: PathBuf,
-    back: Option<PathBuf>,
-    customer_id: String,
-    json: bool,
-) -> Exit {
-    use preventor::{onboarding, BioPhotos, Photo};
-    let photos = (|| -> preventor::Result<BioPhotos> {
-        Ok(BioPhotos {
-            portrait: Photo::from_file(&portrait)?,
-            second_portrait: None,
-            document_front: Photo::from_file(&front)?,
-            document_back: back.as_ref().map(Photo::from_file).transpose()?,
-        })
-    })();
-    let photos = match photos {
-        Ok(p) => p,
-        Err(e) => return Exit::Fatal(e.to_string()),
-    };
-    let clients = match clients(sandbox, Needs::Both).await {
-        Ok(c) => c,
-        Err(e) => return e,
-    };
-    let (compliance, Some(biometrics)) = (&clients.compliance, &clients.biometrics) else {
-        return Exit::fatal("no biometrics client".into());
-    };
-    let request = onboarding::OnboardingRequest {
-        customer_id,
-        document_type: preventor::DocumentType::IdCard,
-        doc_type_code: 6,
-        photos,
-        context: Default::default(),
-        require_valid_mrz: false,
-    };
-    match onboarding::onboard(biometrics, compliance, request, |step| {
-        if !json {
-            eprintln!("{step}");
-        }
-    })
-    .await
-    {
-        Ok(done) => {
-            let report = serde_json::json!({"customer_id": done.customer.id.to_string(), "user_id": done.user_id, "ticket": done.ticket, "mrz_valid": done.mrz.as_ref().map(|m| m.is_valid())});
-            out!(
-                "{}",
-                if json {
-                    report.to_string()
-                } else {
-                    format!("customer {} created", done.customer.id)
-                }
-            );
-            Exit::Ok
-        }
-        Err(e) if e.is_rejected() => {
-            eprintln!("{e}");
-            Exit::Rejected
-        }
-        Err(e) => Exit::fatal(e.to_string()),
+        Command::Token => commands::token::run(cli.sandbox, json).await,
+        Command::Customer { command } => commands::customer::run(cli.sandbox, command, json).await,
+        Command::Onboard(args) => commands::onboard::run(cli.sandbox, args, json).await,
+        Command::Sandbox(args) => commands::sandbox::run(args).await,
     }
 }

@@ -207,6 +207,11 @@ impl Plan {
     }
 }
 
+/// The clients of a command that calls Preventor: configuration checked first.
+pub async fn clients(sandbox: bool, needs: Needs) -> Result<Clients, ConfigError> {
+    plan(sandbox, needs)?.clients(needs).await
+}
+
 /// Configuration that cannot be used (exit 4): what is wrong, naming each variable.
 #[derive(Debug)]
 pub struct ConfigError(pub String);
