@@ -108,55 +108,15 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
     let progress = Arc::new(Progress::new(
         total.map(|t| t.saturating_sub(u64::from(csv))),
     ));
-
-    // Lines are read and parsed on a thread of their own: reading never blocks the calls.
-    let (tx, rx) = tokio::sync::mpsc::channel::<input::Line>(1024);
-    let kind = args.kind;
-    std::thread::spawn(move || {
-        for line in input::lines(kind, reader, csv) {
-            if tx.blocking_send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let input_finished = Arc::new(AtomicBool::new(false));
-    let lines = {
-        let finished = input_finished.clone();
-        futures::stream::unfold(rx, move |mut rx| {
-            let finished = finished.clone();
-            async move {
-                let line = rx.recv().await;
-                if line.is_none() {
-                    finished.store(true, Ordering::Release);
-                }
-                line.map(|l| (l, rx))
-            }
-        })
-    };
-
+    let (lines, input_finished) = read_lines(args.kind, reader, csv);
     let Some(plan) = plan else {
         return dry_run(lines, &counts, &progress, json_output).await;
     };
     // The journal before the credentials: a held or foreign journal sends nothing.
     let target = plan.target();
-    let mut journal = match &args.journal {
-        Some(path) => match Journal::open_for_import(path, &target, args.adopt_journal) {
-            Ok(mut j) => {
-                match j.settle_crash() {
-                    Ok(0) => {}
-                    Ok(n) => progress.line(format!(
-                        "{n} records were in flight when an earlier run stopped: now ambiguous"
-                    )),
-                    Err(e) => return Exit::fatal(format!("journal {}: {e}", path.display())),
-                }
-                Some(j)
-            }
-            Err(e) => return Exit::fatal(format!("journal {}: {e}", path.display())),
-        },
-        None => {
-            progress.line("no --journal: a rerun cannot tell what this run sent");
-            None
-        }
+    let mut journal = match open_journal(&args, &target, &progress) {
+        Ok(j) => j,
+        Err(e) => return e,
     };
     let clients = match plan.clients(Needs::Compliance).await {
         Ok(c) => c,
@@ -166,64 +126,37 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
     if let Err(e) = client.authenticate().await {
         return Exit::fatal(format!("credentials: {e}"));
     }
-
     let stop = CancellationToken::new();
     tokio::spawn(stop_on_signals(stop.clone(), progress.clone()));
-
-    // The run's record: its input, target and options now; samples while it goes; counts at
-    // the end.
-    let gauges = Arc::new(preventor::bulk::Gauges::default());
     let run_id = match &journal {
-        Some(j) => {
-            let start = journal::runs::RunStart {
-                input: args.file.display().to_string(),
-                input_bytes: facts.as_ref().map(|f| f.0),
-                input_sha256: facts.as_ref().map(|f| f.1.clone()),
-                target: target.to_string(),
-                options: json!({
-                    "kind": kind.name(), "concurrency": args.concurrency,
-                    "max_concurrency": args.max_concurrency, "shard": args.shard,
-                    "resend_ambiguous": args.resend_ambiguous, "csv": csv,
-                }),
-            };
-            match journal::runs::Store::Sqlite(j.db()).start(&start).await {
-                Ok(id) => Some(id),
-                Err(e) => return Exit::fatal(format!("journal: {e}")),
-            }
-        }
+        Some(j) => match start_run(j, &args, &target, facts).await {
+            Ok(id) => Some(id),
+            Err(e) => return e,
+        },
         None => None,
     };
-
     // Held until the writer thread has ended, whatever the admission does with the journal.
     let _held = journal.as_mut().and_then(Journal::take_lock);
     // The journal's writer thread: the sender never waits on SQLite.
-    let (ledger, writer_thread) = match journal.as_ref().map(Journal::writer).transpose() {
-        Ok(Some((ledger, thread))) => (Some(ledger), Some(thread)),
-        Ok(None) => (None, None),
+    let writer = match journal.as_ref().map(Journal::writer).transpose() {
+        Ok(w) => w,
         Err(e) => return Exit::fatal(format!("journal: {e}")),
     };
     let admission = Admission {
-        journal: match (journal, ledger.clone(), run_id) {
-            (Some(journal), Some(writer), Some(run)) => Some((Mutex::new(journal), writer, run)),
+        journal: match (journal, &writer, run_id) {
+            (Some(journal), Some((ledger, _)), Some(run)) => {
+                Some((Mutex::new(journal), ledger.clone(), run))
+            }
             _ => None,
         },
         counts: counts.clone(),
         progress: progress.clone(),
-        kind,
+        kind: args.kind,
         shard,
         seen: Mutex::new(HashMap::new()),
     };
     let records = lines.filter_map(move |line| futures::future::ready(admission.admit(line)));
-    let sampler = match (&ledger, run_id) {
-        (Some(writer), Some(id)) => {
-            let writer = writer.clone();
-            Some(journal::runs::sampler(gauges.clone(), move |s| {
-                writer.sample(id, s)
-            }))
-        }
-        _ => None,
-    };
-
+    let gauges = Arc::new(preventor::bulk::Gauges::default());
     let options = BulkOptions {
         concurrency: args.concurrency,
         max_concurrency: args.max_concurrency.max(args.concurrency),
@@ -232,66 +165,166 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
         gauges: Some(gauges.clone()),
         ..BulkOptions::default()
     };
-    let on_outcome = |sent: Sent| {
-        progress.inc();
-        let problem = |status: Option<u16>, text: String| json!({"line": sent.seq, "id": sent.id, "status": status, "problem": text});
-        let mut c = counts.lock().unwrap();
-        let (list, item) = match &sent.outcome {
-            Outcome::Rejected { status, .. } => {
-                (&mut c.rejected, problem(*status, describe(&sent.outcome)))
-            }
-            Outcome::Ambiguous { .. } => (&mut c.ambiguous, problem(None, describe(&sent.outcome))),
-            Outcome::Failed { .. } => (&mut c.failed, problem(None, describe(&sent.outcome))),
-            Outcome::Changed => (&mut c.changed, problem(None, describe(&sent.outcome))),
-            _ => return,
-        };
-        progress.line(format!(
-            "line {}: {} {}: {}",
-            sent.seq,
-            sent.operation,
-            sent.id,
-            describe(&sent.outcome)
-        ));
-        list.push(item);
-    };
-    let result = match ledger {
-        Some(mut ledger) => {
-            let sampler = sampler;
+    let on_outcome = |sent: Sent| note_outcome(&counts, &progress, sent);
+    let result = match (writer, run_id) {
+        (Some((mut ledger, thread)), Some(run)) => {
+            // The run's samples while it goes, the last one with the final commit.
+            let sampler = {
+                let writer = ledger.clone();
+                journal::runs::sampler(gauges.clone(), move |s| writer.sample(run, s))
+            };
             let result = bulk::send(&client, records, &options, &mut ledger, on_outcome).await;
-            if let Some(sampler) = sampler {
-                sampler.abort();
-                if let Some(id) = run_id {
-                    ledger.sample(
-                        id,
-                        journal::runs::RunSample::of(
-                            started.elapsed().as_secs_f64(),
-                            &gauges.sample(),
-                        ),
-                    );
-                    // The last sample goes with the final commit.
-                    let _ = preventor::bulk::Ledger::close(&mut ledger).await;
-                }
-            }
-            // Every outcome is committed (`send` closed the ledger): the writer may end.
+            sampler.abort();
+            let last = journal::runs::RunSample::of(started.elapsed().as_secs_f64(), &gauges.sample());
+            ledger.sample(run, last);
+            let _ = preventor::bulk::Ledger::close(&mut ledger).await;
+            // Every outcome is committed: the writer may end.
             drop(ledger);
-            if let Some(thread) = writer_thread {
-                let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-            }
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
             result
         }
-        None => bulk::send(&client, records, &options, &mut NoLedger, on_outcome).await,
+        _ => bulk::send(&client, records, &options, &mut NoLedger, on_outcome).await,
     };
     progress.finish();
     let summary = match result {
         Ok(s) => s,
         Err(e) => return Exit::fatal(e.to_string()),
     };
-    let stopped_early = stop.is_cancelled() && !input_finished.load(Ordering::Acquire);
-    let c = counts.lock().unwrap();
-    let stopped = stopped_early || summary.stopped > 0;
-    // What became of this input's records: the journal's rows this run read (what earlier runs
-    // settled included), else this run's outcomes.
-    let states = match (run_id, &args.journal) {
+    let ended = Ended {
+        summary,
+        stopped_early: stop.is_cancelled() && !input_finished.load(Ordering::Acquire),
+        elapsed: started.elapsed().as_secs_f64(),
+        run_id,
+    };
+    let counted = counts.lock().unwrap();
+    conclude(&args, &target, &counted, &progress, ended, json_output)
+}
+
+/// Reads and parses the input's lines on a thread of their own (reading never blocks the
+/// calls); the flag is set once the input has ended.
+fn read_lines(
+    kind: Kind,
+    reader: Box<dyn BufRead + Send>,
+    csv: bool,
+) -> (impl futures::Stream<Item = input::Line>, Arc<AtomicBool>) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<input::Line>(1024);
+    std::thread::spawn(move || {
+        for line in input::lines(kind, reader, csv) {
+            if tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let input_finished = Arc::new(AtomicBool::new(false));
+    let finished = input_finished.clone();
+    let lines = futures::stream::unfold(rx, move |mut rx| {
+        let finished = finished.clone();
+        async move {
+            let line = rx.recv().await;
+            if line.is_none() {
+                finished.store(true, Ordering::Release);
+            }
+            line.map(|l| (l, rx))
+        }
+    });
+    (lines, input_finished)
+}
+
+/// The journal of `--journal` (none without it), locked and bound to `target`; what an earlier
+/// run left in flight is ambiguous from now on.
+fn open_journal(
+    args: &ImportArgs,
+    target: &crate::target::Target,
+    progress: &Progress,
+) -> Result<Option<Journal>, Exit> {
+    let Some(path) = &args.journal else {
+        progress.line("no --journal: a rerun cannot tell what this run sent");
+        return Ok(None);
+    };
+    let fail = |e: &dyn std::fmt::Display| Exit::fatal(format!("journal {}: {e}", path.display()));
+    let mut journal =
+        Journal::open_for_import(path, target, args.adopt_journal).map_err(|e| fail(&e))?;
+    match journal.settle_crash().map_err(|e| fail(&e))? {
+        0 => {}
+        n => progress.line(format!(
+            "{n} records were in flight when an earlier run stopped: now ambiguous"
+        )),
+    }
+    Ok(Some(journal))
+}
+
+/// Records the run's start in the journal (its input, target and options); returns its id.
+async fn start_run(
+    journal: &Journal,
+    args: &ImportArgs,
+    target: &crate::target::Target,
+    facts: Option<(u64, String)>,
+) -> Result<i64, Exit> {
+    let start = journal::runs::RunStart {
+        input: args.file.display().to_string(),
+        input_bytes: facts.as_ref().map(|f| f.0),
+        input_sha256: facts.map(|f| f.1),
+        target: target.to_string(),
+        options: json!({
+            "kind": args.kind.name(), "concurrency": args.concurrency,
+            "max_concurrency": args.max_concurrency, "shard": args.shard,
+            "resend_ambiguous": args.resend_ambiguous, "csv": args.is_csv(),
+        }),
+    };
+    journal::runs::Store::Sqlite(journal.db())
+        .start(&start)
+        .await
+        .map_err(|e| Exit::fatal(format!("journal: {e}")))
+}
+
+/// Counts an outcome that is not a success, and says it on the progress lines.
+fn note_outcome(counts: &Mutex<Counts>, progress: &Progress, sent: Sent) {
+    progress.inc();
+    let problem = |status: Option<u16>| {
+        json!({"line": sent.seq, "id": sent.id, "status": status,
+               "problem": describe(&sent.outcome)})
+    };
+    let mut c = counts.lock().unwrap();
+    let (list, item) = match &sent.outcome {
+        Outcome::Rejected { status, .. } => (&mut c.rejected, problem(*status)),
+        Outcome::Ambiguous { .. } => (&mut c.ambiguous, problem(None)),
+        Outcome::Failed { .. } => (&mut c.failed, problem(None)),
+        Outcome::Changed => (&mut c.changed, problem(None)),
+        _ => return,
+    };
+    progress.line(format!(
+        "line {}: {} {}: {}",
+        sent.seq,
+        sent.operation,
+        sent.id,
+        describe(&sent.outcome)
+    ));
+    list.push(item);
+}
+
+/// How the sending ended.
+struct Ended {
+    summary: bulk::Summary,
+    /// Stopped by a signal before the input ended.
+    stopped_early: bool,
+    elapsed: f64,
+    run_id: Option<i64>,
+}
+
+/// The report and the exit: what became of this input's records (the journal's rows this run
+/// read, what earlier runs settled included; else this run's outcomes), recorded as the run's
+/// end.
+fn conclude(
+    args: &ImportArgs,
+    target: &crate::target::Target,
+    c: &Counts,
+    progress: &Progress,
+    ended: Ended,
+    json_output: bool,
+) -> Exit {
+    let summary = &ended.summary;
+    let stopped = ended.stopped_early || summary.stopped > 0;
+    let states = match (ended.run_id, &args.journal) {
         (Some(id), Some(path)) => {
             match Journal::open_to_read(path).and_then(|j| j.counts_of_run(id)) {
                 Ok(states) => Fates::of_states(&states),
@@ -314,29 +347,29 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
         stopped,
         ..states
     };
-    let elapsed = started.elapsed().as_secs_f64();
     let sent = summary.acknowledged + summary.rejected + summary.ambiguous + summary.failed;
-    let report = json!({
-        "kind": kind.name(),
-        "target": target.to_string(),
-        "read": c.read,
-        "acknowledged": summary.acknowledged,
-        "reconciled": summary.reconciled,
-        "rejected": summary.rejected,
-        "ambiguous": summary.ambiguous,
-        // Engine failures and records the journal could not admit.
-        "failed": c.failed.count,
-        "invalid": c.invalid.count,
-        "duplicate_ids": c.duplicates.count,
-        "changed_since_sent": summary.changed,
-        "skipped_already_done": summary.already_settled,
+    let counts = json!({
+        "read": c.read, "acknowledged": summary.acknowledged, "reconciled": summary.reconciled,
+        "rejected": summary.rejected, "ambiguous": summary.ambiguous, "failed": c.failed.count,
+        "invalid": c.invalid.count, "duplicate_ids": c.duplicates.count,
+        "changed_since_sent": summary.changed, "skipped_already_done": summary.already_settled,
+        "rate_limited": summary.rate_limited, "stopped": stopped,
+    });
+    if let (Some(id), Some(path)) = (ended.run_id, &args.journal) {
+        if let Err(e) = journal::runs::end_sqlite(path, id, &counts) {
+            progress.line(format!("journal: the run's end could not be recorded: {e}"));
+        }
+    }
+    let mut report = json!({"kind": args.kind.name(), "target": target.to_string()});
+    for (key, value) in counts.as_object().into_iter().flatten() {
+        report[key] = value.clone();
+    }
+    let more = json!({
         "other_shards": c.other_shards,
-        "rate_limited": summary.rate_limited,
-        "stopped": stopped_early || summary.stopped > 0,
         "not_sent_stopped": summary.stopped,
         "records_of_this_input": fates.json(),
-        "elapsed_s": elapsed,
-        "records_per_s": sent as f64 / elapsed.max(1e-9),
+        "elapsed_s": ended.elapsed,
+        "records_per_s": sent as f64 / ended.elapsed.max(1e-9),
         "rejected_records": c.rejected.first,
         "ambiguous_records": c.ambiguous.first,
         "failed_records": c.failed.first,
@@ -344,20 +377,10 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
         "duplicate_lines": c.duplicates.first,
         "changed": c.changed.first,
     });
-    if let (Some(id), Some(path)) = (run_id, &args.journal) {
-        let counts = json!({
-            "read": c.read, "acknowledged": summary.acknowledged, "reconciled": summary.reconciled,
-            "rejected": summary.rejected, "ambiguous": summary.ambiguous, "failed": c.failed.count,
-            "invalid": c.invalid.count, "duplicate_ids": c.duplicates.count,
-            "changed_since_sent": summary.changed, "skipped_already_done": summary.already_settled,
-            "rate_limited": summary.rate_limited, "stopped": stopped_early || summary.stopped > 0,
-        });
-        if let Err(e) = journal::runs::end_sqlite(path, id, &counts) {
-            progress.line(format!("journal: the run's end could not be recorded: {e}"));
-        }
+    for (key, value) in more.as_object().into_iter().flatten() {
+        report[key] = value.clone();
     }
     print_report(&report, json_output);
-    let stopped = stopped_early || summary.stopped > 0;
     if stopped {
         progress.line(format!(
             "stopped before the end: {} records read but not sent, and the rest of the input, \
