@@ -9,19 +9,24 @@
 
 use std::{
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Instant,
 };
 
-use preventor::bulk::{self, BulkOptions, Outcome, Record, Sent, Summary};
+use preventor::bulk::{BulkOptions, Outcome, Sent, Summary};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 mod producer;
 mod queue;
+mod worker;
+
+use std::sync::atomic::Ordering;
+
+use worker::Worker;
 
 use crate::{
     journal::{
-        postgres::{connection::Location, lease::Leases, ledger::PgLedger, PgJournal},
+        postgres::{connection::Location, PgJournal},
         runs::{RunSample, RunStart, Store},
     },
     output::{Exit, Fates},
@@ -79,13 +84,8 @@ pub fn refuse_embedded(plan: &Plan) -> Result<(), Exit> {
     Ok(())
 }
 
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "this-host".into())
-}
-
-/// Works the feed until nothing is pending or in flight, or a stop.
+/// Works the feed until nothing is pending or in flight, or a stop: joins as a worker, sends
+/// what its leases give it, leaves, and reports the feed.
 pub async fn work_feed(
     plan: &Plan,
     journal: PgJournal,
@@ -103,37 +103,11 @@ pub async fn work_feed(
         return (Exit::fatal(format!("credentials: {e}")), json!({}));
     }
     let db = journal.db.clone();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    let worker = format!("{}:{}:{:08x}", hostname(), std::process::id(), nanos);
-    let lease = Duration::from_secs_f64(work.lease.clamp(1.0, 3600.0));
-    let leases = Arc::new(Leases::new(worker.clone(), lease));
-    let registered = db
-        .retry(Instant::now() + Duration::from_secs(30), |c| {
-            let worker = worker.clone();
-            async move {
-                c.execute(
-                    "INSERT INTO preventor_workers (id, host, pid) VALUES ($1, $2, $3)",
-                    &[&worker, &hostname(), &(std::process::id() as i32)],
-                )
-                .await
-            }
-        })
-        .await;
-    if let Err(e) = registered {
-        return (Exit::fatal(format!("journal: {e}")), json!({}));
-    }
-    progress.line(format!(
-        "worker {worker} on {} (lease {:.1} s, {})",
-        db.location(),
-        lease.as_secs_f64(),
-        work.buckets
-            .map_or("a fair share of the buckets".to_string(), |n| format!(
-                "up to {n} buckets"
-            ))
-    ));
+    let worker = match Worker::join(db.clone(), &work).await {
+        Ok(w) => w,
+        Err(e) => return (Exit::fatal(format!("journal: {e}")), json!({})),
+    };
+    progress.line(worker.describe(&work));
     let gauges = Arc::new(preventor::bulk::Gauges::default());
     let run_id = match Store::Postgres(db.clone()).start(&run).await {
         Ok(id) => id,
@@ -154,122 +128,29 @@ pub async fn work_feed(
         stop.clone(),
         Arc::new(Progress::new(None)),
     ));
-    // Renewals and heartbeats, for the worker's whole life.
-    let renewer = {
-        let (db, leases) = (db.clone(), leases.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(leases.lease / 3).await;
-                let _ = leases.renew(&db).await;
-            }
-        })
+    let options = BulkOptions {
+        stop: Some(stop.clone()),
+        gauges: Some(gauges.clone()),
+        ..options
     };
-
-    let total = Arc::new(Mutex::new(Summary::default()));
-    let problems = Arc::new(Mutex::new(Vec::<Value>::new()));
-    let mut leases_lost = 0u64;
-    let mut error = None;
-    loop {
-        let (finished_tx, finished) = tokio::sync::mpsc::unbounded_channel();
-        let ledger = PgLedger::new(db.clone(), leases.clone(), finished_tx);
-        let (tx, rx) = tokio::sync::mpsc::channel::<(u64, Record)>(CHANNEL);
-        let drained = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let ending = bulk::Ending::new();
-        let producer = tokio::spawn(producer::produce(
-            db.clone(),
-            leases.clone(),
-            ledger.clone(),
-            work.buckets,
-            tx,
-            finished,
-            stop.clone(),
-            drained.clone(),
-            ending.clone(),
-        ));
-        let flusher = ledger.flusher();
-        let records =
-            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) });
-        // A pending record is one to send: one that may have been sent is pending only when
-        // it can be read back (a customer create) or by an operator's decision (staged with
-        // --resend-ambiguous); an "already exists" answer then settles it.
-        let run_options = BulkOptions {
-            lookahead: usize::MAX,
-            stop: Some(stop.clone()),
-            resend_ambiguous: true,
-            gauges: Some(gauges.clone()),
-            ending: Some(ending),
-            ..options.clone()
-        };
-        let on_outcome = |sent: Sent| {
-            progress.inc();
-            count(&mut total.lock().unwrap(), &sent.outcome);
-            let problem = match &sent.outcome {
-                Outcome::Rejected { .. } | Outcome::Ambiguous { .. } | Outcome::Failed { .. } => {
-                    crate::output::describe(&sent.outcome)
-                }
-                _ => return,
-            };
-            progress.line(format!("{} {}: {problem}", sent.operation, sent.id));
-            let mut p = problems.lock().unwrap();
-            if p.len() < 100 {
-                p.push(json!({"id": sent.id, "problem": problem}));
-            }
-        };
-        let mut sender = ledger.clone();
-        let result = bulk::send(&client, records, &run_options, &mut sender, on_outcome).await;
-        producer.abort();
-        flusher.abort();
-        let _ = ledger.flush(Instant::now() + Duration::from_secs(60)).await;
-        match result {
-            Ok(summary) => {
-                total.lock().unwrap().rate_limited += summary.rate_limited;
-                if drained.load(std::sync::atomic::Ordering::Acquire) || stop.is_cancelled() {
-                    break;
-                }
-            }
-            Err(e) => {
-                leases_lost += 1;
-                progress.line(format!("{e}; starting again with the leases left"));
-                if stop.is_cancelled() {
-                    error = Some(e.to_string());
-                    break;
-                }
-            }
-        }
-        // Whatever this run held and did not finish goes back (fetched afresh next run):
-        // nothing of this worker is in flight now.
-        let _ = leases.release_all(&db).await;
-    }
-    renewer.abort();
+    let tally = Tally::default();
+    let error = worker
+        .send_until_drained(&client, &options, work.buckets, &progress, &tally)
+        .await;
     sampler.abort();
-    let _ = Store::Postgres(db.clone())
-        .sample(
-            run_id,
-            &RunSample::of(started.elapsed().as_secs_f64(), &gauges.sample()),
-        )
-        .await;
-    let _ = leases.release_all(&db).await;
-    let _ = db
-        .retry(Instant::now() + Duration::from_secs(10), |c| {
-            let worker = worker.clone();
-            async move {
-                c.execute(
-                    "UPDATE preventor_workers SET ended = now(), heartbeat = now() WHERE id = $1",
-                    &[&worker],
-                )
-                .await
-            }
-        })
-        .await;
+    let last = RunSample::of(started.elapsed().as_secs_f64(), &gauges.sample());
+    let _ = Store::Postgres(db.clone()).sample(run_id, &last).await;
+    let takeovers = worker.leases.takeovers();
+    let id = worker.leave().await;
     progress.finish();
-    let feed = journal.counts().await;
-    let summary = total.lock().unwrap().clone();
-    let counts = match feed {
+    let counts = match journal.counts().await {
         Ok(c) => c,
         Err(e) => return (Exit::fatal(format!("journal: {e}")), json!({})),
     };
+    let summary = tally.summary.lock().unwrap().clone();
+    let stopped = stop.is_cancelled();
     let report = json!({
-        "worker": worker,
+        "worker": id,
         "journal": db.location().to_string(),
         "acknowledged": summary.acknowledged,
         "reconciled": summary.reconciled,
@@ -278,11 +159,11 @@ pub async fn work_feed(
         "failed": summary.failed,
         "rate_limited": summary.rate_limited,
         "not_sent_stopped": summary.stopped,
-        "runs_restarted_after_lease_loss": leases_lost,
-        "takeovers": leases.takeovers(),
-        "problems": problems.lock().unwrap().clone(),
-        "stopped": stop.is_cancelled(),
+        "runs_restarted_after_lease_loss": tally.restarts.load(Ordering::Relaxed),
+        "problems": tally.problems.lock().unwrap().clone(),
+        "stopped": stopped,
         "feed": Fates::of_states(&counts).states_json(),
+        "takeovers": takeovers,
     });
     let _ = Store::Postgres(db.clone())
         .end(
@@ -290,18 +171,47 @@ pub async fn work_feed(
             &json!({"acknowledged": summary.acknowledged, "reconciled": summary.reconciled,
                     "rejected": summary.rejected, "ambiguous": summary.ambiguous,
                     "failed": summary.failed, "rate_limited": summary.rate_limited,
-                    "stopped": stop.is_cancelled(), "takeovers": leases.takeovers().len()}),
+                    "stopped": stopped, "takeovers": report["takeovers"].as_array().map_or(0, Vec::len)}),
         )
         .await;
     let exit = match error {
-        Some(e) if !stop.is_cancelled() => Exit::fatal(e),
+        Some(e) if !stopped => Exit::fatal(e),
         _ => Fates {
-            stopped: stop.is_cancelled(),
+            stopped,
             ..Fates::of_states(&counts)
         }
         .exit(),
     };
     (exit, report)
+}
+
+/// What a worker's passes counted.
+#[derive(Default)]
+struct Tally {
+    summary: Mutex<Summary>,
+    /// The first problems (ids and reasons).
+    problems: Mutex<Vec<Value>>,
+    /// Passes cut short by a lease that ended (or a batch that could not be marked).
+    restarts: std::sync::atomic::AtomicU64,
+}
+
+impl Tally {
+    /// Counts an outcome, and says a problem on the progress lines.
+    fn note(&self, progress: &Progress, sent: &Sent) {
+        progress.inc();
+        count(&mut self.summary.lock().unwrap(), &sent.outcome);
+        let problem = match &sent.outcome {
+            Outcome::Rejected { .. } | Outcome::Ambiguous { .. } | Outcome::Failed { .. } => {
+                crate::output::describe(&sent.outcome)
+            }
+            _ => return,
+        };
+        progress.line(format!("{} {}: {problem}", sent.operation, sent.id));
+        let mut p = self.problems.lock().unwrap();
+        if p.len() < 100 {
+            p.push(json!({"id": sent.id, "problem": problem}));
+        }
+    }
 }
 
 /// Counts one outcome (a run cut short by a lost lease returns no summary).

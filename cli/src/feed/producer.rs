@@ -36,6 +36,7 @@ use crate::journal::postgres::{
     connection::Db,
     lease::Leases,
     ledger::{Open, PgLedger},
+    workers::{self, Progress},
     BUCKETS,
 };
 
@@ -147,7 +148,7 @@ pub async fn produce(
                 && cursors.is_empty()
                 && queue.waiting() == 0
                 && leases.count() == 0
-                && feed_drained(&db).await
+                && workers::drained(&db).await
             {
                 drained.store(true, Ordering::Release);
                 return;
@@ -232,66 +233,41 @@ async fn refill(
     if wanted.is_empty() {
         return;
     }
-    let rows = db
-        .retry(Instant::now() + leases.lease / 2, |c| {
-            let (wanted, sizes) = (wanted.clone(), sizes.clone());
-            async move {
-                c.query(
-                    "SELECT r.bucket, r.seq, r.row_id, r.kind, r.payload, r.maybe_sent, r.hash
-                     FROM unnest($1::int[], $2::bigint[]) AS w(bucket, n),
-                     LATERAL (SELECT min(seq) AS first FROM preventor_records
-                              WHERE bucket = w.bucket AND state = 'pending') f,
-                     LATERAL (SELECT bucket, seq, row_id, kind, payload, maybe_sent, hash
-                              FROM preventor_records
-                              WHERE bucket = w.bucket AND state = 'pending'
-                                AND (seq < f.first + w.n * $3
-                                     -- The bucket's last chunk takes what is left when
-                                     -- that is less than half a chunk more: one change
-                                     -- of hands less, where it costs most (the end).
-                                     OR f.first + w.n * $3 * 3 / 2 > (
-                                         SELECT max(seq) FROM preventor_records))
-                              ORDER BY seq LIMIT $4) r",
-                    &[&wanted, &sizes, &i64::from(BUCKETS), &MOST_IN_CHUNK],
-                )
-                .await
-            }
-        })
-        .await;
+    let until = Instant::now() + leases.lease / 2;
+    let rows = workers::fetch_chunks(db, &wanted, &sizes, MOST_IN_CHUNK, until).await;
     // The database is away: tried again on the next pass.
     let Ok(rows) = rows else { return };
     let mut opens: HashMap<u32, Vec<(u64, Open)>> =
         wanted.iter().map(|b| (*b as u32, Vec::new())).collect();
     for row in rows {
-        let bucket = row.get::<_, i32>(0) as u32;
-        let Some(cursor) = cursors.get_mut(&bucket) else {
+        let Some(cursor) = cursors.get_mut(&row.bucket) else {
             continue;
         };
-        let seq: i64 = row.get(1);
-        let kind: String = row.get(3);
         // A payload that cannot be read (cleared, or written by another version) is left
         // pending for `status` to show; nothing is sent for it.
         let Some(record) = row
-            .get::<_, Option<String>>(4)
-            .and_then(|p| decode(&kind, &p).ok())
+            .payload
+            .as_deref()
+            .and_then(|p| decode(&row.kind, p).ok())
         else {
             continue;
         };
-        let prior = if row.get::<_, bool>(5) {
+        let prior = if row.maybe_sent {
             Prior::MaybeSent
         } else {
             Prior::Unsent
         };
-        opens.entry(bucket).or_default().push((
-            seq as u64,
+        opens.entry(row.bucket).or_default().push((
+            row.seq,
             Open {
-                row: row.get(2),
-                hash: row.get(6),
-                bucket,
+                row: row.row,
+                hash: row.hash,
+                bucket: row.bucket,
                 epoch: cursor.epoch,
                 prior,
             },
         ));
-        queue.push(seq as u64, bucket, record);
+        queue.push(row.seq, row.bucket, record);
     }
     for (bucket, opens) in opens {
         if let Some(cursor) = cursors.get_mut(&bucket) {
@@ -299,14 +275,6 @@ async fn refill(
         }
         ledger.fetched(bucket, opens, true);
     }
-}
-
-/// What a worker publishes for the buckets' share: records finished a second, and where in
-/// the feed they were (their mean sequence number).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-struct Progress {
-    rate: f64,
-    position: Option<f64>,
 }
 
 /// The records this worker finished over the last second, and the sum of their sequence
@@ -372,49 +340,11 @@ struct Outlook {
 /// as buckets run dry, each worker's share shrinks with them, and a bucket given back goes to
 /// a worker below its share.
 async fn outlook(db: &Db, leases: &Leases, mine: Progress) -> Outlook {
-    let gathered = match db.client().await {
-        Ok(c) => c
-            .query_one(
-                "WITH me AS (UPDATE preventor_workers SET rate = $3, position = $4
-                             WHERE id = $2),
-                 alive AS (SELECT id, rate, position FROM preventor_workers
-                           WHERE ended IS NULL
-                             AND heartbeat > now() - make_interval(secs => $1))
-                 SELECT (SELECT count(*) FROM alive),
-                        (SELECT count(*) FROM preventor_buckets b
-                         WHERE EXISTS (SELECT 1 FROM preventor_records r
-                                       WHERE r.bucket = b.bucket
-                                         AND r.state IN ('pending', 'in_flight'))),
-                        (SELECT sum(rate) FROM alive WHERE id <> $2)::float8,
-                        (SELECT count(*) FROM alive WHERE id <> $2 AND NOT rate > 0),
-                        (SELECT sum(rate * position) / sum(rate) FROM alive
-                         WHERE id <> $2 AND rate > 0 AND position IS NOT NULL)::float8,
-                        (SELECT max(seq) FROM preventor_records)::float8",
-                &[
-                    &leases.lease.as_secs_f64(),
-                    &leases.worker,
-                    &mine.rate,
-                    &mine.position,
-                ],
-            )
-            .await
-            .map(|r| {
-                (
-                    r.get::<_, i64>(0),
-                    r.get::<_, i64>(1),
-                    Progress {
-                        rate: r.get::<_, Option<f64>>(2).unwrap_or(0.0),
-                        position: r.get(4),
-                    },
-                    r.get::<_, i64>(3),
-                    r.get::<_, Option<f64>>(5),
-                )
-            })
-            .ok(),
-        Err(_) => None,
+    let round = workers::round(db, &leases.worker, leases.lease, mine).await;
+    let (alive, with_work, others, unrated, last) = match round {
+        Some(r) => (r.alive, r.with_work, r.others, r.unrated, r.last),
+        None => (1, BUCKETS as i64, Progress::default(), 0, None),
     };
-    let (alive, with_work, others, unrated, last) =
-        gathered.unwrap_or((1, BUCKETS as i64, Progress::default(), 0, None));
     Outlook {
         share: share(
             with_work.max(1) as f64,
@@ -458,22 +388,6 @@ fn share(with_work: f64, alive: f64, mine: Progress, others: Progress, unrated: 
     (with_work * weight / (weight + others.rate))
         .clamp(equal * LEAST_SHARE, equal * MOST_SHARE)
         .ceil() as usize
-}
-
-/// Whether the feed has nothing pending or in flight.
-async fn feed_drained(db: &Db) -> bool {
-    let client = match db.client().await {
-        Ok(c) => c,
-        Err(_) => return false,
-    };
-    client
-        .query_one(
-            "SELECT NOT EXISTS (SELECT 1 FROM preventor_records
-                                WHERE state IN ('pending', 'in_flight'))",
-            &[],
-        )
-        .await
-        .is_ok_and(|r| r.get::<_, bool>(0))
 }
 
 #[cfg(test)]

@@ -175,7 +175,8 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
             };
             let result = bulk::send(&client, records, &options, &mut ledger, on_outcome).await;
             sampler.abort();
-            let last = journal::runs::RunSample::of(started.elapsed().as_secs_f64(), &gauges.sample());
+            let last =
+                journal::runs::RunSample::of(started.elapsed().as_secs_f64(), &gauges.sample());
             ledger.sample(run, last);
             let _ = preventor::bulk::Ledger::close(&mut ledger).await;
             // Every outcome is committed: the writer may end.

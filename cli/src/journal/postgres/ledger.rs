@@ -273,21 +273,40 @@ impl PgLedger {
     }
 
     /// Writes outcomes every [`FLUSH_EVERY`], and at once when a bucket's records are all
-    /// finished, until the returned task is aborted.
-    pub fn flusher(&self) -> tokio::task::JoinHandle<()> {
+    /// finished, until [`Flusher::stop`]: a flush under way is never cut short (its outcomes
+    /// would be lost, and their records left in flight).
+    pub fn flusher(&self) -> Flusher {
         let ledger = self.clone();
-        tokio::spawn(async move {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let stopped = stop.clone();
+        let task = tokio::spawn(async move {
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(FLUSH_EVERY) => {}
                     _ = ledger.bucket_done.notified() => {}
+                    _ = stopped.cancelled() => return,
                 }
                 if ledger.unflushed() {
                     // A failure keeps the outcomes for the next round.
                     let _ = ledger.flush(Instant::now() + FLUSH_EVERY * 10).await;
                 }
             }
-        })
+        });
+        Flusher { stop, task }
+    }
+}
+
+/// The task writing a ledger's outcomes.
+pub struct Flusher {
+    stop: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Flusher {
+    /// Stops the task once any flush under way has ended.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
     }
 }
 

@@ -20,6 +20,7 @@ pub mod lease;
 pub mod ledger;
 pub mod marks;
 pub mod stage;
+pub mod workers;
 
 use std::{collections::HashMap, sync::Arc, time::Instant};
 

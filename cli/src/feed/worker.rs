@@ -1,0 +1,174 @@
+//! A worker of a shared feed: joins (registered, its leases renewed by a task it owns), sends
+//! in passes until the feed is drained or stopped, and leaves (its leases given back, its end
+//! recorded). Each pass owns its producer and its ledger's flusher, and stops both before the
+//! next one starts.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use preventor::{
+    bulk::{self, BulkOptions, Record, Sent},
+    ComplianceClient,
+};
+
+use super::{producer, Tally, WorkOptions, CHANNEL};
+use crate::{
+    journal::postgres::{connection::Db, lease::Leases, ledger::PgLedger, workers},
+    progress::Progress,
+};
+
+/// A worker that has joined the feed.
+pub struct Worker {
+    db: Arc<Db>,
+    pub leases: Arc<Leases>,
+    renewer: tokio::task::JoinHandle<()>,
+}
+
+impl Worker {
+    /// Registers a new worker of this host and starts renewing its leases and heartbeat.
+    pub async fn join(db: Arc<Db>, work: &WorkOptions) -> Result<Worker, String> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        let host = hostname();
+        let id = format!("{host}:{}:{nanos:08x}", std::process::id());
+        let lease = Duration::from_secs_f64(work.lease.clamp(1.0, 3600.0));
+        workers::join(&db, &id, &host)
+            .await
+            .map_err(|e| e.to_string())?;
+        let leases = Arc::new(Leases::new(id, lease));
+        let renewer = {
+            let (db, leases) = (db.clone(), leases.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(leases.lease / 3).await;
+                    let _ = leases.renew(&db).await;
+                }
+            })
+        };
+        Ok(Worker {
+            db,
+            leases,
+            renewer,
+        })
+    }
+
+    /// One line saying who this worker is and how it shares the feed.
+    pub fn describe(&self, work: &WorkOptions) -> String {
+        format!(
+            "worker {} on {} (lease {:.1} s, {})",
+            self.leases.worker,
+            self.db.location(),
+            self.leases.lease.as_secs_f64(),
+            work.buckets
+                .map_or("a fair share of the buckets".to_string(), |n| format!(
+                    "up to {n} buckets"
+                ))
+        )
+    }
+
+    /// Sends in passes until the feed has nothing pending or in flight, or `options.stop`;
+    /// returns the error that ended it early, if any.
+    pub async fn send_until_drained(
+        &self,
+        client: &ComplianceClient,
+        options: &BulkOptions,
+        most: Option<usize>,
+        progress: &Progress,
+        tally: &Tally,
+    ) -> Option<String> {
+        let stop = options.stop.clone().unwrap_or_default();
+        loop {
+            let (result, drained) = self.pass(client, options, most, progress, tally).await;
+            match result {
+                Ok(summary) => {
+                    tally.summary.lock().unwrap().rate_limited += summary.rate_limited;
+                    if drained || stop.is_cancelled() {
+                        return None;
+                    }
+                }
+                Err(e) => {
+                    tally.restarts.fetch_add(1, Ordering::Relaxed);
+                    progress.line(format!("{e}; starting again with the leases left"));
+                    if stop.is_cancelled() {
+                        return Some(e.to_string());
+                    }
+                }
+            }
+            // Whatever this pass held and did not finish goes back (fetched afresh next pass):
+            // nothing of this worker is in flight now.
+            let _ = self.leases.release_all(&self.db).await;
+        }
+    }
+
+    /// One pass: a producer fetching from the buckets leased, `bulk::send` through a fenced
+    /// ledger, then the producer and the flusher stopped and every outcome written. Returns
+    /// the pass's result, and whether the feed was drained.
+    async fn pass(
+        &self,
+        client: &ComplianceClient,
+        options: &BulkOptions,
+        most: Option<usize>,
+        progress: &Progress,
+        tally: &Tally,
+    ) -> (preventor::Result<bulk::Summary>, bool) {
+        let stop = options.stop.clone().unwrap_or_default();
+        let (finished_tx, finished) = tokio::sync::mpsc::unbounded_channel();
+        let ledger = PgLedger::new(self.db.clone(), self.leases.clone(), finished_tx);
+        let (tx, rx) = tokio::sync::mpsc::channel::<(u64, Record)>(CHANNEL);
+        let drained = Arc::new(AtomicBool::new(false));
+        let ending = bulk::Ending::new();
+        let producer = tokio::spawn(producer::produce(
+            self.db.clone(),
+            self.leases.clone(),
+            ledger.clone(),
+            most,
+            tx,
+            finished,
+            stop,
+            drained.clone(),
+            ending.clone(),
+        ));
+        let flusher = ledger.flusher();
+        let records =
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) });
+        // A pending record is one to send: one that may have been sent is pending only when
+        // it can be read back (a customer create) or by an operator's decision; an "already
+        // exists" answer then settles it.
+        let pass_options = BulkOptions {
+            lookahead: usize::MAX,
+            resend_ambiguous: true,
+            ending: Some(ending),
+            ..options.clone()
+        };
+        let on_outcome = |sent: Sent| tally.note(progress, &sent);
+        let mut sender = ledger.clone();
+        let result = bulk::send(client, records, &pass_options, &mut sender, on_outcome).await;
+        producer.abort();
+        flusher.stop().await;
+        let _ = ledger.flush(Instant::now() + Duration::from_secs(60)).await;
+        (result, drained.load(Ordering::Acquire))
+    }
+
+    /// Leaves the feed: stops renewing, gives every lease back, records the end. Returns the
+    /// worker's id.
+    pub async fn leave(self) -> String {
+        self.renewer.abort();
+        let _ = self.leases.release_all(&self.db).await;
+        let _ = workers::leave(&self.db, &self.leases.worker).await;
+        self.leases.worker.clone()
+    }
+}
+
+/// This host's name.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "this-host".into())
+}
