@@ -167,6 +167,25 @@ impl Fields {
     }
 }
 
+/// The lines of `reader` as records, read and parsed on a thread of their own (parsing is CPU
+/// work: never on the async runtime's threads), at most `capacity` waiting.
+pub fn read_on_thread(
+    kind: Kind,
+    reader: Box<dyn BufRead + Send>,
+    csv: bool,
+    capacity: usize,
+) -> tokio::sync::mpsc::Receiver<Line> {
+    let (tx, rx) = tokio::sync::mpsc::channel(capacity);
+    std::thread::spawn(move || {
+        for line in lines(kind, reader, csv) {
+            if tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 /// The lines of `reader` as records: JSON Lines, or CSV with a header row when `csv`.
 pub fn lines(
     kind: Kind,

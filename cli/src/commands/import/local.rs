@@ -35,7 +35,7 @@ use crate::{
     target::{Needs, Plan},
 };
 
-use super::ImportArgs;
+use super::{open_input, ImportArgs};
 
 /// Most records listed per kind of problem in the report (the rest are counted).
 const LISTED: usize = 100;
@@ -69,27 +69,6 @@ struct Counts {
     rejected: Listed,
     ambiguous: Listed,
     failed: Listed,
-}
-
-/// An opened input, its line count, and its size and SHA-256 (for the run's record).
-type Input = (Box<dyn BufRead + Send>, Option<u64>, Option<(u64, String)>);
-
-/// The input, its line count, and its size and SHA-256 (for the run's record).
-fn open_input(args: &ImportArgs) -> std::io::Result<Input> {
-    if args.file.as_os_str() == "-" {
-        return Ok((
-            Box::new(std::io::BufReader::new(std::io::stdin())),
-            None,
-            None,
-        ));
-    }
-    let (bytes, sha256, lines) = journal::runs::input_facts(&args.file)?;
-    let file = std::fs::File::open(&args.file)?;
-    Ok((
-        Box::new(std::io::BufReader::with_capacity(1 << 16, file)),
-        Some(lines),
-        Some((bytes, sha256)),
-    ))
 }
 
 /// Runs the import; returns the exit code. `plan` is `None` for a dry run (nothing is sent).
@@ -208,14 +187,7 @@ fn read_lines(
     reader: Box<dyn BufRead + Send>,
     csv: bool,
 ) -> (impl futures::Stream<Item = input::Line>, Arc<AtomicBool>) {
-    let (tx, rx) = tokio::sync::mpsc::channel::<input::Line>(1024);
-    std::thread::spawn(move || {
-        for line in input::lines(kind, reader, csv) {
-            if tx.blocking_send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = input::read_on_thread(kind, reader, csv, 1024);
     let input_finished = Arc::new(AtomicBool::new(false));
     let finished = input_finished.clone();
     let lines = futures::stream::unfold(rx, move |mut rx| {

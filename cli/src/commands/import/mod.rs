@@ -71,6 +71,31 @@ impl ImportArgs {
     }
 }
 
+/// An opened input, its line count, and its size and SHA-256 (for the run's record).
+pub(super) type Input = (
+    Box<dyn std::io::BufRead + Send>,
+    Option<u64>,
+    Option<(u64, String)>,
+);
+
+/// The input, its line count, and its size and SHA-256 (for the run's record).
+pub(super) fn open_input(args: &ImportArgs) -> std::io::Result<Input> {
+    if args.file.as_os_str() == "-" {
+        return Ok((
+            Box::new(std::io::BufReader::new(std::io::stdin())),
+            None,
+            None,
+        ));
+    }
+    let (bytes, sha256, lines) = crate::journal::runs::input_facts(&args.file)?;
+    let file = std::fs::File::open(&args.file)?;
+    Ok((
+        Box::new(std::io::BufReader::with_capacity(1 << 16, file)),
+        Some(lines),
+        Some((bytes, sha256)),
+    ))
+}
+
 /// Runs `import`: a dry run, a shared feed, or a local import, by the arguments.
 pub async fn run(sandbox: bool, args: ImportArgs, json_output: bool) -> Exit {
     if args.dry_run {

@@ -27,45 +27,18 @@ pub async fn run(plan: Plan, args: super::ImportArgs, dsn: String, json_output: 
                 .into(),
         );
     }
-    let csv = args.csv
-        || args
-            .file
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    let reader: Box<dyn std::io::BufRead + Send> = if args.file.as_os_str() == "-" {
-        Box::new(std::io::BufReader::new(std::io::stdin()))
-    } else {
-        match std::fs::File::open(&args.file) {
-            Ok(f) => Box::new(std::io::BufReader::with_capacity(1 << 16, f)),
-            Err(e) => return Exit::fatal(format!("{}: {e}", args.file.display())),
-        }
+    let (reader, _, facts) = match super::open_input(&args) {
+        Ok(r) => r,
+        Err(e) => return Exit::fatal(format!("{}: {e}", args.file.display())),
     };
-    let facts = (args.file.as_os_str() != "-")
-        .then(|| crate::journal::runs::input_facts(&args.file).ok())
-        .flatten()
-        .map(|(bytes, sha, _)| (bytes, sha));
     let target = plan.target();
     let journal = match open(&dsn, args.work.journal_plaintext, Some(&target)).await {
         Ok(j) => j,
         Err(e) => return e,
     };
     let progress = Progress::new(None);
-    let lines = crate::input::lines(args.kind, reader, csv);
-    let staged = {
-        let db = journal.db.clone();
-        let kind = args.kind;
-        let resend = args.resend_ambiguous;
-        // Parsing is CPU work: off the runtime's threads.
-        let (tx, rx) = tokio::sync::mpsc::channel(4096);
-        std::thread::spawn(move || {
-            for line in lines {
-                if tx.blocking_send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        stage::stage(&db, kind, rx, resend).await
-    };
+    let lines = crate::input::read_on_thread(args.kind, reader, args.is_csv(), 4096);
+    let staged = stage::stage(&journal.db, args.kind, lines, args.resend_ambiguous).await;
     let staged = match staged {
         Ok(s) => s,
         Err(e) => return Exit::fatal(format!("journal {}: {e}", journal.db.location())),
@@ -79,25 +52,16 @@ pub async fn run(plan: Plan, args: super::ImportArgs, dsn: String, json_output: 
         staged.already_settled
     ));
     if args.stage_only {
-        let run = RunStart {
-            input: args.file.display().to_string(),
-            input_bytes: facts.as_ref().map(|f| f.0),
-            input_sha256: facts.as_ref().map(|f| f.1.clone()),
-            target: target.to_string(),
-            options: json!({"kind": args.kind.name(), "stage_only": true,
-                            "resend_ambiguous": args.resend_ambiguous}),
-        };
-        let store = Store::Postgres(journal.db.clone());
-        let recorded = match store.start(&run).await {
-            Ok(id) => store.end(id, &json!({"staged": staged.json()})).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = recorded {
-            progress.line(format!("journal: the run could not be recorded: {e}"));
-        }
-        let report = json!({"staged": staged.json()});
-        crate::output::print_report(&report, json_output);
-        return problems_of(&staged).exit();
+        return stage_only(
+            &args,
+            &journal,
+            &target,
+            facts,
+            &staged,
+            &progress,
+            json_output,
+        )
+        .await;
     }
     let options = BulkOptions {
         concurrency: args.concurrency,
@@ -130,6 +94,37 @@ pub async fn run(plan: Plan, args: super::ImportArgs, dsn: String, json_output: 
     };
     crate::output::print_report(&report, json_output);
     exit
+}
+
+/// `--stage-only`: the staging recorded as a run, reported; the exit says what staging refused.
+async fn stage_only(
+    args: &super::ImportArgs,
+    journal: &PgJournal,
+    target: &crate::target::Target,
+    facts: Option<(u64, String)>,
+    staged: &stage::Staged,
+    progress: &Progress,
+    json_output: bool,
+) -> Exit {
+    let run = RunStart {
+        input: args.file.display().to_string(),
+        input_bytes: facts.as_ref().map(|f| f.0),
+        input_sha256: facts.as_ref().map(|f| f.1.clone()),
+        target: target.to_string(),
+        options: json!({"kind": args.kind.name(), "stage_only": true,
+                        "resend_ambiguous": args.resend_ambiguous}),
+    };
+    let store = Store::Postgres(journal.db.clone());
+    let recorded = match store.start(&run).await {
+        Ok(id) => store.end(id, &json!({"staged": staged.json()})).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = recorded {
+        progress.line(format!("journal: the run could not be recorded: {e}"));
+    }
+    let report = json!({"staged": staged.json()});
+    crate::output::print_report(&report, json_output);
+    problems_of(staged).exit()
 }
 
 /// What staging refused: invalid lines, repeated ids, content changed since sent.

@@ -182,8 +182,25 @@ async fn stage_batch(
         return Ok(());
     }
     let until = Instant::now() + std::time::Duration::from_secs(60);
+    let known = known(db, &batch, until).await?;
+    let sorted = sort(&batch, &known, staging, resend_ambiguous, staged);
+    if !sorted.fresh.is_empty() {
+        insert_fresh(db, &sorted.fresh, until, staged).await?;
+    }
+    if !sorted.requeue.is_empty() {
+        requeue(db, &sorted.requeue, until, staged).await?;
+    }
+    mark_read(db, staging, &sorted.read, until).await
+}
+
+/// What the journal knows of the batch's rows.
+async fn known(
+    db: &Db,
+    batch: &[Row],
+    until: Instant,
+) -> Result<HashMap<String, Known>, JournalError> {
     let ids: Vec<&str> = batch.iter().map(|r| r.row.as_str()).collect();
-    let known: HashMap<String, Known> = db
+    Ok(db
         .retry(until, |c| {
             let ids = ids.clone();
             async move {
@@ -218,11 +235,31 @@ async fn stage_batch(
                 },
             )
         })
-        .collect();
-    let mut fresh: Vec<&Row> = Vec::new();
-    let mut requeue: Vec<&Row> = Vec::new();
-    let mut read: Vec<&Row> = Vec::new();
-    for row in &batch {
+        .collect())
+}
+
+/// A batch's rows sorted by what staging does with them.
+#[derive(Default)]
+struct Sorted<'a> {
+    /// New, or never processed: inserted `pending` with their payload.
+    fresh: Vec<&'a Row>,
+    /// Ambiguous with `--resend-ambiguous`, or decided resend: pending again with their payload.
+    requeue: Vec<&'a Row>,
+    /// Every row read (not a repeat): marked with this staging and its line.
+    read: Vec<&'a Row>,
+}
+
+/// Sorts the batch by what the journal knows of each row, counting what is not staged.
+fn sort<'a>(
+    batch: &'a [Row],
+    known: &HashMap<String, Known>,
+    staging: i64,
+    resend_ambiguous: bool,
+    staged: &mut Staged,
+) -> Sorted<'a> {
+    let mut sorted = Sorted::default();
+    let (fresh, requeue, read) = (&mut sorted.fresh, &mut sorted.requeue, &mut sorted.read);
+    for row in batch {
         let k = known.get(&row.row);
         if let Some(first) = k.and_then(|k| k.line_in_run(staging)) {
             repeated(staged, row.line as u64, first, &row.id);
@@ -253,91 +290,118 @@ async fn stage_batch(
             ),
         }
     }
-    if !fresh.is_empty() {
-        let cols = Columns::of(&fresh);
-        let written: std::collections::HashSet<String> = db
-            .retry(until, |c| {
-                let cols = cols.clone();
-                async move {
-                    // A record a worker marked meanwhile keeps its state (the WHERE).
-                    c.query(
-                        "INSERT INTO preventor_records
-                            (row_id, kind, operation, key, id, bucket, hash, state, line, payload)
-                         SELECT row_id, kind, operation, key, id, bucket, hash, 'pending', line,
-                                payload
-                         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                     $6::int[], $7::text[], $8::bigint[], $9::text[])
-                              AS s(row_id, kind, operation, key, id, bucket, hash, line, payload)
-                         ORDER BY line
-                         ON CONFLICT (row_id) DO UPDATE SET
-                            hash = EXCLUDED.hash, payload = EXCLUDED.payload, state = 'pending',
-                            line = EXCLUDED.line, status = NULL, details = NULL,
-                            maybe_sent = false, updated = now()
-                         WHERE (preventor_records.state = 'pending'
-                                AND NOT preventor_records.maybe_sent)
-                            OR preventor_records.state IN ('failed', 'resend')
-                            OR (preventor_records.state = 'rejected'
-                                AND preventor_records.hash <> EXCLUDED.hash)
-                         RETURNING row_id",
-                        &[
-                            &cols.row,
-                            &cols.kind,
-                            &cols.operation,
-                            &cols.key,
-                            &cols.id,
-                            &cols.bucket,
-                            &cols.hash,
-                            &cols.line,
-                            &cols.payload,
-                        ],
-                    )
-                    .await
-                }
-            })
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        staged.staged += written.len() as u64;
-        // A record a worker marked between the read above and this write was not overwritten:
-        // its earlier content is being sent. Reported, as any change since sent.
-        for row in fresh.iter().filter(|r| !written.contains(&r.row)) {
-            push(
-                &mut staged.changed,
-                &mut staged.changed_count,
-                json!({"line": row.line, "id": row.id,
-                       "problem": "being sent with its earlier content while this was staged; \
-                                   not staged"}),
-            );
-        }
+    sorted
+}
+
+/// Inserts (or overwrites, where never processed) the fresh rows `pending` with their payload;
+/// a row a worker marked meanwhile is reported as changed since sent.
+async fn insert_fresh(
+    db: &Db,
+    fresh: &[&Row],
+    until: Instant,
+    staged: &mut Staged,
+) -> Result<(), JournalError> {
+    let cols = Columns::of(fresh);
+    let written: std::collections::HashSet<String> = db
+        .retry(until, |c| {
+            let cols = cols.clone();
+            async move {
+                // A record a worker marked meanwhile keeps its state (the WHERE).
+                c.query(
+                    "INSERT INTO preventor_records
+                        (row_id, kind, operation, key, id, bucket, hash, state, line, payload)
+                     SELECT row_id, kind, operation, key, id, bucket, hash, 'pending', line,
+                            payload
+                     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                 $6::int[], $7::text[], $8::bigint[], $9::text[])
+                          AS s(row_id, kind, operation, key, id, bucket, hash, line, payload)
+                     ORDER BY line
+                     ON CONFLICT (row_id) DO UPDATE SET
+                        hash = EXCLUDED.hash, payload = EXCLUDED.payload, state = 'pending',
+                        line = EXCLUDED.line, status = NULL, details = NULL,
+                        maybe_sent = false, updated = now()
+                     WHERE (preventor_records.state = 'pending'
+                            AND NOT preventor_records.maybe_sent)
+                        OR preventor_records.state IN ('failed', 'resend')
+                        OR (preventor_records.state = 'rejected'
+                            AND preventor_records.hash <> EXCLUDED.hash)
+                     RETURNING row_id",
+                    &[
+                        &cols.row,
+                        &cols.kind,
+                        &cols.operation,
+                        &cols.key,
+                        &cols.id,
+                        &cols.bucket,
+                        &cols.hash,
+                        &cols.line,
+                        &cols.payload,
+                    ],
+                )
+                .await
+            }
+        })
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    staged.staged += written.len() as u64;
+    // A record a worker marked between the read above and this write was not overwritten:
+    // its earlier content is being sent. Reported, as any change since sent.
+    for row in fresh.iter().filter(|r| !written.contains(&r.row)) {
+        push(
+            &mut staged.changed,
+            &mut staged.changed_count,
+            json!({"line": row.line, "id": row.id,
+                   "problem": "being sent with its earlier content while this was staged; \
+                               not staged"}),
+        );
     }
-    if !requeue.is_empty() {
-        let cols = Columns::of(&requeue);
-        let n = db
-            .retry(until, |c| {
-                let cols = cols.clone();
-                async move {
-                    c.execute(
-                        "UPDATE preventor_records r SET state = 'pending',
-                            maybe_sent = r.maybe_sent OR r.state = 'ambiguous',
-                            payload = s.payload,
-                            details = CASE WHEN r.state = 'ambiguous'
-                                THEN 'queued again (--resend-ambiguous)'
-                                ELSE 'queued again (an operator''s resend)' END,
-                            updated = now()
-                         FROM unnest($1::text[], $2::text[], $3::text[])
-                              AS s(row_id, hash, payload)
-                         WHERE r.row_id = s.row_id AND r.hash = s.hash
-                           AND r.state IN ('ambiguous', 'resend')",
-                        &[&cols.row, &cols.hash, &cols.payload],
-                    )
-                    .await
-                }
-            })
-            .await?;
-        staged.requeued += n;
-    }
-    // Every row this staging read (staged or not) carries it, with its line.
+    Ok(())
+}
+
+/// Queues again, with their payload, ambiguous rows (`--resend-ambiguous`) and rows an
+/// operator decided to resend.
+async fn requeue(
+    db: &Db,
+    requeue: &[&Row],
+    until: Instant,
+    staged: &mut Staged,
+) -> Result<(), JournalError> {
+    let cols = Columns::of(requeue);
+    let n = db
+        .retry(until, |c| {
+            let cols = cols.clone();
+            async move {
+                c.execute(
+                    "UPDATE preventor_records r SET state = 'pending',
+                        maybe_sent = r.maybe_sent OR r.state = 'ambiguous',
+                        payload = s.payload,
+                        details = CASE WHEN r.state = 'ambiguous'
+                            THEN 'queued again (--resend-ambiguous)'
+                            ELSE 'queued again (an operator''s resend)' END,
+                        updated = now()
+                     FROM unnest($1::text[], $2::text[], $3::text[])
+                          AS s(row_id, hash, payload)
+                     WHERE r.row_id = s.row_id AND r.hash = s.hash
+                       AND r.state IN ('ambiguous', 'resend')",
+                    &[&cols.row, &cols.hash, &cols.payload],
+                )
+                .await
+            }
+        })
+        .await?;
+    staged.requeued += n;
+    Ok(())
+}
+
+/// Every row this staging read carries it, with its line.
+async fn mark_read(
+    db: &Db,
+    staging: i64,
+    read: &[&Row],
+    until: Instant,
+) -> Result<(), JournalError> {
     let rows: Vec<&str> = read.iter().map(|r| r.row.as_str()).collect();
     let lines: Vec<i64> = read.iter().map(|r| r.line).collect();
     db.retry(until, |c| {
