@@ -78,11 +78,10 @@ async fn run(
     let mut outcomes = Vec::new();
     // At most 48 calls in flight: both ends of each connection live in this process, and the
     // tests must pass under `ulimit -n 256`.
-    let options = BulkOptions {
-        max_concurrency: options.max_concurrency.min(48),
-        concurrency: options.concurrency.min(48),
-        ..options
-    };
+    let options = options
+        .clone()
+        .max_concurrency(options.max_concurrency.min(48))
+        .concurrency(options.concurrency.min(48));
     let input = stream::iter(records.into_iter().enumerate().map(|(i, r)| (i as u64, r)));
     let summary = send(client, input, &options, &mut NoLedger, |s| outcomes.push(s))
         .await
@@ -103,10 +102,7 @@ async fn a_rate_limited_server_gets_every_transaction_exactly_once() {
     let records = (0..1500)
         .map(|n| transaction(n, &format!("acc-{}", n % 20)))
         .collect();
-    let options = BulkOptions {
-        concurrency: 32,
-        ..Default::default()
-    };
+    let options = BulkOptions::default().concurrency(32);
     let (summary, outcomes) = run(&client, records, options).await;
     assert_eq!(summary.acknowledged, 1500, "{summary:?}");
     assert!(summary.rate_limited > 0, "the limit was hit: {summary:?}");
@@ -227,10 +223,7 @@ async fn shards_split_a_feed_without_overlap() {
         let records = (0..300)
             .map(|n| transaction(n, &format!("acc-{}", n % 37)))
             .collect();
-        let options = BulkOptions {
-            shard: Some(Shard::parse(&format!("{i}/3")).unwrap()),
-            ..Default::default()
-        };
+        let options = BulkOptions::default().shard(Some(Shard::parse(&format!("{i}/3")).unwrap()));
         let (summary, outcomes) = run(&client, records, options).await;
         assert_eq!(summary.acknowledged + summary.other_shards, 300);
         seen.extend(outcomes.into_iter().map(|s| s.id));
@@ -311,10 +304,7 @@ async fn records_an_earlier_run_may_have_sent_are_settled_by_what_the_server_say
     // An operator's decision: send them again.
     let creates_before = sandbox.calls("customerOnboarding");
     let mut outcomes = Vec::new();
-    let options = BulkOptions {
-        resend_ambiguous: true,
-        ..Default::default()
-    };
+    let options = BulkOptions::default().resend_ambiguous(true);
     let summary = send(&client, input(0..20), &options, &mut EarlierRun, |s| {
         outcomes.push(s)
     })
@@ -426,11 +416,9 @@ async fn a_stop_reads_no_more_input_and_reports_every_record_it_read() {
         counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         (n, transaction(n, &format!("acc-{}", n % 7)))
     });
-    let options = BulkOptions {
-        max_concurrency: 32,
-        stop: Some(stop.clone()),
-        ..Default::default()
-    };
+    let options = BulkOptions::default()
+        .max_concurrency(32)
+        .stop(stop.clone());
     let mut outcomes = Vec::new();
     let summary = send(&client, input, &options, &mut NoLedger, |s| {
         if outcomes.len() == 300 {

@@ -213,8 +213,18 @@ pub struct Summary {
     pub rate_limited: u64,
 }
 
-/// How [`send`] behaves.
+/// How [`send`] behaves. Built from [`BulkOptions::default`] and its setters, so that a new
+/// option is never a breaking change:
+///
+/// ```
+/// let options = preventor::bulk::BulkOptions::default()
+///     .concurrency(32)
+///     .max_concurrency(512)
+///     .resend_ambiguous(true);
+/// assert_eq!(options.concurrency, 32);
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct BulkOptions {
     /// Calls in flight at the start (default 16).
     pub concurrency: usize,
@@ -255,6 +265,54 @@ impl Default for BulkOptions {
             gauges: None,
             ending: None,
         }
+    }
+}
+
+impl BulkOptions {
+    /// Sets [`BulkOptions::concurrency`].
+    pub fn concurrency(mut self, calls: usize) -> Self {
+        self.concurrency = calls;
+        self
+    }
+    /// Sets [`BulkOptions::max_concurrency`].
+    pub fn max_concurrency(mut self, calls: usize) -> Self {
+        self.max_concurrency = calls;
+        self
+    }
+    /// Sets [`BulkOptions::shard`].
+    pub fn shard(mut self, shard: Option<Shard>) -> Self {
+        self.shard = shard;
+        self
+    }
+    /// Sets [`BulkOptions::max_rate_limited`].
+    pub fn max_rate_limited(mut self, times: u32) -> Self {
+        self.max_rate_limited = times;
+        self
+    }
+    /// Sets [`BulkOptions::lookahead`].
+    pub fn lookahead(mut self, records: usize) -> Self {
+        self.lookahead = records;
+        self
+    }
+    /// Sets [`BulkOptions::stop`].
+    pub fn stop(mut self, stop: tokio_util::sync::CancellationToken) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+    /// Sets [`BulkOptions::resend_ambiguous`].
+    pub fn resend_ambiguous(mut self, resend: bool) -> Self {
+        self.resend_ambiguous = resend;
+        self
+    }
+    /// Sets [`BulkOptions::gauges`].
+    pub fn gauges(mut self, gauges: std::sync::Arc<Gauges>) -> Self {
+        self.gauges = Some(gauges);
+        self
+    }
+    /// Sets [`BulkOptions::ending`].
+    pub fn ending(mut self, ending: Ending) -> Self {
+        self.ending = Some(ending);
+        self
     }
 }
 

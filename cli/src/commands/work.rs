@@ -37,11 +37,9 @@ pub async fn run(plan: Plan, args: WorkArgs, json_output: bool) -> Exit {
         Ok(j) => j,
         Err(e) => return e,
     };
-    let options = BulkOptions {
-        concurrency: args.concurrency,
-        max_concurrency: args.max_concurrency.max(args.concurrency),
-        ..BulkOptions::default()
-    };
+    let options = BulkOptions::default()
+        .concurrency(args.concurrency)
+        .max_concurrency(args.max_concurrency.max(args.concurrency));
     let run = RunStart {
         input: "(a worker: the feed staged in the journal)".into(),
         input_bytes: None,

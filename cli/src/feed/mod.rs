@@ -128,11 +128,7 @@ pub async fn work_feed(
         stop.clone(),
         Arc::new(Progress::new(None)),
     ));
-    let options = BulkOptions {
-        stop: Some(stop.clone()),
-        gauges: Some(gauges.clone()),
-        ..options
-    };
+    let options = options.stop(stop.clone()).gauges(gauges.clone());
     let tally = Tally::default();
     let error = worker
         .send_until_drained(&client, &options, work.buckets, &progress, &tally)

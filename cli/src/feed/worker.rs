@@ -141,12 +141,11 @@ impl Worker {
         // A pending record is one to send: one that may have been sent is pending only when
         // it can be read back (a customer create) or by an operator's decision; an "already
         // exists" answer then settles it.
-        let pass_options = BulkOptions {
-            lookahead: usize::MAX,
-            resend_ambiguous: true,
-            ending: Some(ending),
-            ..options.clone()
-        };
+        let pass_options = options
+            .clone()
+            .lookahead(usize::MAX)
+            .resend_ambiguous(true)
+            .ending(ending);
         let on_outcome = |sent: Sent| tally.note(progress, &sent);
         let mut sender = ledger.clone();
         let result = bulk::send(client, records, &pass_options, &mut sender, on_outcome).await;

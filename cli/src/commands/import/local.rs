@@ -136,14 +136,12 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
     };
     let records = lines.filter_map(move |line| futures::future::ready(admission.admit(line)));
     let gauges = Arc::new(preventor::bulk::Gauges::default());
-    let options = BulkOptions {
-        concurrency: args.concurrency,
-        max_concurrency: args.max_concurrency.max(args.concurrency),
-        stop: Some(stop.clone()),
-        resend_ambiguous: args.resend_ambiguous,
-        gauges: Some(gauges.clone()),
-        ..BulkOptions::default()
-    };
+    let options = BulkOptions::default()
+        .concurrency(args.concurrency)
+        .max_concurrency(args.max_concurrency.max(args.concurrency))
+        .stop(stop.clone())
+        .resend_ambiguous(args.resend_ambiguous)
+        .gauges(gauges.clone());
     let on_outcome = |sent: Sent| note_outcome(&counts, &progress, sent);
     let result = match (writer, run_id) {
         (Some((mut ledger, thread)), Some(run)) => {

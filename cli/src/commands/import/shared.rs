@@ -63,11 +63,9 @@ pub async fn run(plan: Plan, args: super::ImportArgs, dsn: String, json_output: 
         )
         .await;
     }
-    let options = BulkOptions {
-        concurrency: args.concurrency,
-        max_concurrency: args.max_concurrency.max(args.concurrency),
-        ..BulkOptions::default()
-    };
+    let options = BulkOptions::default()
+        .concurrency(args.concurrency)
+        .max_concurrency(args.max_concurrency.max(args.concurrency));
     let run = RunStart {
         input: args.file.display().to_string(),
         input_bytes: facts.as_ref().map(|f| f.0),
