@@ -113,86 +113,194 @@ pub async fn send<S>(
     records: S,
     options: &BulkOptions,
     ledger: &mut impl Ledger,
-    mut on_outcome: impl FnMut(Sent),
+    on_outcome: impl FnMut(Sent),
 ) -> Result<Summary>
 where
     S: Stream<Item = (u64, Record)>,
 {
     let mut records = std::pin::pin!(records.fuse());
-    let stop = options.stop.as_ref();
-    let mut input_done = false;
-    let mut stopping = false;
-    let mut limiter = Limiter::new(options.concurrency, options.max_concurrency);
-    let mut summary = Summary::default();
-    // Jobs whose key is free, oldest first. A key is busy from its first job in `ready` or in
-    // flight until that job is finished; later jobs of the key wait in `waiting`.
-    let mut ready: Ready<Job> = Ready::default();
-    let mut waiting: HashMap<String, VecDeque<Job>> = HashMap::new();
-    let mut busy: std::collections::HashSet<String> = Default::default();
-    let mut waiting_count = 0usize;
-    let mut in_flight: FuturesUnordered<InFlight> = FuturesUnordered::new();
-    // Jobs handed to the ledger or the server and not back: what the limiter counts.
-    let mut calls = 0usize;
-    // A ledger that could not record a batch: the run stops and returns it.
-    let mut failure: Option<Error> = None;
-    let mut paused_until: Option<Instant> = None;
-    let mut pacer = Pacer::new(Instant::now());
-    // Jobs refused with a 429, each with the time its `Retry-After` ends (their keys stay busy).
-    let mut delayed: Vec<(Instant, Job)> = Vec::new();
-    // Jobs done, to report (kept apart so that stopping can finish many at once).
-    let mut finished: Vec<(Job, Outcome)> = Vec::new();
-
+    let mut run = Run::new(client, options, ledger, on_outcome);
     loop {
-        if !stopping && (failure.is_some() || stop.is_some_and(CancellationToken::is_cancelled)) {
-            // Read nothing more; what was read and not sent is reported, not sent.
-            stopping = true;
-            input_done = true;
-            paused_until = None;
-            finished.extend(ready.drain().map(|job| (job, Outcome::Stopped)));
-            finished.extend(delayed.drain(..).map(|(_, job)| (job, Outcome::Stopped)));
-            for (_, jobs) in waiting.drain() {
-                finished.extend(jobs.into_iter().map(|job| (job, Outcome::Stopped)));
-            }
-            waiting_count = 0;
+        run.stop_if_asked();
+        run.report_finished()?;
+        let next_delayed = run.release_delayed();
+        run.read_input(records.as_mut(), next_delayed).await?;
+        if run.stop_asked() && !run.stopping {
+            continue;
         }
-        for (job, outcome) in finished.drain(..) {
+        run.set_ending();
+        let paused = run.dispatch();
+        if run.is_over() {
+            return run.close().await;
+        }
+        if let Some(done) = run.wait(paused, next_delayed).await {
+            run.take_answers(done);
+        }
+    }
+}
+
+/// Jobs by key: a key is busy from its first job in `ready` or in flight until that job is
+/// finished; later jobs of the key wait in `waiting`.
+#[derive(Default)]
+struct Keys {
+    /// Jobs whose key is free, oldest first.
+    ready: Ready<Job>,
+    waiting: HashMap<String, VecDeque<Job>>,
+    busy: std::collections::HashSet<String>,
+    /// Jobs in `waiting`.
+    waiting_count: usize,
+}
+
+impl Keys {
+    /// A job read from the input: ready if its key is free, else waiting behind it.
+    fn admit(&mut self, job: Job) {
+        let key = job.record.key().to_string();
+        if self.busy.insert(key.clone()) {
+            self.ready.push(job.seq, job);
+        } else {
+            self.waiting.entry(key).or_default().push_back(job);
+            self.waiting_count += 1;
+        }
+    }
+
+    /// A job of `key` finished: the key's next job, if any, is ready.
+    fn finished(&mut self, key: &str) {
+        match self.waiting.get_mut(key).and_then(VecDeque::pop_front) {
+            Some(next) => {
+                self.waiting_count -= 1;
+                self.ready.push(next.seq, next);
+            }
+            None => {
+                self.waiting.remove(key);
+                self.busy.remove(key);
+            }
+        }
+    }
+
+    /// Every job waiting behind a busy key, taken out.
+    fn drain_waiting(&mut self) -> Vec<Job> {
+        self.waiting_count = 0;
+        self.waiting.drain().flat_map(|(_, jobs)| jobs).collect()
+    }
+}
+
+/// One [`send`]: its queues, its calls in flight and its pace, and what it reports to.
+struct Run<'a, L, F> {
+    client: &'a ComplianceClient,
+    options: &'a BulkOptions,
+    ledger: &'a mut L,
+    on_outcome: F,
+    summary: Summary,
+    limiter: Limiter,
+    pacer: Pacer,
+    keys: Keys,
+    in_flight: FuturesUnordered<InFlight>,
+    /// Jobs handed to the ledger or the server and not back: what the limiter counts.
+    calls: usize,
+    /// Jobs refused with a 429, each with the time its `Retry-After` ends (their keys stay
+    /// busy).
+    delayed: Vec<(Instant, Job)>,
+    /// Jobs done, to report (kept apart so that stopping can finish many at once).
+    finished: Vec<(Job, Outcome)>,
+    paused_until: Option<Instant>,
+    /// A ledger that could not record a batch: the run stops and returns it.
+    failure: Option<Error>,
+    input_done: bool,
+    stopping: bool,
+}
+
+impl<'a, L: Ledger, F: FnMut(Sent)> Run<'a, L, F> {
+    fn new(
+        client: &'a ComplianceClient,
+        options: &'a BulkOptions,
+        ledger: &'a mut L,
+        on_outcome: F,
+    ) -> Self {
+        Run {
+            client,
+            options,
+            ledger,
+            on_outcome,
+            summary: Summary::default(),
+            limiter: Limiter::new(options.concurrency, options.max_concurrency),
+            pacer: Pacer::new(Instant::now()),
+            keys: Keys::default(),
+            in_flight: FuturesUnordered::new(),
+            calls: 0,
+            delayed: Vec::new(),
+            finished: Vec::new(),
+            paused_until: None,
+            failure: None,
+            input_done: false,
+            stopping: false,
+        }
+    }
+
+    fn stop_asked(&self) -> bool {
+        self.options
+            .stop
+            .as_ref()
+            .is_some_and(CancellationToken::is_cancelled)
+    }
+
+    /// On a stop (or a ledger's failure): read nothing more; what was read and not sent is
+    /// reported, not sent.
+    fn stop_if_asked(&mut self) {
+        if self.stopping || (self.failure.is_none() && !self.stop_asked()) {
+            return;
+        }
+        self.stopping = true;
+        self.input_done = true;
+        self.paused_until = None;
+        let ready: Vec<Job> = self.keys.ready.drain().collect();
+        let delayed = self.delayed.drain(..).map(|(_, job)| job);
+        let waiting = self.keys.drain_waiting();
+        let stopped = ready.into_iter().chain(delayed).chain(waiting);
+        self.finished
+            .extend(stopped.map(|job| (job, Outcome::Stopped)));
+    }
+
+    /// Reports the jobs done; each frees its key for the key's next job.
+    fn report_finished(&mut self) -> Result<()> {
+        for (job, outcome) in std::mem::take(&mut self.finished) {
             let key = job.record.key().to_string();
-            report(
-                &mut summary,
-                ledger,
-                &mut on_outcome,
-                options.gauges.as_deref(),
-                job,
-                outcome,
-            )?;
-            // The key's next record, if any, may go now.
-            match waiting.get_mut(&key).and_then(VecDeque::pop_front) {
-                Some(next) => {
-                    waiting_count -= 1;
-                    ready.push(next.seq, next);
-                }
-                None => {
-                    waiting.remove(&key);
-                    busy.remove(&key);
-                }
-            }
+            self.report(job, outcome)?;
+            self.keys.finished(&key);
         }
+        Ok(())
+    }
 
-        // Refused records whose `Retry-After` has passed go first.
+    /// Refused records whose `Retry-After` has passed are ready (before their keys' later
+    /// records); returns when the next one will be.
+    fn release_delayed(&mut self) -> Option<Instant> {
         let now = Instant::now();
-        if delayed.iter().any(|(at, _)| *at <= now) {
-            let (due, later): (Vec<_>, Vec<_>) = delayed.drain(..).partition(|(at, _)| *at <= now);
-            delayed = later;
+        if self.delayed.iter().any(|(at, _)| *at <= now) {
+            let (due, later): (Vec<_>, Vec<_>) =
+                self.delayed.drain(..).partition(|(at, _)| *at <= now);
+            self.delayed = later;
             for (_, job) in due {
-                ready.push(job.seq, job);
+                self.keys.ready.push(job.seq, job);
             }
         }
-        let next_delayed = delayed.iter().map(|(at, _)| *at).min();
+        self.delayed.iter().map(|(at, _)| *at).min()
+    }
 
-        // Read input while there is room: some ready work, and a bounded number waiting.
-        while !input_done && ready.len() < limiter.limit() && waiting_count < options.lookahead {
-            // Read only what is there now, without waiting, while calls are in flight.
-            let next = if calls == 0 && ready.is_empty() {
+    /// Reads input while there is room: some ready work, and a bounded number waiting. Waits
+    /// for input only when nothing else is going on.
+    async fn read_input<S>(
+        &mut self,
+        mut records: Pin<&mut futures::stream::Fuse<S>>,
+        next_delayed: Option<Instant>,
+    ) -> Result<()>
+    where
+        S: Stream<Item = (u64, Record)>,
+    {
+        let stop = self.options.stop.as_ref();
+        while !self.input_done
+            && self.keys.ready.len() < self.limiter.limit()
+            && self.keys.waiting_count < self.options.lookahead
+        {
+            let next = if self.calls == 0 && self.keys.ready.is_empty() {
                 tokio::select! {
                     next = records.next() => next,
                     _ = stopped(stop) => break,
@@ -205,194 +313,223 @@ where
                 }
             };
             let Some((seq, record)) = next else {
-                input_done = true;
+                self.input_done = true;
                 break;
             };
-            if options.shard.is_some_and(|s| !s.owns(record.key())) {
-                summary.other_shards += 1;
-                continue;
+            self.take_in(seq, record)?;
+        }
+        Ok(())
+    }
+
+    /// A record read: reported at once when an earlier run settled it (in input order, not
+    /// sent), else queued behind its key.
+    fn take_in(&mut self, seq: u64, record: Record) -> Result<()> {
+        if self.options.shard.is_some_and(|s| !s.owns(record.key())) {
+            self.summary.other_shards += 1;
+            return Ok(());
+        }
+        let prior = self.ledger.prior(seq);
+        let job = Job {
+            seq,
+            record,
+            sent_at: None,
+            rate_limited: 0,
+            sends: 0,
+            maybe_landed: matches!(prior, Prior::MaybeSent | Prior::Resend),
+            read_back: false,
+        };
+        let settled = match prior {
+            Prior::Acknowledged => Some(Outcome::AlreadySettled { acknowledged: true }),
+            Prior::Rejected => Some(Outcome::AlreadySettled {
+                acknowledged: false,
+            }),
+            Prior::Changed => Some(Outcome::Changed),
+            Prior::MaybeSent if !job.record.reconcilable() && !self.options.resend_ambiguous => {
+                Some(Outcome::Ambiguous {
+                    reason: "sent by an earlier run without an answer; not sent again \
+                             unless resending ambiguous records is asked for"
+                        .into(),
+                })
             }
-            let prior = ledger.prior(seq);
-            let job = Job {
-                seq,
-                record,
-                sent_at: None,
-                rate_limited: 0,
-                sends: 0,
-                maybe_landed: matches!(prior, Prior::MaybeSent | Prior::Resend),
-                read_back: false,
-            };
-            // What an earlier run settled is reported here, in input order, and not sent.
-            let settled = match prior {
-                Prior::Acknowledged => Some(Outcome::AlreadySettled { acknowledged: true }),
-                Prior::Rejected => Some(Outcome::AlreadySettled {
-                    acknowledged: false,
-                }),
-                Prior::Changed => Some(Outcome::Changed),
-                Prior::MaybeSent if !job.record.reconcilable() && !options.resend_ambiguous => {
-                    Some(Outcome::Ambiguous {
-                        reason: "sent by an earlier run without an answer; not sent again \
-                                 unless resending ambiguous records is asked for"
-                            .into(),
-                    })
-                }
-                _ => None,
-            };
-            if let Some(outcome) = settled {
-                report(
-                    &mut summary,
-                    ledger,
-                    &mut on_outcome,
-                    options.gauges.as_deref(),
-                    job,
-                    outcome,
-                )?;
-                continue;
-            }
-            let key = job.record.key().to_string();
-            if busy.insert(key.clone()) {
-                ready.push(job.seq, job);
-            } else {
-                waiting.entry(key).or_default().push_back(job);
-                waiting_count += 1;
+            _ => None,
+        };
+        match settled {
+            Some(outcome) => self.report(job, outcome),
+            None => {
+                self.keys.admit(job);
+                Ok(())
             }
         }
-        if stop.is_some_and(CancellationToken::is_cancelled) && !stopping {
-            continue;
-        }
+    }
 
-        // Near the end (the caller says so, or the input ended and what is left takes the
-        // pace a few seconds), the pace stops probing: a 429 there delays the end.
-        let left = ready.len() + waiting_count + delayed.len() + calls;
-        pacer.set_ending(
-            options.ending.as_ref().is_some_and(Ending::is_soon)
-                || (input_done && pacer.seconds_for(left).is_some_and(|s| s < ENDING_WITHIN)),
-        );
+    /// Near the end (the caller says so, or the input ended and what is left takes the pace a
+    /// few seconds), the pace stops probing: a 429 there delays the end.
+    fn set_ending(&mut self) {
+        let left =
+            self.keys.ready.len() + self.keys.waiting_count + self.delayed.len() + self.calls;
+        let soon = self.options.ending.as_ref().is_some_and(Ending::is_soon)
+            || (self.input_done
+                && self
+                    .pacer
+                    .seconds_for(left)
+                    .is_some_and(|s| s < ENDING_WITHIN));
+        self.pacer.set_ending(soon);
+    }
 
-        // Dispatch, unless the server asked us to wait.
-        let paused = paused_until.is_some_and(|t| Instant::now() < t);
+    /// Hands a batch of ready jobs to the ledger, unless the server asked us to wait; they are
+    /// sent once it has them on record, and the loop goes on meanwhile. Returns whether sends
+    /// are paused.
+    fn dispatch(&mut self) -> bool {
+        let paused = self.paused_until.is_some_and(|t| Instant::now() < t);
         // In batches of at least an eighth of the limit while calls are in flight: the ledger
         // records each batch at once (one journal commit, not one per record).
-        let room = limiter.limit().saturating_sub(calls);
-        let worth_it = room >= (limiter.limit() / 8).max(1)
-            || calls < limiter.limit() / 2
-            || (input_done && waiting_count == 0);
-        if !paused && worth_it && !ready.is_empty() {
-            let allowed = pacer.allowance(Instant::now(), room.min(ready.len()));
-            pacer.take(allowed);
-            let batch: Vec<Job> = (0..allowed).filter_map(|_| ready.pop()).collect();
+        let limit = self.limiter.limit();
+        let room = limit.saturating_sub(self.calls);
+        let worth_it = room >= (limit / 8).max(1)
+            || self.calls < limit / 2
+            || (self.input_done && self.keys.waiting_count == 0);
+        if !paused && worth_it && !self.keys.ready.is_empty() {
+            let allowed = self
+                .pacer
+                .allowance(Instant::now(), room.min(self.keys.ready.len()));
+            self.pacer.take(allowed);
+            let batch: Vec<Job> = (0..allowed).filter_map(|_| self.keys.ready.pop()).collect();
             if !batch.is_empty() {
-                // Sent once the ledger has them on record; the loop goes on meanwhile.
                 let seqs: Vec<u64> = batch.iter().map(|j| j.seq).collect();
-                let durable = ledger.sending(&seqs);
-                calls += batch.len();
-                in_flight.push(Box::pin(async move { Done::Marked(batch, durable.await) }));
+                let durable = self.ledger.sending(&seqs);
+                self.calls += batch.len();
+                self.in_flight
+                    .push(Box::pin(async move { Done::Marked(batch, durable.await) }));
             }
         }
+        paused
+    }
 
-        if in_flight.is_empty()
-            && ready.is_empty()
-            && delayed.is_empty()
-            && waiting_count == 0
-            && input_done
-        {
-            ledger.close().await?;
-            return match failure {
-                Some(e) => Err(e),
-                None => Ok(summary),
-            };
-        }
+    /// Nothing left anywhere: the input ended and every job is done.
+    fn is_over(&self) -> bool {
+        self.in_flight.is_empty()
+            && self.keys.ready.is_empty()
+            && self.delayed.is_empty()
+            && self.keys.waiting_count == 0
+            && self.input_done
+    }
 
-        // Wait for a call to end, or a stop, or the next time something may go: the end of a
-        // pause, a refused record's `Retry-After`, the pace's next send (or, idle, more input).
-        if let Some(g) = &options.gauges {
-            g.calls(calls, limiter.limit());
+    /// Closes the ledger; the summary, or the ledger's failure that stopped the run.
+    async fn close(self) -> Result<Summary> {
+        self.ledger.close().await?;
+        match self.failure {
+            Some(e) => Err(e),
+            None => Ok(self.summary),
         }
-        let wake_on_stop = if stopping { None } else { stop };
+    }
+
+    /// Waits for a call to end, or a stop, or the next time something may go: the end of a
+    /// pause, a refused record's `Retry-After`, the pace's next send. `None`: woken for one of
+    /// those.
+    async fn wait(&mut self, paused: bool, next_delayed: Option<Instant>) -> Option<Done> {
+        if let Some(g) = &self.options.gauges {
+            g.calls(self.calls, self.limiter.limit());
+        }
+        let wake_on_stop = if self.stopping {
+            None
+        } else {
+            self.options.stop.as_ref()
+        };
         let now = Instant::now();
+        let room = self.limiter.limit().saturating_sub(self.calls);
+        let next_send = (!paused && !self.keys.ready.is_empty())
+            .then(|| self.pacer.next_at(now, room.min(self.keys.ready.len())))
+            .flatten();
         let wake = [
-            paused_until.filter(|_| paused),
+            self.paused_until.filter(|_| paused),
             next_delayed,
-            (!paused && !ready.is_empty())
-                .then(|| {
-                    let room = limiter.limit().saturating_sub(calls);
-                    pacer.next_at(now, room.min(ready.len()))
-                })
-                .flatten(),
+            next_send,
         ]
         .into_iter()
         .flatten()
         .min();
-        let done = if in_flight.is_empty() {
+        if self.in_flight.is_empty() {
             if wake.is_some() {
                 tokio::select! {
                     _ = sleep_until(wake) => {}
                     _ = stopped(wake_on_stop) => {}
                 }
             }
-            continue;
-        } else {
-            tokio::select! {
-                done = in_flight.next() => done,
-                _ = sleep_until(wake), if wake.is_some() => continue,
-                _ = stopped(wake_on_stop) => continue,
-            }
-        };
-        let Some(done) = done else { continue };
-
-        // This answer and every other one already in: their records' successors are marked in
-        // one batch (group commit: the slower the ledger, the more each batch holds).
-        let mut done = Some(done);
-        while let Some(answer) = done {
-            let step = match answer {
-                Done::Marked(jobs, Ok(())) => {
-                    for job in jobs {
-                        in_flight.push(if job.reads_back_first() {
-                            reconcile(client.clone(), job)
-                        } else {
-                            call(client.clone(), job)
-                        });
-                    }
-                    None
-                }
-                Done::Marked(jobs, Err(e)) => {
-                    // Not on record: not sent.
-                    calls -= jobs.len();
-                    failure.get_or_insert(e);
-                    finished.extend(jobs.into_iter().map(|job| (job, Outcome::Stopped)));
-                    None
-                }
-                Done::Answered(answer) => Some(next_step(
-                    observed(options.gauges.as_deref(), answer),
-                    &mut limiter,
-                    &mut pacer,
-                    &mut summary,
-                    &mut paused_until,
-                    options,
-                )),
-            };
-            match step {
-                None => {}
-                Some(Next::Reconcile(job)) => in_flight.push(reconcile(client.clone(), job)),
-                Some(Next::Send(job) | Next::Delay(job, _)) if stopping => {
-                    calls -= 1;
-                    finished.push((job, Outcome::Stopped));
-                }
-                Some(Next::Delay(job, until)) => {
-                    calls -= 1;
-                    delayed.push((until, job));
-                }
-                Some(Next::Send(job)) => {
-                    calls -= 1;
-                    ready.push(job.seq, job);
-                }
-                Some(Next::Finish(job, outcome)) => {
-                    calls -= 1;
-                    finished.push((job, outcome));
-                }
-            }
-            done = futures::FutureExt::now_or_never(in_flight.next()).flatten();
+            return None;
         }
+        tokio::select! {
+            done = self.in_flight.next() => done,
+            _ = sleep_until(wake), if wake.is_some() => None,
+            _ = stopped(wake_on_stop) => None,
+        }
+    }
+
+    /// This answer and every other one already in: their records' successors are marked in
+    /// one batch (group commit: the slower the ledger, the more each batch holds).
+    fn take_answers(&mut self, first: Done) {
+        let mut done = Some(first);
+        while let Some(answer) = done {
+            self.take_answer(answer);
+            done = futures::FutureExt::now_or_never(self.in_flight.next()).flatten();
+        }
+    }
+
+    /// One future in flight came back: a batch on record goes to the server, an answer says
+    /// what is next for its job.
+    fn take_answer(&mut self, answer: Done) {
+        let step = match answer {
+            Done::Marked(jobs, Ok(())) => {
+                for job in jobs {
+                    self.in_flight.push(if job.reads_back_first() {
+                        reconcile(self.client.clone(), job)
+                    } else {
+                        call(self.client.clone(), job)
+                    });
+                }
+                return;
+            }
+            Done::Marked(jobs, Err(e)) => {
+                // Not on record: not sent.
+                self.calls -= jobs.len();
+                self.failure.get_or_insert(e);
+                self.finished
+                    .extend(jobs.into_iter().map(|job| (job, Outcome::Stopped)));
+                return;
+            }
+            Done::Answered(answer) => next_step(
+                observed(self.options.gauges.as_deref(), answer),
+                &mut self.limiter,
+                &mut self.pacer,
+                &mut self.summary,
+                &mut self.paused_until,
+                self.options,
+            ),
+        };
+        match step {
+            Next::Reconcile(job) => {
+                self.in_flight.push(reconcile(self.client.clone(), job));
+                return;
+            }
+            Next::Send(job) | Next::Delay(job, _) if self.stopping => {
+                self.finished.push((job, Outcome::Stopped))
+            }
+            Next::Delay(job, until) => self.delayed.push((until, job)),
+            Next::Send(job) => self.keys.ready.push(job.seq, job),
+            Next::Finish(job, outcome) => self.finished.push((job, outcome)),
+        }
+        self.calls -= 1;
+    }
+
+    /// Counts a finished job, records it in the ledger and tells the caller.
+    fn report(&mut self, job: Job, outcome: Outcome) -> Result<()> {
+        report(
+            &mut self.summary,
+            self.ledger,
+            &mut self.on_outcome,
+            self.options.gauges.as_deref(),
+            job,
+            outcome,
+        )
     }
 }
 
