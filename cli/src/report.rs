@@ -166,24 +166,9 @@ fn text(v: &Value) -> String {
     }
 }
 
-fn html(report: &Value, journal: &str) -> String {
+/// Each run's receipt and charts.
+fn runs_html(report: &Value) -> String {
     let mut body = String::new();
-    body.push_str(&format!(
-        "<h1>Delivery report</h1><p>Journal <code>{}</code>, written {}.</p>",
-        esc(journal),
-        esc(&time(Some(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs_f64())
-                .unwrap_or_default()
-        )))
-    ));
-    let counts = report["counts"].as_object().cloned().unwrap_or_default();
-    body.push_str("<h2>Every record, now</h2>");
-    body.push_str(&table(
-        &["state", "records"],
-        counts.iter().map(|(k, v)| vec![k.clone(), text(v)]),
-    ));
     for run in report["runs"].as_array().into_iter().flatten() {
         body.push_str(&format!("<h2>Run {}</h2>", text(&run["id"])));
         body.push_str(&table(
@@ -206,6 +191,28 @@ fn html(report: &Value, journal: &str) -> String {
             run["samples"].as_array().map_or(&[][..], Vec::as_slice),
         ));
     }
+    body
+}
+
+fn html(report: &Value, journal: &str) -> String {
+    let mut body = String::new();
+    body.push_str(&format!(
+        "<h1>Delivery report</h1><p>Journal <code>{}</code>, written {}.</p>",
+        esc(journal),
+        esc(&time(Some(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or_default()
+        )))
+    ));
+    let counts = report["counts"].as_object().cloned().unwrap_or_default();
+    body.push_str("<h2>Every record, now</h2>");
+    body.push_str(&table(
+        &["state", "records"],
+        counts.iter().map(|(k, v)| vec![k.clone(), text(v)]),
+    ));
+    body.push_str(&runs_html(report));
     body.push_str("<h2>Rejected records, by the server's answer</h2>");
     body.push_str(&table(
         &["status", "answer", "records", "ids (first 50)"],

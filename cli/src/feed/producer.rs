@@ -120,12 +120,14 @@ pub async fn produce(
             // bucket with the most records still waiting here goes to a worker below its
             // share, one a round. By one only, it stays: shares move with the workers' rates,
             // and a bucket that changes hands idles its keys for a few tenths of a second.
-            handing.retain(|bucket, epoch| leases.valid(*bucket, *epoch));
-            if leases.count().saturating_sub(handing.len()) > most + 1 {
-                if let Some((bucket, epoch)) = hand_over_one(&ledger, &mut cursors, &mut queue) {
-                    handing.insert(bucket, epoch);
-                }
-            }
+            hand_over_above_share(
+                &leases,
+                &ledger,
+                most,
+                &mut handing,
+                &mut cursors,
+                &mut queue,
+            );
             let free = most.saturating_sub(leases.count()).min(TAKE_AT_ONCE);
             let taken = leases.acquire(&db, free).await.unwrap_or_default();
             let idle = taken.is_empty();
@@ -160,22 +162,9 @@ pub async fn produce(
             queue.finished(seq);
             rate.finished(Instant::now(), seq);
         }
-        // Every record that may go now, as far as the sender has room.
-        let mut full = false;
-        loop {
-            let permit = match tx.try_reserve() {
-                Ok(permit) => permit,
-                Err(mpsc::error::TrySendError::Full(())) => {
-                    full = true;
-                    break;
-                }
-                Err(mpsc::error::TrySendError::Closed(())) => return,
-            };
-            let Some((seq, _, record)) = queue.pop() else {
-                break;
-            };
-            permit.send((seq, record));
-        }
+        let Some(full) = hand_to_sender(&tx, &mut queue) else {
+            return;
+        };
         // Then wait for room in the sender, for records finished (their keys may send more),
         // for the next round, or for buckets given back (others may be taken).
         tokio::select! {
@@ -215,6 +204,40 @@ fn hand_over_one(
     let seqs = queue.remove_bucket(bucket);
     ledger.hand_over(bucket, &seqs);
     Some((bucket, epoch))
+}
+
+/// Every record that may go now, as far as the sender has room. Returns whether the sender
+/// is full; `None` when it has gone.
+fn hand_to_sender(tx: &mpsc::Sender<(u64, Record)>, queue: &mut Queue) -> Option<bool> {
+    loop {
+        let permit = match tx.try_reserve() {
+            Ok(permit) => permit,
+            Err(mpsc::error::TrySendError::Full(())) => return Some(true),
+            Err(mpsc::error::TrySendError::Closed(())) => return None,
+        };
+        let Some((seq, _, record)) = queue.pop() else {
+            return Some(false);
+        };
+        permit.send((seq, record));
+    }
+}
+
+/// Above its share `most` by more than one, hands over one bucket (see [`hand_over_one`]);
+/// `handing` holds the buckets handed over and not yet given back.
+fn hand_over_above_share(
+    leases: &Leases,
+    ledger: &PgLedger,
+    most: usize,
+    handing: &mut HashMap<u32, i64>,
+    cursors: &mut HashMap<u32, Cursor>,
+    queue: &mut Queue,
+) {
+    handing.retain(|bucket, epoch| leases.valid(*bucket, *epoch));
+    if leases.count().saturating_sub(handing.len()) > most + 1 {
+        if let Some((bucket, epoch)) = hand_over_one(ledger, cursors, queue) {
+            handing.insert(bucket, epoch);
+        }
+    }
 }
 
 /// Fetches the chunk of every bucket just taken, all in one statement.

@@ -143,26 +143,11 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
         .resend_ambiguous(args.resend_ambiguous)
         .gauges(gauges.clone());
     let on_outcome = |sent: Sent| note_outcome(&counts, &progress, sent);
-    let result = match (writer, run_id) {
-        (Some((mut ledger, thread)), Some(run)) => {
-            // The run's samples while it goes, the last one with the final commit.
-            let sampler = {
-                let writer = ledger.clone();
-                journal::runs::sampler(gauges.clone(), move |s| writer.sample(run, s))
-            };
-            let result = bulk::send(&client, records, &options, &mut ledger, on_outcome).await;
-            sampler.abort();
-            let last =
-                journal::runs::RunSample::of(started.elapsed().as_secs_f64(), &gauges.sample());
-            ledger.sample(run, last);
-            let _ = preventor::bulk::Ledger::close(&mut ledger).await;
-            // Every outcome is committed: the writer may end.
-            drop(ledger);
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-            result
-        }
-        _ => bulk::send(&client, records, &options, &mut NoLedger, on_outcome).await,
-    };
+    let writer = writer.zip(run_id);
+    let result = send_through(
+        &client, records, &options, writer, &gauges, started, on_outcome,
+    )
+    .await;
     progress.finish();
     let summary = match result {
         Ok(s) => s,
@@ -176,6 +161,34 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
     };
     let counted = counts.lock().unwrap();
     conclude(&args, &target, &counted, &progress, ended, json_output)
+}
+
+/// Sends through the journal's writer (its run sampled while it goes, the last sample with the
+/// final commit, the writer ended once every outcome is committed), or with no ledger.
+async fn send_through(
+    client: &preventor::ComplianceClient,
+    records: impl futures::Stream<Item = (u64, Record)>,
+    options: &BulkOptions,
+    writer: Option<((JournalLedger, std::thread::JoinHandle<()>), i64)>,
+    gauges: &Arc<preventor::bulk::Gauges>,
+    started: Instant,
+    on_outcome: impl FnMut(Sent),
+) -> preventor::Result<bulk::Summary> {
+    let Some(((mut ledger, thread), run)) = writer else {
+        return bulk::send(client, records, options, &mut NoLedger, on_outcome).await;
+    };
+    let sampler = {
+        let writer = ledger.clone();
+        journal::runs::sampler(gauges.clone(), move |s| writer.sample(run, s))
+    };
+    let result = bulk::send(client, records, options, &mut ledger, on_outcome).await;
+    sampler.abort();
+    let last = journal::runs::RunSample::of(started.elapsed().as_secs_f64(), &gauges.sample());
+    ledger.sample(run, last);
+    let _ = preventor::bulk::Ledger::close(&mut ledger).await;
+    drop(ledger);
+    let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    result
 }
 
 /// Reads and parses the input's lines on a thread of their own (reading never blocks the
