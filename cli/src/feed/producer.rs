@@ -44,8 +44,8 @@ use crate::journal::postgres::{
 /// that workers that start together share the buckets out.
 const TAKE_AT_ONCE: usize = 16;
 /// Fewer records than this waiting in a bucket are sent here rather than handed over: another
-/// worker would take longer to start on them (measured at a feed's end: 0.5-0.6 s from the
-/// last record sent here to the first sent there) than this one takes to send them.
+/// worker would take longer to start on them (at a feed's end, from the last record sent here
+/// to the first sent there) than this one takes to send them.
 const HAND_OVER_AT_LEAST: usize = (CHUNK / 2) as usize;
 /// Records of a bucket sent under one lease, on average (a span of `CHUNK` times
 /// [`BUCKETS`] records of the feed).
@@ -66,7 +66,7 @@ const ENDING_WITHIN: f64 = 3.0;
 /// bucket on average: from half to one and a half [`CHUNK`], spread by bucket and epoch.
 /// Buckets taken together and sent at one pace would otherwise all reach the end of their
 /// chunks together, and every key would wait at once for its bucket to be given back and taken
-/// again (measured: the feed's rate fell by a third to a half for a second, every five seconds).
+/// again: the feed's rate dropped with each such wave.
 fn chunk(bucket: u32, epoch: i64) -> i64 {
     let spread = (u64::from(bucket) * 0x9E37_79B9 + epoch as u64 * 0x85EB_CA6B) % CHUNK as u64;
     CHUNK / 2 + spread as i64
@@ -349,17 +349,14 @@ struct Outlook {
 /// [`Progress`] with the round.
 ///
 /// Each worker paces itself at the share of the server's limit it found, and those shares
-/// differ (measured: 750 and 1,250 records a second for two of three workers on a 3,000 limit):
-/// with equal numbers of buckets, the slower worker's keys fell behind the others' all through
+/// differ: with equal numbers of buckets, the slower worker's keys fell behind the others' all through
 /// the feed. By rate alone, the keys of every worker moved at one speed, but those that fell
 /// behind at the start (a burst of 429s) never caught up, and the feed ended seconds after most
 /// of its keys; a worker behind now holds fewer keys, each of them sent faster, and hands the
 /// rest to workers ahead, which send the keys behind first (oldest first). The paces stay
 /// apart: a 429 reaches every worker, and each measures its own rate again, so their ratio
-/// holds (measured: 280 against 1,300 and 1,400 a second, all run); held to half an equal
-/// share, the slowest worker's keys fell behind all through the feed and ended it alone,
-/// 0.7-1.2 s after the others (three workers 0.907-0.945 of the limit, against 0.942-0.959
-/// with the bounds wide). Counting only buckets with work keeps the workers even to the end:
+/// holds all run; held to half an equal share, the slowest worker's keys fell behind all
+/// through the feed and ended it alone, after the others (the feed benchmark shows it). Counting only buckets with work keeps the workers even to the end:
 /// as buckets run dry, each worker's share shrinks with them, and a bucket given back goes to
 /// a worker below its share.
 async fn outlook(db: &Db, leases: &Leases, mine: Progress) -> Outlook {

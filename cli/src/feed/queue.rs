@@ -4,9 +4,8 @@
 //! The sender sends one record of a key at a time and keeps the rest of the key's records
 //! waiting, within a bound. Handing it records in staging order alone let the keys held back
 //! (a 429's `Retry-After`, a slow answer) fill that bound with their waiting records: the
-//! sender then read nothing more, and every other key stood idle until they moved (measured:
-//! no send at all for 0.8 s after each burst of 429s, and a bucket taken over waited up to a
-//! second behind the records queued before it). With a few records of each key in the sender,
+//! sender then read nothing more, and every other key stood idle until they moved (after each
+//! burst of 429s, and a bucket taken over waited behind the records queued before it). With a few records of each key in the sender,
 //! a key held back holds back only itself, and a bucket just taken is sent at once.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};

@@ -1,8 +1,7 @@
 //! A worker's in-flight marks, coalesced: every batch that asks while a statement runs goes into
 //! the next one (group commit), each batch still all-or-nothing on its own.
 //!
-//! One statement per batch queued the marks behind each other (measured: 11-16 ms a batch of
-//! 3-14 records at 3,000 records a second, most of it waiting), and that wait is time a key
+//! One statement per batch queued the marks behind each other, and that wait is time a key
 //! cannot send its next record. One statement for every waiting batch keeps the wait near one
 //! statement's time however many batches ask. The marks have a connection of their own, so that
 //! they never queue behind the worker's fetches, outcome writes and lease rounds either.
