@@ -101,6 +101,29 @@ impl Journal {
         (out.status.code(), json_of(&out))
     }
 
+    /// Runs `sql` on the journal's own database; the first column of the first row, as text.
+    fn execute(&self, sql: &str) -> String {
+        match &self.cluster {
+            Some(cluster) => cluster.query("feed", sql),
+            None => {
+                let db = rusqlite::Connection::open(&self.journal).unwrap();
+                let mut statement = db.prepare(sql).unwrap();
+                let mut rows = statement.query([]).unwrap();
+                match rows.next().unwrap() {
+                    Some(row) => match row.get_ref(0).unwrap() {
+                        rusqlite::types::ValueRef::Null => String::new(),
+                        rusqlite::types::ValueRef::Integer(i) => i.to_string(),
+                        rusqlite::types::ValueRef::Text(t) => {
+                            String::from_utf8_lossy(t).into_owned()
+                        }
+                        other => format!("{other:?}"),
+                    },
+                    None => String::new(),
+                }
+            }
+        }
+    }
+
     /// Records per state, from the journal's own tables.
     fn states(&self) -> serde_json::Value {
         match &self.cluster {
@@ -528,6 +551,38 @@ async fn a_stop_signal_ends_cleanly_and_a_rerun_sends_the_rest(store: Store) {
     );
 }
 
+/// A journal of the schema before versioned migrations (the same tables, no history table) is
+/// migrated when a run opens it, and keeps what it knew: a rerun sends nothing again.
+async fn a_journal_from_before_versioned_migrations_is_migrated_and_keeps_its_records(
+    store: Store,
+) {
+    let sandbox = open_sandbox(SandboxConfig::default()).await;
+    let journal = Journal::new(store, "migrate");
+    let lines: Vec<String> = (0..3)
+        .map(|i| transaction(&format!("t-{i}"), "a-1", "1.00"))
+        .collect();
+    let file = write(&journal.dir, "feed.jsonl", &lines);
+    let out = journal.import(&sandbox, "transactions", &file).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let history = match &journal.cluster {
+        Some(_) => "preventor_schema_history",
+        None => "schema_history",
+    };
+    journal.execute(&format!("DROP TABLE {history}"));
+    let out = journal.import(&sandbox, "transactions", &file).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(
+        sandbox.calls("registerMonetaryTransaction"),
+        3,
+        "nothing sent again"
+    );
+    let versions = match &journal.cluster {
+        Some(_) => format!("SELECT string_agg(version::text, ',') FROM {history}"),
+        None => format!("SELECT group_concat(version) FROM {history}"),
+    };
+    assert_eq!(journal.execute(&versions), "1", "migrated to version 1");
+}
+
 /// Each scenario as two tests, one per store.
 macro_rules! on_both_stores {
     ($($scenario:ident),* $(,)?) => {
@@ -560,6 +615,7 @@ on_both_stores!(
     content_changed_since_sent_is_reported_and_not_sent,
     a_journal_of_another_target_is_refused_before_sending,
     a_stop_signal_ends_cleanly_and_a_rerun_sends_the_rest,
+    a_journal_from_before_versioned_migrations_is_migrated_and_keeps_its_records,
 );
 
 // ---- One store only. ----
@@ -602,6 +658,17 @@ async fn postgres_a_correction_staged_while_a_worker_runs_is_sent_or_reported() 
     };
     let out = run(&mut stage(&first)).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let hashes = || -> std::collections::HashMap<String, String> {
+        cluster
+            .query("feed", "SELECT id || ' ' || hash FROM preventor_records")
+            .lines()
+            .map(|l| {
+                let (id, hash) = l.split_once(' ').unwrap();
+                (id.to_string(), hash.to_string())
+            })
+            .collect()
+    };
+    let original = hashes();
     let worker = importer(&sandbox, &["work", "--journal", &journal.journal, "--json"])
         .spawn()
         .unwrap();
@@ -612,38 +679,45 @@ async fn postgres_a_correction_staged_while_a_worker_runs_is_sent_or_reported() 
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let out = run(&mut stage(&second)).await;
-    let staged = json_of(&out);
+    let staged = json_of(&out)["staged"].clone();
     let out = within(worker).await;
     assert!(
         matches!(out.status.code(), Some(0 | 1)),
         "{}",
         stderr_of(&out)
     );
-    let changed: std::collections::HashSet<String> = staged["staged"]["changed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap().to_string())
-        .collect();
+    // Every record of the correction was staged, or reported changed since sent.
+    assert_eq!(
+        staged["staged"].as_u64().unwrap() + staged["changed_since_sent"].as_u64().unwrap(),
+        RECORDS as u64,
+        "{staged}"
+    );
+    let now = hashes();
     let arrivals = sandbox.arrivals();
     let old: std::collections::HashSet<&String> =
         arrivals.get("a-old").into_iter().flatten().collect();
     let new: std::collections::HashSet<&String> =
         arrivals.get("a-new").into_iter().flatten().collect();
     assert_eq!(sandbox.stats()["duplicates"], 0);
-    for i in 0..RECORDS {
-        let id = format!("t-{i:04}");
-        if changed.contains(&id) {
-            assert!(old.contains(&id), "{id}: reported changed, so sent before");
-        } else {
+    let mut corrected = 0;
+    for (id, hash) in &now {
+        // The journal names the content that arrived: the correction's, or the original's.
+        if *hash == original[id] {
             assert!(
-                new.contains(&id) && !old.contains(&id),
+                old.contains(id) && !new.contains(id),
+                "{id}: kept its sent content"
+            );
+        } else {
+            corrected += 1;
+            assert!(
+                new.contains(id) && !old.contains(id),
                 "{id} was staged corrected, yet arrived with its old content (old {}, new {})",
-                old.contains(&id),
-                new.contains(&id)
+                old.contains(id),
+                new.contains(id)
             );
         }
     }
+    assert_eq!(corrected, staged["staged"].as_u64().unwrap() as usize);
     assert_eq!(
         cluster.query(
             "feed",

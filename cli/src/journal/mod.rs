@@ -21,6 +21,7 @@
 pub mod opened;
 pub mod postgres;
 pub mod runs;
+pub mod schema;
 pub mod writer;
 
 use std::{
@@ -202,45 +203,13 @@ fn writer_lock(path: &Path) -> Result<File, JournalError> {
     }
 }
 
-/// A connection to the journal at `path` (created if missing): WAL, an fsync per commit.
+/// A connection to the journal at `path` (created if missing): WAL, an fsync per commit. The
+/// schema is brought up to date by whoever opens the journal to write ([`schema`]).
 fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let db = Connection::open(path)?;
     db.busy_timeout(std::time::Duration::from_secs(10))?;
     db.pragma_update(None, "journal_mode", "WAL")?;
     db.pragma_update(None, "synchronous", "FULL")?;
-    db.execute_batch(
-        "CREATE TABLE IF NOT EXISTS records (
-            row TEXT PRIMARY KEY,
-            kind TEXT NOT NULL,
-            operation TEXT NOT NULL,
-            key TEXT NOT NULL,
-            id TEXT NOT NULL,
-            hash TEXT NOT NULL,
-            state TEXT NOT NULL,
-            line INTEGER,
-            status INTEGER,
-            details TEXT,
-            created REAL NOT NULL,
-            updated REAL NOT NULL,
-            run INTEGER,
-            run_line INTEGER
-        );
-        CREATE INDEX IF NOT EXISTS records_state ON records(state);
-        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
-    )?;
-    db.execute_batch(runs::SQLITE_SCHEMA)?;
-    // Journals written before the repeat check moved here have no `run` or `run_line`.
-    let has_run: i64 = db.query_row(
-        "SELECT COUNT(*) FROM pragma_table_info('records') WHERE name = 'run'",
-        [],
-        |r| r.get(0),
-    )?;
-    if has_run == 0 {
-        db.execute_batch(
-            "ALTER TABLE records ADD COLUMN run INTEGER;
-             ALTER TABLE records ADD COLUMN run_line INTEGER;",
-        )?;
-    }
     Ok(db)
 }
 
@@ -274,7 +243,8 @@ impl Journal {
         adopt: bool,
     ) -> Result<Journal, JournalError> {
         let lock = writer_lock(path)?;
-        let db = connect(path)?;
+        let mut db = connect(path)?;
+        schema::migrate_sqlite(&mut db)?;
         let run = serde_json::to_string(target)
             .map_err(|e| JournalError::Storage(format!("its target: {e}")))?;
         match meta(&db, "target")? {
@@ -326,9 +296,11 @@ impl Journal {
             )));
         }
         let lock = writer_lock(path)?;
+        let mut db = connect(path)?;
+        schema::migrate_sqlite(&mut db)?;
         Ok(Journal {
             path: path.to_path_buf(),
-            db: connect(path)?,
+            db,
             lock: Some(lock),
         })
     }

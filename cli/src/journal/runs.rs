@@ -18,36 +18,6 @@ use serde_json::{json, Value};
 use super::postgres::connection::{storage, Db};
 use super::JournalError;
 
-/// The SQLite tables.
-pub const SQLITE_SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY, started REAL NOT NULL, ended REAL, host TEXT, input TEXT,
-    input_bytes INTEGER, input_sha256 TEXT, target TEXT, options TEXT, counts TEXT);
-CREATE TABLE IF NOT EXISTS samples (
-    run INTEGER NOT NULL, t REAL NOT NULL, acknowledged INTEGER, rejected INTEGER,
-    ambiguous INTEGER, rate_limited INTEGER, in_flight INTEGER, concurrency_limit INTEGER,
-    p50_ms REAL, p99_ms REAL);
-CREATE TABLE IF NOT EXISTS decisions (
-    id INTEGER PRIMARY KEY, row TEXT NOT NULL, record_id TEXT NOT NULL, decision TEXT NOT NULL,
-    reason TEXT, decided_by TEXT NOT NULL, at REAL NOT NULL, previous_state TEXT NOT NULL);
-";
-
-/// The PostgreSQL tables.
-pub const POSTGRES_SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS preventor_runs (
-    id BIGSERIAL PRIMARY KEY, started DOUBLE PRECISION NOT NULL, ended DOUBLE PRECISION,
-    host TEXT, input TEXT, input_bytes BIGINT, input_sha256 TEXT, target TEXT, options TEXT,
-    counts TEXT);
-CREATE TABLE IF NOT EXISTS preventor_samples (
-    run BIGINT NOT NULL, t DOUBLE PRECISION NOT NULL, acknowledged BIGINT, rejected BIGINT,
-    ambiguous BIGINT, rate_limited BIGINT, in_flight BIGINT, concurrency_limit BIGINT,
-    p50_ms DOUBLE PRECISION, p99_ms DOUBLE PRECISION);
-CREATE TABLE IF NOT EXISTS preventor_decisions (
-    id BIGSERIAL PRIMARY KEY, row_id TEXT NOT NULL, record_id TEXT NOT NULL,
-    decision TEXT NOT NULL, reason TEXT, decided_by TEXT NOT NULL, at DOUBLE PRECISION NOT NULL,
-    previous_state TEXT NOT NULL);
-";
-
 /// The insert of a sample (SQLite), in [`RunSample`]'s order after the run.
 pub const SQLITE_SAMPLE: &str = "INSERT INTO samples (run, t, acknowledged, rejected, ambiguous,
     rate_limited, in_flight, concurrency_limit, p50_ms, p99_ms)

@@ -35,77 +35,14 @@ pub const BUCKETS: u32 = 64;
 /// How long setup statements may wait for the database.
 const SETUP_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS preventor_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS preventor_records (
-    seq BIGSERIAL UNIQUE,
-    row_id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    operation TEXT NOT NULL,
-    key TEXT NOT NULL,
-    id TEXT NOT NULL,
-    bucket INTEGER NOT NULL,
-    hash TEXT NOT NULL,
-    state TEXT NOT NULL,
-    maybe_sent BOOLEAN NOT NULL DEFAULT false,
-    line BIGINT,
-    status INTEGER,
-    details TEXT,
-    payload TEXT,
-    epoch BIGINT,
-    worker TEXT,
-    marked TIMESTAMPTZ,
-    created TIMESTAMPTZ NOT NULL DEFAULT now(),
-    updated TIMESTAMPTZ NOT NULL DEFAULT now(),
-    stage_run BIGINT,
-    stage_line BIGINT
-);
--- Journals of an earlier version: the staging that last read each record, and its line there
--- (how a repeat in one file is found without keeping every id in memory). Checked first, so
--- that a worker's start takes no table lock once the columns exist.
-DO $$ BEGIN
-  IF NOT EXISTS (SELECT 1 FROM information_schema.columns
-                 WHERE table_name = 'preventor_records' AND column_name = 'stage_run'
-                   AND table_schema = current_schema()) THEN
-    ALTER TABLE preventor_records ADD COLUMN stage_run BIGINT, ADD COLUMN stage_line BIGINT;
-  END IF;
-END $$;
-CREATE SEQUENCE IF NOT EXISTS preventor_stagings;
-CREATE INDEX IF NOT EXISTS preventor_records_work ON preventor_records (bucket, state, seq);
-CREATE INDEX IF NOT EXISTS preventor_records_state ON preventor_records (state);
-CREATE TABLE IF NOT EXISTS preventor_buckets (
-    bucket INTEGER PRIMARY KEY,
-    owner TEXT,
-    epoch BIGINT NOT NULL DEFAULT 0,
-    expires TIMESTAMPTZ
-);
-CREATE TABLE IF NOT EXISTS preventor_workers (
-    id TEXT PRIMARY KEY,
-    host TEXT NOT NULL,
-    pid INTEGER NOT NULL,
-    started TIMESTAMPTZ NOT NULL DEFAULT now(),
-    heartbeat TIMESTAMPTZ NOT NULL DEFAULT now(),
-    ended TIMESTAMPTZ
-);
--- Journals of an earlier version: each worker's records finished a second lately, and their
--- mean sequence number (how the buckets are shared between workers).
-DO $$ BEGIN
-  IF NOT EXISTS (SELECT 1 FROM information_schema.columns
-                 WHERE table_name = 'preventor_workers' AND column_name = 'rate'
-                   AND table_schema = current_schema()) THEN
-    ALTER TABLE preventor_workers ADD COLUMN rate DOUBLE PRECISION,
-                                  ADD COLUMN position DOUBLE PRECISION;
-  END IF;
-END $$;
-";
-
 /// A PostgreSQL journal: its schema made, bound to a target.
 pub struct PgJournal {
     pub db: Arc<Db>,
 }
 
 impl PgJournal {
-    /// Connects, makes the tables (once, whoever comes first), and binds the journal to
+    /// Connects, brings the schema up to date ([`schema`](super::schema): one worker at a time),
+    /// and binds the journal to
     /// `target` (the first run's) or refuses another target. `None`: read only (`status`).
     pub async fn open(
         location: Location,
@@ -116,20 +53,11 @@ impl PgJournal {
         if let Some(target) = target {
             let run = serde_json::to_string(target)
                 .map_err(|e| JournalError::Storage(format!("its target: {e}")))?;
+            super::schema::migrate_postgres(db.location(), until).await?;
             let bound: String = db
                 .retry(until, |c| {
                     let run = run.clone();
                     async move {
-                        // One schema maker at a time (workers start together).
-                        c.batch_execute(&format!(
-                            "BEGIN; SELECT pg_advisory_xact_lock(7207011); {SCHEMA} {}
-                             INSERT INTO preventor_buckets (bucket)
-                                 SELECT generate_series(0, {}) ON CONFLICT DO NOTHING;
-                             COMMIT;",
-                            crate::journal::runs::POSTGRES_SCHEMA,
-                            BUCKETS - 1
-                        ))
-                        .await?;
                         c.execute(
                             "INSERT INTO preventor_meta (key, value) VALUES ('target', $1)
                              ON CONFLICT (key) DO NOTHING",
