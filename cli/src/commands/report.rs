@@ -34,7 +34,7 @@ pub async fn run(args: ReportArgs, json: bool) -> Exit {
         Ok::<_, crate::journal::JournalError>((
             journal.report().await?,
             journal.counts().await?,
-            journal.problems(LISTED).await?,
+            journal.problems(&crate::journal::TO_DECIDE, LISTED).await?,
         ))
     }
     .await;

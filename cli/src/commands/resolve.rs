@@ -9,6 +9,7 @@ use crate::{
     journal::{
         opened::{Access, Opened},
         runs::Decision,
+        Problem,
     },
     output::Exit,
 };
@@ -98,16 +99,14 @@ pub async fn run(args: ResolveArgs, json: bool) -> Exit {
 const IDS_IN_COMMAND: usize = 20;
 
 /// What an operator can do about the problem records `problems` of the journal shown as
-/// `journal` (rows with `id` and `state`): one entry per state, with commands that run as
+/// `journal`: one entry per state, with commands that run as
 /// printed (for the first ids; `--ids-file FILE` takes any number).
-pub fn suggestions(journal: &str, problems: &[Value]) -> Vec<Value> {
+pub fn suggestions(journal: &str, problems: &[Problem]) -> Vec<Value> {
     let mut by_state: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
     for p in problems {
-        if let (Some(state), Some(id)) = (p["state"].as_str(), p["id"].as_str()) {
-            let ids = by_state.entry(state).or_default();
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
+        let ids = by_state.entry(p.state.as_str()).or_default();
+        if !ids.contains(&p.id.as_str()) {
+            ids.push(&p.id);
         }
     }
     let command = |decision: &str, reason: &str, ids: &[&str]| {

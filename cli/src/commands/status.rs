@@ -35,7 +35,7 @@ pub async fn run(args: StatusArgs, json_output: bool) -> Exit {
             journal.target().await?,
             journal.counts().await?,
             journal.workers().await?,
-            journal.problems(LISTED).await?,
+            journal.problems(&crate::journal::TO_DECIDE, LISTED).await?,
         ))
     }
     .await;
@@ -56,7 +56,7 @@ pub async fn run(args: StatusArgs, json_output: bool) -> Exit {
         report["workers"] = workers.into();
     }
     report["next_steps"] = super::resolve::suggestions(&journal.shown(), &problems).into();
-    report["problems"] = problems.into();
+    report["problems"] = serde_json::to_value(&problems).unwrap_or_default();
     output::print_report(&report, json_output);
     fates.exit()
 }

@@ -50,6 +50,49 @@ pub const RESEND: &str = "resend";
 /// An operator gave up on it (`preventor resolve --abandon`): never sent again.
 pub const ABANDONED: &str = "abandoned";
 
+/// The states of the records an operator may have to act on (`status` lists them).
+pub const TO_DECIDE: [&str; 3] = [REJECTED, AMBIGUOUS, FAILED];
+/// Those, and the records decided (the report lists them too).
+pub const REPORTED: [&str; 5] = [REJECTED, AMBIGUOUS, FAILED, RESEND, ABANDONED];
+
+/// A record an operator may have to look at (ids, lines, statuses, reasons: never a payload).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    pub kind: String,
+    pub id: String,
+    pub state: String,
+    /// Its line in the input that last sent it.
+    pub line: Option<i64>,
+    /// The server's HTTP status, for a rejected record.
+    pub status: Option<i64>,
+    /// The server's answer, or what happened.
+    pub details: Option<String>,
+}
+
+/// The records of a SQLite journal in `states` (see [`Journal::problems`]).
+pub fn sqlite_problems(
+    db: &Connection,
+    states: &[&str],
+    limit: usize,
+) -> rusqlite::Result<Vec<Problem>> {
+    let states = serde_json::to_string(states).unwrap_or_default();
+    let mut statement = db.prepare_cached(
+        "SELECT kind, id, state, line, status, details FROM records
+         WHERE state IN (SELECT value FROM json_each(?1)) ORDER BY updated LIMIT ?2",
+    )?;
+    let rows = statement.query_map(rusqlite::params![states, limit as i64], |r| {
+        Ok(Problem {
+            kind: r.get(0)?,
+            id: r.get(1)?,
+            state: r.get(2)?,
+            line: r.get(3)?,
+            status: r.get(4)?,
+            details: r.get(5)?,
+        })
+    })?;
+    rows.collect()
+}
+
 /// What the journal knows of a record: its state and content hash, and the run that last read
 /// it with its line there.
 #[derive(Debug)]
@@ -371,43 +414,32 @@ impl Journal {
 
     /// Counts per state.
     pub fn counts(&self) -> rusqlite::Result<HashMap<String, u64>> {
-        let mut statement = self
-            .db
-            .prepare("SELECT state, COUNT(*) FROM records GROUP BY state")?;
-        let rows = statement.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
-        })?;
-        rows.collect()
+        self.counts_where("true", None)
     }
 
     /// Counts per state of the records run `run` read (sent, or settled by an earlier run).
     pub fn counts_of_run(&self, run: i64) -> Result<HashMap<String, u64>, JournalError> {
-        let mut statement = self
-            .db
-            .prepare("SELECT state, COUNT(*) FROM records WHERE run = ?1 GROUP BY state")?;
-        let rows = statement.query_map([run], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(self.counts_where("run = ?1", Some(run))?)
     }
 
-    /// Rejected, ambiguous and failed records with their reasons.
-    pub fn problems(&self, limit: usize) -> rusqlite::Result<Vec<serde_json::Value>> {
-        let mut statement = self.db.prepare(
-            "SELECT kind, id, state, line, status, details FROM records
-             WHERE state IN ('rejected', 'ambiguous', 'failed') ORDER BY updated LIMIT ?1",
-        )?;
-        let rows = statement.query_map([limit as i64], |r| {
-            Ok(serde_json::json!({
-                "kind": r.get::<_, String>(0)?,
-                "id": r.get::<_, String>(1)?,
-                "state": r.get::<_, String>(2)?,
-                "line": r.get::<_, Option<i64>>(3)?,
-                "status": r.get::<_, Option<i64>>(4)?,
-                "details": r.get::<_, Option<String>>(5)?,
-            }))
-        })?;
-        rows.collect()
+    /// Counts per state of the records matching `filter` (with `?1` bound to `value`).
+    fn counts_where(
+        &self,
+        filter: &str,
+        value: Option<i64>,
+    ) -> rusqlite::Result<HashMap<String, u64>> {
+        let sql = format!("SELECT state, COUNT(*) FROM records WHERE {filter} GROUP BY state");
+        let mut statement = self.db.prepare(&sql)?;
+        let row = |r: &rusqlite::Row| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64));
+        match value {
+            Some(v) => statement.query_map([v], row)?.collect(),
+            None => statement.query_map([], row)?.collect(),
+        }
+    }
+
+    /// Records in `states` with their reasons, oldest change first (at most `limit`).
+    pub fn problems(&self, states: &[&str], limit: usize) -> rusqlite::Result<Vec<Problem>> {
+        sqlite_problems(&self.db, states, limit)
     }
 
     /// The journal's file.

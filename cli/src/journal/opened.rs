@@ -11,7 +11,7 @@ use super::{
         PgJournal,
     },
     runs::{Decision, Store},
-    Journal, JournalError,
+    Journal, JournalError, Problem,
 };
 use crate::target::Target;
 
@@ -89,11 +89,15 @@ impl Opened {
         }
     }
 
-    /// Rejected, ambiguous and failed records with their reasons (never a payload).
-    pub async fn problems(&self, limit: usize) -> Result<Vec<Value>, JournalError> {
+    /// Records in `states` with their reasons (never a payload), at most `limit`.
+    pub async fn problems(
+        &self,
+        states: &[&str],
+        limit: usize,
+    ) -> Result<Vec<Problem>, JournalError> {
         match self {
-            Opened::Sqlite(j) => Ok(j.problems(limit)?),
-            Opened::Postgres(j) => j.problems(limit as i64).await,
+            Opened::Sqlite(j) => Ok(j.problems(states, limit)?),
+            Opened::Postgres(j) => j.problems(states, limit).await,
         }
     }
 

@@ -16,7 +16,7 @@ use std::{sync::Arc, time::Duration};
 use serde_json::{json, Value};
 
 use super::postgres::connection::{storage, Db};
-use super::JournalError;
+use super::{JournalError, Problem};
 
 /// The insert of a sample (SQLite), in [`RunSample`]'s order after the run.
 pub const SQLITE_SAMPLE: &str = "INSERT INTO samples (run, t, acknowledged, rejected, ambiguous,
@@ -383,9 +383,6 @@ pub async fn pg_sample(db: &Db, id: i64, s: &RunSample) -> Result<(), JournalErr
 
 const LISTED: usize = 1000;
 
-/// A record with a problem: id, state, line, status, details.
-type Problem = (String, String, Option<i64>, Option<i64>, Option<String>);
-
 fn sqlite_report(db: &rusqlite::Connection) -> Result<Value, JournalError> {
     let has_runs: bool = db
         .query_row(
@@ -446,17 +443,7 @@ fn sqlite_report(db: &rusqlite::Connection) -> Result<Value, JournalError> {
             Ok((r.get::<_, String>(0)?, json!(r.get::<_, i64>(1)?)))
         })?
         .collect::<rusqlite::Result<_>>()?;
-    let problems: Vec<Problem> = db
-        .prepare(&format!(
-            "SELECT id, state, line, status, details FROM records
-             WHERE state IN ('rejected', 'ambiguous', 'failed', 'resend', 'abandoned')
-             ORDER BY updated LIMIT {}",
-            LISTED * 10
-        ))?
-        .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+    let problems = super::sqlite_problems(db, &super::REPORTED, LISTED * 10)?;
     let decisions: Vec<Value> = if has_runs {
         db.prepare("SELECT record_id, decision, reason, decided_by, at, previous_state FROM decisions ORDER BY id")?
             .query_map([], |r| {
@@ -550,25 +537,7 @@ async fn postgres_report(db: &Db) -> Result<Value, JournalError> {
         .iter()
         .map(|r| (r.get::<_, String>(0), json!(r.get::<_, i64>(1))))
         .collect();
-    let problems = c
-        .query(
-            "SELECT id, state, line, status, details FROM preventor_records
-             WHERE state IN ('rejected', 'ambiguous', 'failed', 'abandoned') ORDER BY updated LIMIT 10000",
-            &[],
-        )
-        .await
-        .map_err(q)?
-        .iter()
-        .map(|r| {
-            (
-                r.get::<_, String>(0),
-                r.get::<_, String>(1),
-                r.get::<_, Option<i64>>(2),
-                r.get::<_, Option<i32>>(3).map(i64::from),
-                r.get::<_, Option<String>>(4),
-            )
-        })
-        .collect();
+    let problems = super::postgres::problems(db, &super::REPORTED, LISTED * 10).await?;
     let decisions = c
         .query(
             "SELECT record_id, decision, reason, decided_by, at, previous_state FROM preventor_decisions ORDER BY id",
@@ -610,7 +579,15 @@ fn assemble(
     let mut groups: std::collections::BTreeMap<(Option<i64>, String), Vec<String>> =
         Default::default();
     let mut unsettled = Vec::new();
-    for (id, state, line, status, details) in problems {
+    for Problem {
+        id,
+        state,
+        line,
+        status,
+        details,
+        ..
+    } in problems
+    {
         let details = details.unwrap_or_default();
         if state == "rejected" {
             groups.entry((status, details)).or_default().push(id);

@@ -363,6 +363,15 @@ mod tests {
     use super::*;
     use crate::{journal::Journal, target::Target};
 
+    fn target() -> Target {
+        Target {
+            compliance_url: "embedded-sandbox".into(),
+            tenant: "t".into(),
+            env: "e".into(),
+            banknu: "1".into(),
+        }
+    }
+
     #[tokio::test]
     async fn a_mark_resolves_once_another_connection_sees_it_and_outcomes_follow() {
         let dir = tempfile::Builder::new()
@@ -370,13 +379,7 @@ mod tests {
             .tempdir()
             .unwrap();
         let path = dir.path().join("j.sqlite");
-        let target = Target {
-            compliance_url: "embedded-sandbox".into(),
-            tenant: "t".into(),
-            env: "e".into(),
-            banknu: "1".into(),
-        };
-        let journal = Journal::open_for_import(&path, &target, false).unwrap();
+        let journal = Journal::open_for_import(&path, &target(), false).unwrap();
         let (mut ledger, thread) = journal.writer().unwrap();
         for seq in 1..=3 {
             ledger.admit(Admitted {
@@ -431,13 +434,7 @@ mod tests {
             .tempdir()
             .unwrap();
         let path = dir.path().join("j.sqlite");
-        let target = Target {
-            compliance_url: "embedded-sandbox".into(),
-            tenant: "t".into(),
-            env: "e".into(),
-            banknu: "1".into(),
-        };
-        let journal = Journal::open_for_import(&path, &target, false).unwrap();
+        let journal = Journal::open_for_import(&path, &target(), false).unwrap();
         journal
             .db()
             .execute(

@@ -18,7 +18,7 @@ use std::{
 
 use futures::StreamExt;
 use preventor::bulk::{self, BulkOptions, NoLedger, Outcome, Record, Sent, Shard};
-use serde_json::{json, Value};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
@@ -29,32 +29,13 @@ use crate::{
         writer::{Admitted, JournalLedger},
         Journal,
     },
-    output::{describe, print_report, Exit, Fates},
+    output::{describe, print_report, Exit, Fates, Listed},
     progress::Progress,
     signals::stop_on_signals,
     target::{Needs, Plan},
 };
 
 use super::{open_input, ImportArgs};
-
-/// Most records listed per kind of problem in the report (the rest are counted).
-const LISTED: usize = 100;
-
-/// Records of one kind of problem: the first [`LISTED`] and a count.
-#[derive(Default, Debug)]
-struct Listed {
-    count: u64,
-    first: Vec<Value>,
-}
-
-impl Listed {
-    fn push(&mut self, item: Value) {
-        self.count += 1;
-        if self.first.len() < LISTED {
-            self.first.push(item);
-        }
-    }
-}
 
 /// What an import counted, beyond the bulk summary.
 #[derive(Default, Debug)]

@@ -128,9 +128,9 @@ async fn stage_only(
 /// What staging refused: invalid lines, repeated ids, content changed since sent.
 fn problems_of(staged: &stage::Staged) -> Fates {
     Fates {
-        invalid: staged.invalid_count,
-        repeated: staged.duplicate_count,
-        changed: staged.changed_count,
+        invalid: staged.invalid.count,
+        repeated: staged.duplicates.count,
+        changed: staged.changed.count,
         ..Fates::default()
     }
 }

@@ -26,7 +26,10 @@ use std::{collections::HashMap, sync::Arc, time::Instant};
 
 use serde_json::{json, Value};
 
-use crate::{journal::JournalError, target::Target};
+use crate::{
+    journal::{JournalError, Problem},
+    target::Target,
+};
 use connection::{storage, Db, Location};
 
 /// How many buckets a feed's keys are split into.
@@ -34,6 +37,34 @@ pub const BUCKETS: u32 = 64;
 
 /// How long setup statements may wait for the database.
 const SETUP_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The records of a PostgreSQL journal in `states` (see [`PgJournal::problems`]).
+pub async fn problems(
+    db: &Db,
+    states: &[&str],
+    limit: usize,
+) -> Result<Vec<Problem>, JournalError> {
+    let client = db.client().await.map_err(|e| storage(&e))?;
+    let rows = client
+        .query(
+            "SELECT kind, id, state, line, status, details FROM preventor_records
+             WHERE state = ANY($1) ORDER BY updated LIMIT $2",
+            &[&states, &(limit as i64)],
+        )
+        .await
+        .map_err(|e| storage(&e))?;
+    Ok(rows
+        .iter()
+        .map(|r| Problem {
+            kind: r.get(0),
+            id: r.get(1),
+            state: r.get(2),
+            line: r.get(3),
+            status: r.get::<_, Option<i32>>(4).map(i64::from),
+            details: r.get(5),
+        })
+        .collect())
+}
 
 /// A PostgreSQL journal: its schema made, bound to a target.
 pub struct PgJournal {
@@ -112,18 +143,7 @@ impl PgJournal {
 
     /// Counts per state.
     pub async fn counts(&self) -> Result<HashMap<String, u64>, JournalError> {
-        let client = self.db.client().await.map_err(|e| storage(&e))?;
-        let rows = client
-            .query(
-                "SELECT state, COUNT(*) FROM preventor_records GROUP BY state",
-                &[],
-            )
-            .await
-            .map_err(|e| storage(&e))?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64))
-            .collect())
+        self.counts_where("true", None).await
     }
 
     /// Counts per state of the records staging `staging` read (staged, or settled earlier).
@@ -131,46 +151,36 @@ impl PgJournal {
         &self,
         staging: i64,
     ) -> Result<HashMap<String, u64>, JournalError> {
+        self.counts_where("stage_run = $1", Some(staging)).await
+    }
+
+    /// Counts per state of the records matching `filter` (with `$1` bound to `value`).
+    async fn counts_where(
+        &self,
+        filter: &str,
+        value: Option<i64>,
+    ) -> Result<HashMap<String, u64>, JournalError> {
         let client = self.db.client().await.map_err(|e| storage(&e))?;
-        let rows = client
-            .query(
-                "SELECT state, COUNT(*) FROM preventor_records WHERE stage_run = $1
-                 GROUP BY state",
-                &[&staging],
-            )
-            .await
-            .map_err(|e| storage(&e))?;
+        let sql =
+            format!("SELECT state, COUNT(*) FROM preventor_records WHERE {filter} GROUP BY state");
+        let rows = match &value {
+            Some(v) => client.query(&sql, &[v]).await,
+            None => client.query(&sql, &[]).await,
+        }
+        .map_err(|e| storage(&e))?;
         Ok(rows
             .iter()
             .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64))
             .collect())
     }
 
-    /// Rejected, ambiguous and failed records with their reasons (ids, lines, statuses: never
-    /// a payload).
-    pub async fn problems(&self, limit: i64) -> Result<Vec<Value>, JournalError> {
-        let client = self.db.client().await.map_err(|e| storage(&e))?;
-        let rows = client
-            .query(
-                "SELECT kind, id, state, line, status, details FROM preventor_records
-                 WHERE state IN ('rejected', 'ambiguous', 'failed') ORDER BY updated LIMIT $1",
-                &[&limit],
-            )
-            .await
-            .map_err(|e| storage(&e))?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                json!({
-                    "kind": r.get::<_, String>(0),
-                    "id": r.get::<_, String>(1),
-                    "state": r.get::<_, String>(2),
-                    "line": r.get::<_, Option<i64>>(3),
-                    "status": r.get::<_, Option<i32>>(4),
-                    "details": r.get::<_, Option<String>>(5),
-                })
-            })
-            .collect())
+    /// Records in `states` with their reasons, oldest change first (at most `limit`).
+    pub async fn problems(
+        &self,
+        states: &[&str],
+        limit: usize,
+    ) -> Result<Vec<Problem>, JournalError> {
+        problems(&self.db, states, limit).await
     }
 
     /// Each worker: host, pid, last heartbeat (seconds ago), whether it ended, its buckets.

@@ -11,6 +11,7 @@ use super::{connection::Db, BUCKETS};
 use crate::{
     input::{self, Parsed},
     journal::{self, JournalError, Known},
+    output::Listed,
 };
 
 /// Records per staging statement.
@@ -27,12 +28,9 @@ pub struct Staged {
     pub already_settled: u64,
     pub ambiguous_kept: u64,
     pub requeued: u64,
-    pub invalid: Vec<Value>,
-    pub invalid_count: u64,
-    pub duplicates: Vec<Value>,
-    pub duplicate_count: u64,
-    pub changed: Vec<Value>,
-    pub changed_count: u64,
+    pub invalid: Listed,
+    pub duplicates: Listed,
+    pub changed: Listed,
 }
 
 impl Staged {
@@ -44,20 +42,13 @@ impl Staged {
             "already_settled": self.already_settled,
             "ambiguous_kept": self.ambiguous_kept,
             "requeued_ambiguous": self.requeued,
-            "invalid": self.invalid_count,
-            "duplicate_ids": self.duplicate_count,
-            "changed_since_sent": self.changed_count,
-            "invalid_lines": self.invalid,
-            "duplicate_lines": self.duplicates,
-            "changed": self.changed,
+            "invalid": self.invalid.count,
+            "duplicate_ids": self.duplicates.count,
+            "changed_since_sent": self.changed.count,
+            "invalid_lines": self.invalid.first,
+            "duplicate_lines": self.duplicates.first,
+            "changed": self.changed.first,
         })
-    }
-}
-
-fn push(list: &mut Vec<Value>, count: &mut u64, item: Value) {
-    *count += 1;
-    if list.len() < 100 {
-        list.push(item);
     }
 }
 
@@ -105,11 +96,9 @@ pub async fn stage(
         } = match line {
             Ok(p) => p,
             Err(bad) => {
-                push(
-                    &mut staged.invalid,
-                    &mut staged.invalid_count,
-                    json!({"line": bad.line, "problem": bad.problem}),
-                );
+                staged
+                    .invalid
+                    .push(json!({"line": bad.line, "problem": bad.problem}));
                 continue;
             }
         };
@@ -136,18 +125,17 @@ pub async fn stage(
     // Repeats within a batch are found as they are read, others when their batch is staged.
     staged
         .duplicates
+        .first
         .sort_by_key(|d| d["line"].as_u64().unwrap_or_default());
     Ok(staged)
 }
 
 /// Line `line` repeats line `first` (the same record id): reported, not staged.
 fn repeated(staged: &mut Staged, line: u64, first: u64, id: &str) {
-    push(
-        &mut staged.duplicates,
-        &mut staged.duplicate_count,
-        json!({"line": line, "first_line": first, "id": id,
-               "problem": format!("id {id} repeats line {first}; not staged")}),
-    );
+    staged
+        .duplicates
+        .push(json!({"line": line, "first_line": first, "id": id,
+               "problem": format!("id {id} repeats line {first}; not staged")}));
 }
 
 fn row_of(
@@ -282,12 +270,8 @@ fn sort<'a>(
             // An operator's resend of a settled record (its content was not kept): staged.
             Prior::Resend => requeue.push(row),
             Prior::Acknowledged | Prior::Rejected => staged.already_settled += 1,
-            _ => push(
-                &mut staged.changed,
-                &mut staged.changed_count,
-                json!({"line": row.line, "id": row.id,
-                       "problem": "content changed since an earlier run sent it; not staged"}),
-            ),
+            _ => staged.changed.push(json!({"line": row.line, "id": row.id,
+                       "problem": "content changed since an earlier run sent it; not staged"})),
         }
     }
     sorted
@@ -349,13 +333,9 @@ async fn insert_fresh(
     // A record a worker marked between the read above and this write was not overwritten:
     // its earlier content is being sent. Reported, as any change since sent.
     for row in fresh.iter().filter(|r| !written.contains(&r.row)) {
-        push(
-            &mut staged.changed,
-            &mut staged.changed_count,
-            json!({"line": row.line, "id": row.id,
+        staged.changed.push(json!({"line": row.line, "id": row.id,
                    "problem": "being sent with its earlier content while this was staged; \
-                               not staged"}),
-        );
+                               not staged"}));
     }
     Ok(())
 }
