@@ -119,7 +119,7 @@ pub async fn work_feed(
         crate::journal::runs::sampler(gauges.clone(), move |s| {
             let db = db.clone();
             tokio::spawn(async move {
-                let _ = crate::journal::runs::pg_sample(&db, run_id, &s).await;
+                let _ = crate::journal::postgres::runs::sample(&db, run_id, &s).await;
             });
         })
     };

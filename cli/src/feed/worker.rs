@@ -36,7 +36,7 @@ impl Worker {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or_default();
-        let host = hostname();
+        let host = crate::journal::hostname();
         let id = format!("{host}:{}:{nanos:08x}", std::process::id());
         let lease = Duration::from_secs_f64(work.lease.clamp(1.0, 3600.0));
         workers::join(&db, &id, &host)
@@ -163,11 +163,4 @@ impl Worker {
         let _ = workers::leave(&self.db, &self.leases.worker).await;
         self.leases.worker.clone()
     }
-}
-
-/// This host's name.
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "this-host".into())
 }

@@ -119,7 +119,7 @@ impl Opened {
 
     /// Everything a report shows.
     pub async fn report(&self) -> Result<Value, JournalError> {
-        self.store().report().await
+        self.store().report(&self.counts().await?).await
     }
 
     /// Records an operator's decision on the records with these ids.

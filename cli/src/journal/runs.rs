@@ -15,13 +15,8 @@ use std::{sync::Arc, time::Duration};
 
 use serde_json::{json, Value};
 
-use super::postgres::connection::{storage, Db};
+use super::postgres::connection::Db;
 use super::{JournalError, Problem};
-
-/// The insert of a sample (SQLite), in [`RunSample`]'s order after the run.
-pub const SQLITE_SAMPLE: &str = "INSERT INTO samples (run, t, acknowledged, rejected, ambiguous,
-    rate_limited, in_flight, concurrency_limit, p50_ms, p99_ms)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
 /// A run as it starts.
 #[derive(Clone, Debug)]
@@ -62,27 +57,6 @@ impl RunSample {
             p99_ms: s.latency_p99_ms,
         }
     }
-
-    /// Inserts this sample of run `run` with [`SQLITE_SAMPLE`], prepared.
-    pub fn insert_sqlite(
-        &self,
-        sample: &mut rusqlite::Statement,
-        run: i64,
-    ) -> rusqlite::Result<()> {
-        sample.execute(rusqlite::params![
-            run,
-            self.t,
-            self.acknowledged as i64,
-            self.rejected as i64,
-            self.ambiguous as i64,
-            self.rate_limited as i64,
-            self.in_flight as i64,
-            self.limit as i64,
-            self.p50_ms,
-            self.p99_ms
-        ])?;
-        Ok(())
-    }
 }
 
 /// A file's size, SHA-256 (hex) and line count, read once.
@@ -107,17 +81,6 @@ pub fn input_facts(path: &std::path::Path) -> std::io::Result<(u64, String, u64)
         lines += 1;
     }
     Ok((bytes, format!("{:x}", hasher.finalize()), lines))
-}
-
-/// Ends a SQLite run (on a connection of its own: the import's are gone by then).
-pub fn end_sqlite(path: &std::path::Path, id: i64, counts: &Value) -> Result<(), JournalError> {
-    let db = rusqlite::Connection::open(path)?;
-    db.busy_timeout(Duration::from_secs(10))?;
-    db.execute(
-        "UPDATE runs SET ended = ?2, counts = ?3 WHERE id = ?1",
-        rusqlite::params![id, now(), counts.to_string()],
-    )?;
-    Ok(())
 }
 
 /// Samples `gauges` into `write` until the returned task is aborted: every second for the first
@@ -173,78 +136,29 @@ pub enum Store<'a> {
     Postgres(Arc<Db>),
 }
 
-fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or_default()
-}
-
-fn host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "this host".into())
-}
-
 impl Store<'_> {
     /// Records a run's start; returns its id.
     pub async fn start(&self, run: &RunStart) -> Result<i64, JournalError> {
-        let options = run.options.to_string();
-        let bytes = run.input_bytes.map(|b| b as i64);
         match self {
-            Store::Sqlite(db) => {
-                db.execute(
-                    "INSERT INTO runs (started, host, input, input_bytes, input_sha256, target, options)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    rusqlite::params![now(), host(), run.input, bytes, run.input_sha256, run.target, options],
-                )?;
-                Ok(db.last_insert_rowid())
-            }
-            Store::Postgres(db) => {
-                let c = db.client().await.map_err(|e| storage(&e))?;
-                let row = c
-                    .query_one(
-                        "INSERT INTO preventor_runs (started, host, input, input_bytes, input_sha256, target, options)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-                        &[&now(), &host(), &run.input, &bytes, &run.input_sha256, &run.target, &options],
-                    )
-                    .await
-                    .map_err(|e| storage(&e))?;
-                Ok(row.get(0))
-            }
+            Store::Sqlite(db) => super::sqlite::runs::start(db, run, &super::hostname()),
+            Store::Postgres(db) => super::postgres::runs::start(db, run, &super::hostname()).await,
         }
     }
 
-    /// A sample of run `id` (PostgreSQL; a SQLite import's samples go through its writer).
+    /// A sample of run `id` (a SQLite import's samples go through its writer).
     pub async fn sample(&self, id: i64, s: &RunSample) -> Result<(), JournalError> {
         match self {
-            Store::Sqlite(db) => s.insert_sqlite(&mut db.prepare(SQLITE_SAMPLE)?, id)?,
-            Store::Postgres(db) => pg_sample(db, id, s).await?,
+            Store::Sqlite(db) => super::sqlite::runs::sample(db, id, s),
+            Store::Postgres(db) => super::postgres::runs::sample(db, id, s).await,
         }
-        Ok(())
     }
 
     /// Records a run's end and final counts.
     pub async fn end(&self, id: i64, counts: &Value) -> Result<(), JournalError> {
-        let counts = counts.to_string();
         match self {
-            Store::Sqlite(db) => {
-                db.execute(
-                    "UPDATE runs SET ended = ?2, counts = ?3 WHERE id = ?1",
-                    rusqlite::params![id, now(), counts],
-                )?;
-            }
-            Store::Postgres(db) => {
-                let c = db.client().await.map_err(|e| storage(&e))?;
-                c.execute(
-                    "UPDATE preventor_runs SET ended = $2, counts = $3 WHERE id = $1",
-                    &[&id, &now(), &counts],
-                )
-                .await
-                .map_err(|e| storage(&e))?;
-            }
+            Store::Sqlite(db) => super::sqlite::runs::end(db, id, counts),
+            Store::Postgres(db) => super::postgres::runs::end(db, id, counts).await,
         }
-        Ok(())
     }
 
     /// Records `decision` for the records with these ids (record ids as in the input): only
@@ -271,195 +185,46 @@ impl Store<'_> {
             },
             reason.map(|r| format!(": {r}")).unwrap_or_default()
         );
-        let mut decided = 0;
-        let mut unmatched = Vec::new();
+        let (who, what) = ((reason, by), (state, details.as_str()));
         match self {
-            Store::Sqlite(db) => {
-                for id in ids {
-                    let rows: Vec<(String, String)> = db
-                        .prepare_cached(
-                            "SELECT row, state FROM records WHERE id = ?1
-                             AND state IN ('ambiguous', 'rejected', 'failed')",
-                        )?
-                        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                        .collect::<rusqlite::Result<_>>()?;
-                    if rows.is_empty() {
-                        unmatched.push(id.clone());
-                    }
-                    for (row, previous) in rows {
-                        db.execute(
-                            "INSERT INTO decisions (row, record_id, decision, reason, decided_by, at, previous_state)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                            rusqlite::params![row, id, decision.name(), reason, by, now(), previous],
-                        )?;
-                        db.execute(
-                            "UPDATE records SET state = ?2, details = ?3, updated = ?4 WHERE row = ?1",
-                            rusqlite::params![row, state, details, now()],
-                        )?;
-                        decided += 1;
-                    }
-                }
-            }
+            Store::Sqlite(db) => super::sqlite::runs::decide(db, ids, decision, who, what),
             Store::Postgres(db) => {
-                let c = db.client().await.map_err(|e| storage(&e))?;
-                // A resend is pending again, known to have maybe been sent (read back, or
-                // "already exists" settles it); the others settle the record (no payload kept).
-                let (state, maybe_sent) = match decision {
-                    Decision::Resend => (super::PENDING, true),
-                    _ => (state, false),
-                };
-                for id in ids {
-                    let rows = c
-                        .query(
-                            "WITH d AS (
-                                SELECT row_id, state FROM preventor_records
-                                WHERE id = $1 AND state IN ('ambiguous', 'rejected', 'failed')
-                                FOR UPDATE
-                             ), logged AS (
-                                INSERT INTO preventor_decisions
-                                    (row_id, record_id, decision, reason, decided_by, at, previous_state)
-                                SELECT row_id, $1, $2, $3, $4, $5, state FROM d
-                             )
-                             -- A resend of a record whose content was cleared (rejected: its
-                             -- outcome settled it) waits for its file to be staged again.
-                             UPDATE preventor_records r SET
-                                state = CASE WHEN $6 = 'pending' AND r.payload IS NULL
-                                             THEN 'resend' ELSE $6 END,
-                                details = $7 || CASE WHEN $6 = 'pending' AND r.payload IS NULL
-                                    THEN ' (stage its file again: a settled record''s content \
-                                          is not kept)' ELSE '' END,
-                                maybe_sent = r.maybe_sent OR ($8 AND d.state = 'ambiguous'),
-                                payload = CASE WHEN $6 = 'pending' THEN r.payload ELSE NULL END,
-                                updated = now()
-                             FROM d WHERE r.row_id = d.row_id RETURNING r.row_id",
-                            &[id, &decision.name(), &reason, &by, &now(), &state, &details, &maybe_sent],
-                        )
-                        .await
-                        .map_err(|e| storage(&e))?;
-                    if rows.is_empty() {
-                        unmatched.push(id.clone());
-                    }
-                    decided += rows.len() as u64;
-                }
+                super::postgres::runs::decide(db, ids, decision, who, what).await
             }
         }
-        Ok((decided, unmatched))
     }
 
     /// Everything a report shows: runs with their samples, counts per state, rejected records
     /// grouped by the server's answer, ambiguous and failed records, decisions.
-    pub async fn report(&self) -> Result<Value, JournalError> {
-        match self {
-            Store::Sqlite(db) => sqlite_report(db),
-            Store::Postgres(db) => postgres_report(db).await,
-        }
+    pub async fn report(
+        &self,
+        counts: &std::collections::HashMap<String, u64>,
+    ) -> Result<Value, JournalError> {
+        let data = match self {
+            Store::Sqlite(db) => super::sqlite::runs::report(db)?,
+            Store::Postgres(db) => super::postgres::runs::report(db).await?,
+        };
+        Ok(assemble(data, counts))
     }
 }
 
-/// A sample of run `id` in a PostgreSQL journal.
-pub async fn pg_sample(db: &Db, id: i64, s: &RunSample) -> Result<(), JournalError> {
-    let c = db.client().await.map_err(|e| storage(&e))?;
-    c.execute(
-        "INSERT INTO preventor_samples (run, t, acknowledged, rejected, ambiguous,
-            rate_limited, in_flight, concurrency_limit, p50_ms, p99_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        &[
-            &id,
-            &s.t,
-            &(s.acknowledged as i64),
-            &(s.rejected as i64),
-            &(s.ambiguous as i64),
-            &(s.rate_limited as i64),
-            &(s.in_flight as i64),
-            &(s.limit as i64),
-            &s.p50_ms,
-            &s.p99_ms,
-        ],
-    )
-    .await
-    .map_err(|e| storage(&e))?;
-    Ok(())
+/// Most records listed per kind in a report.
+pub const LISTED: usize = 1000;
+
+/// What a report shows, as a store reads it (counts aside: the journal's own).
+pub struct ReportData {
+    /// Each run with its samples ([`run_json`]).
+    pub runs: Vec<Value>,
+    pub problems: Vec<Problem>,
+    /// Each decision: id, decision, reason, by, at, previous state.
+    pub decisions: Vec<Value>,
 }
 
-const LISTED: usize = 1000;
+pub use super::now;
 
-fn sqlite_report(db: &rusqlite::Connection) -> Result<Value, JournalError> {
-    let has_runs: bool = db
-        .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE name = 'runs'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )
-        .map(|n| n > 0)?;
-    let mut runs = Vec::new();
-    if has_runs {
-        let mut st = db.prepare(
-            "SELECT id, started, ended, host, input, input_bytes, input_sha256, target, options, counts
-             FROM runs ORDER BY id",
-        )?;
-        let rows = st.query_map([], |r| {
-            Ok(run_json(
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-                r.get(8)?,
-                r.get(9)?,
-            ))
-        })?;
-        for run in rows {
-            let mut run = run?;
-            let id = run["id"].as_i64().unwrap_or_default();
-            let mut st = db.prepare_cached(
-                "SELECT t, acknowledged, rejected, ambiguous, rate_limited, in_flight,
-                        concurrency_limit, p50_ms, p99_ms FROM samples WHERE run = ?1 ORDER BY t",
-            )?;
-            let samples: Vec<Value> = st
-                .query_map([id], |r| {
-                    Ok(json!([
-                        r.get::<_, f64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, i64>(5)?,
-                        r.get::<_, i64>(6)?,
-                        r.get::<_, Option<f64>>(7)?,
-                        r.get::<_, Option<f64>>(8)?
-                    ]))
-                })?
-                .collect::<rusqlite::Result<_>>()?;
-            run["samples"] = Value::Array(samples);
-            runs.push(run);
-        }
-    }
-    let counts: serde_json::Map<String, Value> = db
-        .prepare("SELECT state, count(*) FROM records GROUP BY state")?
-        .query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, json!(r.get::<_, i64>(1)?)))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    let problems = super::sqlite_problems(db, &super::REPORTED, LISTED * 10)?;
-    let decisions: Vec<Value> = if has_runs {
-        db.prepare("SELECT record_id, decision, reason, decided_by, at, previous_state FROM decisions ORDER BY id")?
-            .query_map([], |r| {
-                Ok(json!({"id": r.get::<_, String>(0)?, "decision": r.get::<_, String>(1)?,
-                          "reason": r.get::<_, Option<String>>(2)?, "by": r.get::<_, String>(3)?,
-                          "at": r.get::<_, f64>(4)?, "previous_state": r.get::<_, String>(5)?}))
-            })?
-            .collect::<rusqlite::Result<_>>()?
-    } else {
-        Vec::new()
-    };
-    Ok(assemble(runs, counts, problems, decisions))
-}
-
+/// A run as the report shows it, from its row.
 #[allow(clippy::too_many_arguments)]
-fn run_json(
+pub fn run_json(
     id: i64,
     started: f64,
     ended: Option<f64>,
@@ -483,78 +248,6 @@ fn run_json(
     })
 }
 
-async fn postgres_report(db: &Db) -> Result<Value, JournalError> {
-    let c = db.client().await.map_err(|e| storage(&e))?;
-    let q = |e: tokio_postgres::Error| storage(&e);
-    let mut runs = Vec::new();
-    for r in c
-        .query(
-            "SELECT id, started, ended, host, input, input_bytes, input_sha256, target, options, counts
-             FROM preventor_runs ORDER BY id",
-            &[],
-        )
-        .await
-        .map_err(q)?
-    {
-        let id: i64 = r.get(0);
-        let mut run = run_json(
-            id,
-            r.get(1),
-            r.get(2),
-            r.get(3),
-            r.get(4),
-            r.get(5),
-            r.get(6),
-            r.get(7),
-            r.get(8),
-            r.get(9),
-        );
-        let samples: Vec<Value> = c
-            .query(
-                "SELECT t, acknowledged, rejected, ambiguous, rate_limited, in_flight,
-                        concurrency_limit, p50_ms, p99_ms FROM preventor_samples WHERE run = $1 ORDER BY t",
-                &[&id],
-            )
-            .await
-            .map_err(q)?
-            .iter()
-            .map(|s| {
-                json!([s.get::<_, f64>(0), s.get::<_, i64>(1), s.get::<_, i64>(2), s.get::<_, i64>(3),
-                       s.get::<_, i64>(4), s.get::<_, i64>(5), s.get::<_, i64>(6),
-                       s.get::<_, Option<f64>>(7), s.get::<_, Option<f64>>(8)])
-            })
-            .collect();
-        run["samples"] = Value::Array(samples);
-        runs.push(run);
-    }
-    let counts = c
-        .query(
-            "SELECT state, count(*) FROM preventor_records GROUP BY state",
-            &[],
-        )
-        .await
-        .map_err(q)?
-        .iter()
-        .map(|r| (r.get::<_, String>(0), json!(r.get::<_, i64>(1))))
-        .collect();
-    let problems = super::postgres::problems(db, &super::REPORTED, LISTED * 10).await?;
-    let decisions = c
-        .query(
-            "SELECT record_id, decision, reason, decided_by, at, previous_state FROM preventor_decisions ORDER BY id",
-            &[],
-        )
-        .await
-        .map_err(q)?
-        .iter()
-        .map(|r| {
-            json!({"id": r.get::<_, String>(0), "decision": r.get::<_, String>(1),
-                   "reason": r.get::<_, Option<String>>(2), "by": r.get::<_, String>(3),
-                   "at": r.get::<_, f64>(4), "previous_state": r.get::<_, String>(5)})
-        })
-        .collect();
-    Ok(assemble(runs, counts, problems, decisions))
-}
-
 /// What the operator can do about a record in `state`.
 fn advice(state: &str, details: &str) -> &'static str {
     match state {
@@ -569,12 +262,16 @@ fn advice(state: &str, details: &str) -> &'static str {
     }
 }
 
-fn assemble(
-    runs: Vec<Value>,
-    counts: serde_json::Map<String, Value>,
-    problems: Vec<Problem>,
-    decisions: Vec<Value>,
-) -> Value {
+/// The report: the store's data with the journal's counts, rejected records grouped by the
+/// server's answer, and what can be done about the others.
+fn assemble(data: ReportData, counts: &std::collections::HashMap<String, u64>) -> Value {
+    let ReportData {
+        runs,
+        problems,
+        decisions,
+    } = data;
+    let counts: serde_json::Map<String, Value> =
+        counts.iter().map(|(s, n)| (s.clone(), json!(n))).collect();
     // Rejected records grouped by the server's answer (status and message).
     let mut groups: std::collections::BTreeMap<(Option<i64>, String), Vec<String>> =
         Default::default();

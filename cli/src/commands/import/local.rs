@@ -26,7 +26,7 @@ use crate::{
     input::{self, Kind, Parsed},
     journal::{
         self,
-        writer::{Admitted, JournalLedger},
+        sqlite::writer::{Admitted, JournalLedger},
         Journal,
     },
     output::{describe, print_report, Exit, Fates, Listed},
@@ -321,7 +321,7 @@ fn conclude(
         "rate_limited": summary.rate_limited, "stopped": stopped,
     });
     if let (Some(id), Some(path)) = (ended.run_id, &args.journal) {
-        if let Err(e) = journal::runs::end_sqlite(path, id, &counts) {
+        if let Err(e) = journal::sqlite::runs::end_at(path, id, &counts) {
             progress.line(format!("journal: the run's end could not be recorded: {e}"));
         }
     }

@@ -19,7 +19,7 @@ use std::{
 use preventor::bulk::{Durable, Ledger, Outcome, Prior, Sent};
 
 use super::{connection::Db, lease::Leases, marks::Marks};
-use crate::journal::{writer::outcome_row, PENDING};
+use crate::journal::{outcome_row, PENDING};
 
 /// How often outcomes are written.
 const FLUSH_EVERY: Duration = Duration::from_millis(100);

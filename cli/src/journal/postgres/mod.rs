@@ -19,6 +19,8 @@ pub mod connection;
 pub mod lease;
 pub mod ledger;
 pub mod marks;
+pub mod runs;
+pub mod schema;
 pub mod stage;
 pub mod workers;
 
@@ -72,7 +74,7 @@ pub struct PgJournal {
 }
 
 impl PgJournal {
-    /// Connects, brings the schema up to date ([`schema`](super::schema): one worker at a time),
+    /// Connects, brings the schema up to date ([`schema`]: one worker at a time),
     /// and binds the journal to
     /// `target` (the first run's) or refuses another target. `None`: read only (`status`).
     pub async fn open(
@@ -84,7 +86,7 @@ impl PgJournal {
         if let Some(target) = target {
             let run = serde_json::to_string(target)
                 .map_err(|e| JournalError::Storage(format!("its target: {e}")))?;
-            super::schema::migrate_postgres(db.location(), until).await?;
+            schema::migrate(db.location(), until).await?;
             let bound: String = db
                 .retry(until, |c| {
                     let run = run.clone();

@@ -14,11 +14,13 @@ use std::{
     time::Duration,
 };
 
-use preventor::bulk::{Durable, Ledger, Outcome, Prior, Sent};
+use preventor::bulk::{Durable, Ledger, Prior, Sent};
 use rusqlite::{params, Connection};
 use tokio::sync::oneshot;
 
-use super::{connect, now, ACKNOWLEDGED, AMBIGUOUS, FAILED, IN_FLIGHT, PENDING, REJECTED};
+use super::{connect, now};
+use crate::journal::outcome_row;
+use crate::journal::{IN_FLIGHT, PENDING};
 
 /// How long outcomes wait for a mark to be committed with.
 const OUTCOME_DELAY: Duration = Duration::from_millis(100);
@@ -49,7 +51,7 @@ enum Buffered {
     /// A record an earlier run settled: only the run and line are written (a repeat is found).
     Seen(Admitted),
     /// A sample of the run `run` (see [`super::runs`]).
-    Sample(i64, super::runs::RunSample),
+    Sample(i64, crate::journal::runs::RunSample),
     Outcome {
         row: String,
         state: &'static str,
@@ -130,7 +132,7 @@ impl JournalLedger {
     }
 
     /// A sample of run `run`, written with the next commit.
-    pub fn sample(&self, run: i64, sample: super::runs::RunSample) {
+    pub fn sample(&self, run: i64, sample: crate::journal::runs::RunSample) {
         self.buffer(Buffered::Sample(run, sample));
     }
 
@@ -202,57 +204,6 @@ impl Ledger for JournalLedger {
     }
 }
 
-/// What a record's row becomes for `outcome`: its state, status and details; `None` when
-/// the row stays as an earlier run left it.
-pub(super) fn outcome_row(
-    outcome: &Outcome,
-    prior: Prior,
-) -> Option<(&'static str, Option<u16>, Option<String>)> {
-    Some(match outcome {
-        Outcome::Acknowledged { reconciled: false } => (ACKNOWLEDGED, None, None),
-        Outcome::Acknowledged { .. } => (
-            ACKNOWLEDGED,
-            None,
-            Some("reconciled after a lost answer".into()),
-        ),
-        Outcome::Rejected {
-            status,
-            code,
-            message,
-        } => (
-            REJECTED,
-            *status,
-            Some(
-                format!(
-                    "{} {}",
-                    code.as_deref().unwrap_or(""),
-                    message.as_deref().unwrap_or("")
-                )
-                .trim()
-                .to_string(),
-            ),
-        ),
-        Outcome::Ambiguous { reason } => (AMBIGUOUS, None, Some(reason.clone())),
-        Outcome::Failed { reason } => (FAILED, None, Some(reason.clone())),
-        Outcome::Stopped if prior == Prior::MaybeSent => (
-            AMBIGUOUS,
-            None,
-            Some(
-                "sent by an earlier run without an answer; not sent again: the run was stopped"
-                    .into(),
-            ),
-        ),
-        Outcome::Stopped if prior == Prior::Resend => (
-            super::RESEND,
-            None,
-            Some("not sent yet: the run was stopped; an operator's resend stands".into()),
-        ),
-        Outcome::Stopped => (PENDING, None, Some("not sent: the run was stopped".into())),
-        Outcome::AlreadySettled { .. } | Outcome::Changed => return None,
-        _ => (FAILED, None, Some("unknown outcome".into())),
-    })
-}
-
 /// The writer thread: waits for marks (or [`OUTCOME_DELAY`]), takes every mark that is there
 /// and then the buffer, commits them in one transaction and answers the marks. Ends when every
 /// sender is gone, after a last commit.
@@ -318,7 +269,7 @@ fn apply(db: &mut Connection, buffered: &[Buffered], marks: &[Mark]) -> rusqlite
         )?;
         let mut seen =
             tx.prepare_cached("UPDATE records SET run = ?2, run_line = ?3 WHERE row = ?1")?;
-        let mut sample = tx.prepare_cached(super::runs::SQLITE_SAMPLE)?;
+        let mut sample = tx.prepare_cached(super::runs::SAMPLE)?;
         for write in buffered {
             match write {
                 Buffered::Admit(r) => {
@@ -346,7 +297,7 @@ fn apply(db: &mut Connection, buffered: &[Buffered], marks: &[Mark]) -> rusqlite
                 } => {
                     outcome.execute(params![row, state, status, details, t])?;
                 }
-                Buffered::Sample(run, s) => s.insert_sqlite(&mut sample, *run)?,
+                Buffered::Sample(run, s) => super::runs::insert_sample(&mut sample, *run, s)?,
             }
         }
         for Mark(rows, _) in marks {
@@ -361,7 +312,11 @@ fn apply(db: &mut Connection, buffered: &[Buffered], marks: &[Mark]) -> rusqlite
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{journal::Journal, target::Target};
+    use crate::{
+        journal::{Journal, ACKNOWLEDGED},
+        target::Target,
+    };
+    use preventor::bulk::Outcome;
 
     fn target() -> Target {
         Target {
