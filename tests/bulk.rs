@@ -60,15 +60,6 @@ fn customer(n: u64) -> Record {
     )
 }
 
-async fn accounts(client: &ComplianceClient, n: u64) {
-    for a in 0..n {
-        let account: cmp::Account = serde_json::from_value(
-            json!({"request_type": "A", "id": format!("acc-{a}"), "account_number": format!("acc-{a}")}),
-        )
-        .unwrap();
-        client.account_onboarding(account).await.unwrap();
-    }
-}
 
 async fn run(
     client: &ComplianceClient,
