@@ -60,7 +60,6 @@ fn customer(n: u64) -> Record {
     )
 }
 
-
 async fn run(
     client: &ComplianceClient,
     records: Vec<Record>,
