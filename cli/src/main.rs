@@ -19,6 +19,7 @@ mod commands;
 mod feed;
 mod input;
 mod journal;
+mod listed;
 mod output;
 mod progress;
 mod report;

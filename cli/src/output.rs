@@ -163,27 +163,6 @@ impl Fates {
     }
 }
 
-/// Most records listed per kind of problem in a report (the rest are counted).
-pub const LISTED: usize = 100;
-
-/// Records of one kind of problem: the first [`LISTED`] (ids and lines, never values) and a
-/// count of all.
-#[derive(Default, Debug)]
-pub struct Listed {
-    pub count: u64,
-    pub first: Vec<Value>,
-}
-
-impl Listed {
-    /// Counts `item`, and keeps it while fewer than [`LISTED`] are kept.
-    pub fn push(&mut self, item: Value) {
-        self.count += 1;
-        if self.first.len() < LISTED {
-            self.first.push(item);
-        }
-    }
-}
-
 /// One line of an outcome that is not a success, for a person.
 pub fn describe(outcome: &Outcome) -> String {
     match outcome {
@@ -203,6 +182,22 @@ pub fn describe(outcome: &Outcome) -> String {
         Outcome::Failed { reason } => format!("failed: {reason}"),
         Outcome::Changed => "content changed since an earlier run sent it; not sent".into(),
         other => format!("{other:?}"),
+    }
+}
+
+/// Prints next steps ([`suggestions`](crate::commands::resolve::suggestions)) for a person: per
+/// state, its count and meaning, then each command on a line of its own.
+pub fn print_next_steps(steps: &Value) {
+    for step in steps.as_array().into_iter().flatten() {
+        out!(
+            "{} {}: {}",
+            step["records"],
+            step["state"].as_str().unwrap_or_default(),
+            step["what"].as_str().unwrap_or_default()
+        );
+        for command in step["commands"].as_array().into_iter().flatten() {
+            out!("  {}", command.as_str().unwrap_or_default());
+        }
     }
 }
 

@@ -329,17 +329,7 @@ pub fn print_text(report: &Value) {
             text(&u["what_to_do"])
         );
     }
-    for step in report["next_steps"].as_array().into_iter().flatten() {
-        out!(
-            "{} {}: {}",
-            text(&step["records"]),
-            text(&step["state"]),
-            text(&step["what"])
-        );
-        for command in step["commands"].as_array().into_iter().flatten() {
-            out!("  {}", text(command));
-        }
-    }
+    crate::output::print_next_steps(&report["next_steps"]);
     for d in report["decisions"].as_array().into_iter().flatten() {
         out!(
             "decision on {}: {} by {} at {} ({})",

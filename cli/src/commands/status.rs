@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::{
     journal::opened::{Access, Opened},
@@ -55,8 +55,14 @@ pub async fn run(args: StatusArgs, json_output: bool) -> Exit {
     if let Some(workers) = workers {
         report["workers"] = workers.into();
     }
-    report["next_steps"] = super::resolve::suggestions(&journal.shown(), &problems).into();
     report["problems"] = serde_json::to_value(&problems).unwrap_or_default();
-    output::print_report(&report, json_output);
+    let next_steps = Value::from(super::resolve::suggestions(&journal.shown(), &problems));
+    if json_output {
+        report["next_steps"] = next_steps;
+        output::print_report(&report, true);
+    } else {
+        output::print_report(&report, false);
+        output::print_next_steps(&next_steps);
+    }
     fates.exit()
 }

@@ -11,7 +11,7 @@ use super::{connection::Db, BUCKETS};
 use crate::{
     input::{self, Parsed},
     journal::{self, JournalError, Known},
-    output::Listed,
+    listed::Listed,
 };
 
 /// Records per staging statement.
