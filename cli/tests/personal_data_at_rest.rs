@@ -192,6 +192,10 @@ async fn a_dsn_password_appears_in_no_output_and_remote_plain_text_is_refused() 
     let cluster = Cluster::start("dsn");
     let dsn = cluster.database("feed");
     let with_password = dsn.replace("postgres@", &format!("postgres:{PASSWORD}@"));
+    let key_value = format!(
+        "host=127.0.0.1 port={} user=postgres password={PASSWORD} dbname=feed",
+        cluster.port
+    );
     let sandbox = lossy_sandbox().await;
     let dir = temp_dir("dsn");
     let input = support::transactions(&dir, 50, 5);
@@ -217,6 +221,19 @@ async fn a_dsn_password_appears_in_no_output_and_remote_plain_text_is_refused() 
             "status",
             &format!("postgres://u:{PASSWORD}@127.0.0.1:notaport/x"),
         ]),
+        // The variable's value is not shown by --help.
+        {
+            let mut help = bare(&["work", "--help"]);
+            help.env("PREVENTOR_JOURNAL", &with_password);
+            help
+        },
+        {
+            let mut help = bare(&["import", "--help"]);
+            help.env("PREVENTOR_JOURNAL", &with_password);
+            help
+        },
+        // libpq's key=value form is a PostgreSQL journal too.
+        bare(&["status", &key_value, "--json"]),
     ];
     for mut run in runs {
         let out = output(&mut run).await;
@@ -227,6 +244,33 @@ async fn a_dsn_password_appears_in_no_output_and_remote_plain_text_is_refused() 
             String::from_utf8_lossy(&all)
         );
     }
+    // The key=value form reads the same feed, and never becomes a file named after it.
+    let mut status = bare(&["status", &key_value, "--json"]);
+    status.current_dir(&dir);
+    let out = output(&mut status).await;
+    let report = json_of(&out);
+    let recorded: u64 = [
+        "acknowledged",
+        "rejected",
+        "ambiguous",
+        "failed",
+        "pending",
+        "in_flight",
+    ]
+    .iter()
+    .map(|s| report[s].as_u64().unwrap_or(0))
+    .sum();
+    assert_eq!(recorded, 50, "the feed staged above: {report}");
+    assert!(report["journal_connection"].is_string(), "{report}");
+    let files: Vec<String> = std::fs::read_dir(&*dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        files,
+        ["transactions.jsonl"],
+        "nothing but the input in the directory"
+    );
     // Plain text to a host that is not this machine: refused before connecting.
     let remote = format!("postgres://feeder:{PASSWORD}@db.bank.example:5432/feeds?sslmode=disable");
     let out = output(&mut bare(&["status", &remote])).await;

@@ -14,8 +14,14 @@ use crate::{
 /// `preventor work` options.
 #[derive(clap::Args, Debug)]
 pub struct WorkArgs {
-    /// The feed's PostgreSQL journal (`postgres://user@host/db`).
-    #[arg(long, env = "PREVENTOR_JOURNAL", value_name = "DSN")]
+    /// The feed's PostgreSQL journal (`postgres://user@host/db`, or libpq's `host=...
+    /// dbname=...`).
+    #[arg(
+        long,
+        env = "PREVENTOR_JOURNAL",
+        hide_env_values = true,
+        value_name = "DSN"
+    )]
     pub journal: String,
     #[command(flatten)]
     pub work: WorkOptions,

@@ -28,10 +28,15 @@ pub struct ImportArgs {
     #[arg(long)]
     pub csv: bool,
     /// Durable journal: a SQLite file (one host, one import at a time), or a PostgreSQL DSN
-    /// (`postgres://user@host/db`: the file is staged, then worked by this and any `preventor
-    /// work` on other hosts). A rerun skips what was acknowledged or rejected. Bound to the
+    /// (`postgres://user@host/db`, or libpq's `host=... dbname=...`: the file is staged, then
+    /// worked by this and any `preventor work` on other hosts). A rerun skips what was acknowledged or rejected. Bound to the
     /// target of its first run.
-    #[arg(long, env = "PREVENTOR_JOURNAL", value_name = "PATH|DSN")]
+    #[arg(
+        long,
+        env = "PREVENTOR_JOURNAL",
+        hide_env_values = true,
+        value_name = "PATH|DSN"
+    )]
     pub journal: Option<PathBuf>,
     /// With a PostgreSQL journal: stage the file and end (workers send it).
     #[arg(long, requires = "journal")]

@@ -16,9 +16,43 @@ use tokio_postgres::{config::Host, config::SslMode, Client, Config};
 
 use crate::journal::JournalError;
 
-/// Whether `text` names a PostgreSQL journal rather than a SQLite file.
+/// Whether `text` names a PostgreSQL journal rather than a SQLite file: a URL
+/// (`postgres://...`) or libpq's key=value form (`host=db user=feeder dbname=feeds`). A DSN is
+/// never taken for a file name.
 pub fn is_dsn(text: &str) -> bool {
-    text.starts_with("postgres://") || text.starts_with("postgresql://")
+    text.starts_with("postgres://") || text.starts_with("postgresql://") || is_key_value(text)
+}
+
+/// libpq's connection parameters: a key=value DSN starts with one of them.
+const LIBPQ_KEYS: [&str; 20] = [
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "passfile",
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "connect_timeout",
+    "application_name",
+    "options",
+    "target_session_attrs",
+    "keepalives",
+    "keepalives_idle",
+    "channel_binding",
+    "load_balance_hosts",
+    "service",
+];
+
+/// Whether `text` is libpq's key=value form (its first word is `KEY=...`, KEY a parameter).
+fn is_key_value(text: &str) -> bool {
+    text.split_whitespace()
+        .next()
+        .and_then(|word| word.split_once('='))
+        .is_some_and(|(key, _)| LIBPQ_KEYS.contains(&key))
 }
 
 /// How a connection is secured.
@@ -341,6 +375,26 @@ fn tracing_like_note(e: &tokio_postgres::Error) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_and_libpq_key_value_dsns_are_postgres_and_paths_are_not() {
+        for dsn in [
+            "postgres://u@h/db",
+            "postgresql://u@h/db",
+            "host=db user=feeder password=x dbname=feeds",
+            "dbname=feeds",
+        ] {
+            assert!(is_dsn(dsn), "{dsn}");
+        }
+        for path in [
+            "journal.sqlite",
+            "./data/host=1.sqlite",
+            "/var/lib/feed.db",
+            "a b=c",
+        ] {
+            assert!(!is_dsn(path), "{path}");
+        }
+    }
 
     #[test]
     fn a_dsn_is_shown_without_its_password_and_remote_plain_text_is_refused() {
