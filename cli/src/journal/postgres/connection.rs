@@ -128,7 +128,12 @@ impl Location {
                 "the PostgreSQL journal's DSN names no host".into(),
             ));
         }
-        let local = hosts.iter().all(is_loopback);
+        // The addresses actually dialled: `hostaddr` where given (libpq dials it and uses `host`
+        // only for the certificate's name), else the hosts.
+        let local = match config.get_hostaddrs() {
+            [] => hosts.iter().all(is_loopback),
+            addresses => addresses.iter().all(|ip| ip.is_loopback()),
+        };
         let security =
             match (config.get_ssl_mode(), mode.is_some(), local) {
                 (SslMode::Disable, _, true) => Security::Plain,
@@ -375,6 +380,25 @@ fn tracing_like_note(e: &tokio_postgres::Error) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_address_dialled_decides_whether_plain_text_is_local() {
+        // `host` says localhost, but `hostaddr` dials another machine: refused.
+        let remote = Location::parse(
+            "host=localhost hostaddr=10.0.0.5 user=u password=pw dbname=feeds sslmode=disable",
+            false,
+        );
+        let error = remote.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("plain text"), "{error}");
+        assert!(!error.contains("pw"), "{error}");
+        // A remote name dialled at the loopback: local.
+        let local = Location::parse(
+            "host=db.example hostaddr=127.0.0.1 user=u dbname=feeds sslmode=disable",
+            false,
+        )
+        .unwrap();
+        assert_eq!(local.security(), Security::Plain);
+    }
 
     #[test]
     fn urls_and_libpq_key_value_dsns_are_postgres_and_paths_are_not() {
