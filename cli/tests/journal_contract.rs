@@ -95,6 +95,22 @@ impl Journal {
         out
     }
 
+    /// `preventor import KIND FILE --journal J --stage-only --json` (PostgreSQL: staged, not sent).
+    fn stage_only(&self, sandbox: &Sandbox, kind: &str, file: &Path) -> Command {
+        importer(
+            sandbox,
+            &[
+                "import",
+                kind,
+                file.to_str().unwrap(),
+                "--journal",
+                &self.journal,
+                "--stage-only",
+                "--json",
+            ],
+        )
+    }
+
     /// `preventor status J --json`: its exit code and report.
     async fn status(&self) -> (Option<i32>, serde_json::Value) {
         let out = run(&mut support::bare(&["status", &self.journal, "--json"])).await;
@@ -642,20 +658,7 @@ async fn postgres_a_correction_staged_while_a_worker_runs_is_sent_or_reported() 
         .collect();
     let first = write(&journal.dir, "feed.jsonl", &original);
     let second = write(&journal.dir, "corrected.jsonl", &corrected);
-    let stage = |file: &Path| {
-        importer(
-            &sandbox,
-            &[
-                "import",
-                "transactions",
-                file.to_str().unwrap(),
-                "--journal",
-                &journal.journal,
-                "--stage-only",
-                "--json",
-            ],
-        )
-    };
+    let stage = |file: &Path| journal.stage_only(&sandbox, "transactions", file);
     let out = run(&mut stage(&first)).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     let hashes = || -> std::collections::HashMap<String, String> {
@@ -740,19 +743,7 @@ async fn postgres_records_left_in_flight_in_a_free_bucket_are_settled_and_work_e
         .map(|i| transaction(&format!("t-{i}"), &format!("a-{}", i % 4), "1.00"))
         .collect();
     let file = write(&journal.dir, "feed.jsonl", &lines);
-    let out = run(&mut importer(
-        &sandbox,
-        &[
-            "import",
-            "transactions",
-            file.to_str().unwrap(),
-            "--journal",
-            &journal.journal,
-            "--stage-only",
-            "--json",
-        ],
-    ))
-    .await;
+    let out = run(&mut journal.stage_only(&sandbox, "transactions", &file)).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     // As a worker leaves them when its last flush failed: in flight under an old epoch, their
     // buckets given back.

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use super::connection::{storage, Db};
 use crate::journal::{
     runs::{now, run_json, Decision, ReportData, RunSample, RunStart, LISTED},
-    JournalError, PENDING, REPORTED,
+    JournalError, PENDING, REPORTED, TO_DECIDE,
 };
 
 /// Records a run's start; returns its id.
@@ -91,7 +91,7 @@ pub async fn decide(
             .query(
                 "WITH d AS (
                         SELECT row_id, state FROM preventor_records
-                        WHERE id = $1 AND state IN ('ambiguous', 'rejected', 'failed')
+                        WHERE id = $1 AND state = ANY($9)
                         FOR UPDATE
                      ), logged AS (
                         INSERT INTO preventor_decisions
@@ -119,6 +119,7 @@ pub async fn decide(
                     &state,
                     &details,
                     &maybe_sent,
+                    &TO_DECIDE.as_slice(),
                 ],
             )
             .await

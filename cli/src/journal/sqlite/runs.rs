@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::journal::{
     runs::{now, run_json, Decision, ReportData, RunSample, RunStart, LISTED},
-    JournalError, REPORTED,
+    JournalError, REPORTED, TO_DECIDE,
 };
 
 /// The insert of a sample (SQLite), in [`RunSample`]'s order after the run.
@@ -88,13 +88,16 @@ pub fn decide(
 ) -> Result<(u64, Vec<String>), JournalError> {
     let mut decided = 0;
     let mut unmatched = Vec::new();
+    let to_decide = serde_json::to_string(&TO_DECIDE).unwrap_or_default();
     for id in ids {
         let rows: Vec<(String, String)> = db
             .prepare_cached(
                 "SELECT row, state FROM records WHERE id = ?1
-                     AND state IN ('ambiguous', 'rejected', 'failed')",
+                     AND state IN (SELECT value FROM json_each(?2))",
             )?
-            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .query_map(rusqlite::params![id, to_decide], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
             .collect::<rusqlite::Result<_>>()?;
         if rows.is_empty() {
             unmatched.push(id.clone());
