@@ -61,6 +61,11 @@ fn preventor(url: &str, args: &[&str]) -> Command {
     command
         .args(args)
         .envs(preventor_sandbox::Credentials::default().env(url))
+        // The key that seals the journal's payloads (a build from before sealing ignores it).
+        .env(
+            "PREVENTOR_JOURNAL_KEY",
+            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     command

@@ -72,6 +72,12 @@ enum Command {
     /// Join the feed of a PostgreSQL journal from this host: lease buckets of keys, send their
     /// records, take over those of a worker that died; end when nothing is pending.
     Work(commands::work::WorkArgs),
+    /// The keys that seal a PostgreSQL journal's personal data: make one, reseal under the
+    /// newest.
+    JournalKey {
+        #[command(subcommand)]
+        command: commands::journal_key::JournalKeyCommand,
+    },
     /// Check the compliance credentials: obtain a token (prints nothing secret).
     Token,
     /// Customer calls.
@@ -107,6 +113,7 @@ async fn run(cli: Cli) -> Exit {
             commands::work::run(plan, args, json).await
         }
         Command::Import(args) => commands::import::run(cli.sandbox, args, json).await,
+        Command::JournalKey { command } => commands::journal_key::run(command, json).await,
         Command::Token => commands::token::run(cli.sandbox, json).await,
         Command::Customer { command } => commands::customer::run(cli.sandbox, command, json).await,
         Command::Onboard(args) => commands::onboard::run(cli.sandbox, args, json).await,

@@ -3,6 +3,7 @@
 
 pub mod customer;
 pub mod import;
+pub mod journal_key;
 pub mod onboard;
 pub mod report;
 pub mod resolve;

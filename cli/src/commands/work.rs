@@ -39,7 +39,7 @@ pub async fn run(plan: Plan, args: WorkArgs, json_output: bool) -> Exit {
         return e;
     }
     let target = plan.target();
-    let journal = match open(&args.journal, args.work.journal_plaintext, Some(&target)).await {
+    let journal = match open(&args.journal, &args.work, &target).await {
         Ok(j) => j,
         Err(e) => return e,
     };

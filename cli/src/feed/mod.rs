@@ -26,7 +26,12 @@ use worker::Worker;
 
 use crate::{
     journal::{
-        postgres::{connection::Location, PgJournal},
+        postgres::{
+            connection::Location,
+            rekey,
+            seal::{Keyring, NO_KEY},
+            PgJournal,
+        },
         runs::{RunSample, RunStart, Store},
     },
     output::{Exit, Fates},
@@ -56,20 +61,53 @@ pub struct WorkOptions {
     /// Allow a PostgreSQL journal on another host without TLS (`sslmode=disable`).
     #[arg(long, env = "PREVENTOR_JOURNAL_PLAINTEXT", value_parser = clap::builder::BoolishValueParser::new())]
     pub journal_plaintext: bool,
+    /// A file holding the key(s) that seal the records' personal data in a PostgreSQL journal
+    /// (32 bytes as hex or base64, one per line, the newest first; older keys still open what
+    /// they sealed). Or the keys themselves in PREVENTOR_JOURNAL_KEY. Make one with
+    /// `preventor journal-key new`.
+    #[arg(
+        long,
+        env = "PREVENTOR_JOURNAL_KEY_FILE",
+        hide_env_values = true,
+        value_name = "PATH"
+    )]
+    pub journal_key_file: Option<std::path::PathBuf>,
 }
 
-/// Opens the journal at `dsn` for `target` (None: to read).
+impl WorkOptions {
+    /// The keys that seal and open the journal's payloads; without one, exit 4 saying what
+    /// the key is for and how to make one.
+    pub fn keys(&self) -> Result<Arc<Keyring>, Exit> {
+        match Keyring::from_env(self.journal_key_file.as_deref()) {
+            Ok(Some(keys)) => Ok(Arc::new(keys)),
+            Ok(None) => Err(Exit::fatal(format!("journal: no key: {NO_KEY}"))),
+            Err(e) => Err(Exit::fatal(format!("journal: {e}"))),
+        }
+    }
+}
+
+/// Opens the journal at `dsn` to stage and work records for `target`, with the keys `work`
+/// names (none: exit 4 before anything is staged). Refuses (exit 4) a journal holding records
+/// sealed under a key not given, before anything is sent.
 pub async fn open(
     dsn: &str,
-    plaintext: bool,
-    target: Option<&crate::target::Target>,
-) -> Result<PgJournal, Exit> {
-    let location =
-        Location::parse(dsn, plaintext).map_err(|e| Exit::fatal(format!("journal: {e}")))?;
+    work: &WorkOptions,
+    target: &crate::target::Target,
+) -> Result<(PgJournal, Arc<Keyring>), Exit> {
+    let keys = work.keys()?;
+    let location = Location::parse(dsn, work.journal_plaintext)
+        .map_err(|e| Exit::fatal(format!("journal: {e}")))?;
     let shown = location.to_string();
-    PgJournal::open(location, target)
+    let journal = PgJournal::open(location, Some(target))
         .await
-        .map_err(|e| Exit::fatal(format!("journal {shown}: {e}")))
+        .map_err(|e| Exit::fatal(format!("journal {shown}: {e}")))?;
+    let held = rekey::held(&journal.db)
+        .await
+        .map_err(|e| Exit::fatal(format!("journal {shown}: {e}")))?;
+    if let Some(missing) = rekey::missing(&keys, &held) {
+        return Err(Exit::fatal(format!("journal {shown}: {missing}")));
+    }
+    Ok((journal, keys))
 }
 
 pub fn refuse_embedded(plan: &Plan) -> Result<(), Exit> {
@@ -88,7 +126,7 @@ pub fn refuse_embedded(plan: &Plan) -> Result<(), Exit> {
 /// what its leases give it, leaves, and reports the feed.
 pub async fn work_feed(
     plan: &Plan,
-    journal: PgJournal,
+    (journal, keys): (PgJournal, Arc<Keyring>),
     work: WorkOptions,
     options: BulkOptions,
     progress: Progress,
@@ -103,7 +141,7 @@ pub async fn work_feed(
         return (Exit::fatal(format!("credentials: {e}")), json!({}));
     }
     let db = journal.db.clone();
-    let worker = match Worker::join(db.clone(), &work).await {
+    let worker = match Worker::join(db.clone(), keys, &work).await {
         Ok(w) => w,
         Err(e) => return (Exit::fatal(format!("journal: {e}")), json!({})),
     };

@@ -36,7 +36,8 @@ use crate::journal::postgres::{
     connection::Db,
     lease::Leases,
     ledger::{Open, PgLedger},
-    workers::{self, Progress},
+    seal::Keyring,
+    workers::{self, Fetched, Progress},
     BUCKETS,
 };
 
@@ -92,10 +93,12 @@ fn decode(kind: &str, payload: &str) -> Result<Record, String> {
 
 /// Feeds `tx` until the feed is drained (then sets `drained`) or `stop`; `finished` brings the
 /// sequence numbers of the records the sender finished; `ending` is set while the feed's end
-/// is seconds away.
+/// is seconds away. Ends with an error, sending nothing more, when a payload does not open
+/// with `keys`.
 #[allow(clippy::too_many_arguments)]
 pub async fn produce(
     db: Arc<Db>,
+    keys: Arc<Keyring>,
     leases: Arc<Leases>,
     ledger: PgLedger,
     most: Option<usize>,
@@ -104,7 +107,7 @@ pub async fn produce(
     stop: CancellationToken,
     drained: Arc<AtomicBool>,
     ending: Ending,
-) {
+) -> Result<(), String> {
     let mut cursors: HashMap<u32, Cursor> = HashMap::new();
     let mut queue = Queue::default();
     let mut rate = Rate::default();
@@ -153,23 +156,23 @@ pub async fn produce(
                 && workers::drained(&db).await
             {
                 drained.store(true, Ordering::Release);
-                return;
+                return Ok(());
             }
         }
-        refill(&db, &leases, &ledger, &mut cursors, &mut queue).await;
+        refill(&db, &keys, &leases, &ledger, &mut cursors, &mut queue).await?;
         cursors.retain(|bucket, c| !(c.fetched && queue.waiting_in(*bucket) == 0));
         while let Ok(seq) = finished.try_recv() {
             queue.finished(seq);
             rate.finished(Instant::now(), seq);
         }
         let Some(full) = hand_to_sender(&tx, &mut queue) else {
-            return;
+            return Ok(());
         };
         // Then wait for room in the sender, for records finished (their keys may send more),
         // for the next round, or for buckets given back (others may be taken).
         tokio::select! {
             permit = tx.reserve(), if full => {
-                let Ok(permit) = permit else { return };
+                let Ok(permit) = permit else { return Ok(()) };
                 if let Some((seq, _, record)) = queue.pop() {
                     permit.send((seq, record));
                 }
@@ -182,9 +185,10 @@ pub async fn produce(
             }
             _ = sleep_until(next_round.into()) => {}
             _ = ledger.given_back() => next_round = Instant::now(),
-            _ = stop.cancelled() => return,
+            _ = stop.cancelled() => return Ok(()),
         }
     }
+    Ok(())
 }
 
 /// Gives up the held bucket with the most records fetched and not yet handed to the sender
@@ -240,39 +244,42 @@ fn hand_over_above_share(
     }
 }
 
-/// Fetches the chunk of every bucket just taken, all in one statement.
+/// Fetches the chunk of every bucket just taken, all in one statement. A payload that does
+/// not open with `keys` ends the worker (nothing is sent for that fetch).
 async fn refill(
     db: &Db,
+    keys: &Keyring,
     leases: &Leases,
     ledger: &PgLedger,
     cursors: &mut HashMap<u32, Cursor>,
     queue: &mut Queue,
-) {
+) -> Result<(), String> {
     let (wanted, sizes): (Vec<i32>, Vec<i64>) = cursors
         .iter()
         .filter(|(bucket, c)| !c.fetched && leases.valid(**bucket, c.epoch))
         .map(|(bucket, c)| (*bucket as i32, chunk(*bucket, c.epoch)))
         .unzip();
     if wanted.is_empty() {
-        return;
+        return Ok(());
     }
     let until = Instant::now() + leases.lease / 2;
     let rows = workers::fetch_chunks(db, &wanted, &sizes, MOST_IN_CHUNK, until).await;
     // The database is away: tried again on the next pass.
-    let Ok(rows) = rows else { return };
+    let Ok(rows) = rows else { return Ok(()) };
+    let mut records = Vec::with_capacity(rows.len());
+    for row in rows {
+        let payload = payload_of(keys, &row)?;
+        records.push((row, payload));
+    }
     let mut opens: HashMap<u32, Vec<(u64, Open)>> =
         wanted.iter().map(|b| (*b as u32, Vec::new())).collect();
-    for row in rows {
+    for (row, payload) in records {
         let Some(cursor) = cursors.get_mut(&row.bucket) else {
             continue;
         };
         // A payload that cannot be read (cleared, or written by another version) is left
         // pending for `status` to show; nothing is sent for it.
-        let Some(record) = row
-            .payload
-            .as_deref()
-            .and_then(|p| decode(&row.kind, p).ok())
-        else {
+        let Some(record) = payload.and_then(|p| decode(&row.kind, &p).ok()) else {
             continue;
         };
         let prior = if row.maybe_sent {
@@ -297,6 +304,18 @@ async fn refill(
             cursor.fetched = true;
         }
         ledger.fetched(bucket, opens, true);
+    }
+    Ok(())
+}
+
+/// A fetched record's JSON: opened with `keys`, or as staged before payloads were sealed.
+fn payload_of(keys: &Keyring, row: &Fetched) -> Result<Option<String>, String> {
+    match &row.sealed {
+        Some(sealed) => keys
+            .open(&row.kind, &row.row, &row.hash, sealed)
+            .map(Some)
+            .map_err(|e| format!("record {} of the journal cannot be sent: {e}", row.row)),
+        None => Ok(row.legacy.clone()),
     }
 }
 

@@ -18,20 +18,26 @@ use preventor::{
 
 use super::{producer, Tally, WorkOptions, CHANNEL};
 use crate::{
-    journal::postgres::{connection::Db, lease::Leases, ledger::PgLedger, workers},
+    journal::postgres::{connection::Db, lease::Leases, ledger::PgLedger, seal::Keyring, workers},
     progress::Progress,
 };
 
 /// A worker that has joined the feed.
 pub struct Worker {
     db: Arc<Db>,
+    keys: Arc<Keyring>,
     pub leases: Arc<Leases>,
     renewer: tokio::task::JoinHandle<()>,
 }
 
 impl Worker {
-    /// Registers a new worker of this host and starts renewing its leases and heartbeat.
-    pub async fn join(db: Arc<Db>, work: &WorkOptions) -> Result<Worker, String> {
+    /// Registers a new worker of this host and starts renewing its leases and heartbeat;
+    /// `keys` open the payloads it sends.
+    pub async fn join(
+        db: Arc<Db>,
+        keys: Arc<Keyring>,
+        work: &WorkOptions,
+    ) -> Result<Worker, String> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -54,6 +60,7 @@ impl Worker {
         };
         Ok(Worker {
             db,
+            keys,
             leases,
             renewer,
         })
@@ -74,7 +81,8 @@ impl Worker {
     }
 
     /// Sends in passes until the feed has nothing pending or in flight, or `options.stop`;
-    /// returns the error that ended it early, if any.
+    /// returns the error that ended it early, if any (a payload that does not open ends it at
+    /// once).
     pub async fn send_until_drained(
         &self,
         client: &ComplianceClient,
@@ -85,7 +93,11 @@ impl Worker {
     ) -> Option<String> {
         let stop = options.stop.clone().unwrap_or_default();
         loop {
-            let (result, drained) = self.pass(client, options, most, progress, tally).await;
+            let (result, drained, fatal) = self.pass(client, options, most, progress, tally).await;
+            if let Some(fatal) = fatal {
+                let _ = self.leases.release_all(&self.db).await;
+                return Some(fatal);
+            }
             match result {
                 Ok(summary) => {
                     tally.summary.lock().unwrap().rate_limited += summary.rate_limited;
@@ -109,7 +121,8 @@ impl Worker {
 
     /// One pass: a producer fetching from the buckets leased, `bulk::send` through a fenced
     /// ledger, then the producer and the flusher stopped and every outcome written. Returns
-    /// the pass's result, and whether the feed was drained.
+    /// the pass's result, whether the feed was drained, and the producer's error that ends
+    /// the worker, if any.
     async fn pass(
         &self,
         client: &ComplianceClient,
@@ -117,7 +130,7 @@ impl Worker {
         most: Option<usize>,
         progress: &Progress,
         tally: &Tally,
-    ) -> (preventor::Result<bulk::Summary>, bool) {
+    ) -> (preventor::Result<bulk::Summary>, bool, Option<String>) {
         let stop = options.stop.clone().unwrap_or_default();
         let (finished_tx, finished) = tokio::sync::mpsc::unbounded_channel();
         let ledger = PgLedger::new(self.db.clone(), self.leases.clone(), finished_tx);
@@ -126,6 +139,7 @@ impl Worker {
         let ending = bulk::Ending::new();
         let producer = tokio::spawn(producer::produce(
             self.db.clone(),
+            self.keys.clone(),
             self.leases.clone(),
             ledger.clone(),
             most,
@@ -150,9 +164,10 @@ impl Worker {
         let mut sender = ledger.clone();
         let result = bulk::send(client, records, &pass_options, &mut sender, on_outcome).await;
         producer.abort();
+        let fatal = producer.await.ok().and_then(Result::err);
         flusher.stop().await;
         let _ = ledger.flush(Instant::now() + Duration::from_secs(60)).await;
-        (result, drained.load(Ordering::Acquire))
+        (result, drained.load(Ordering::Acquire), fatal)
     }
 
     /// Leaves the feed: stops renewing, gives every lease back, records the end. Returns the

@@ -19,7 +19,11 @@ pub fn importer(sandbox: &Sandbox, args: &[&str]) -> Command {
     command
 }
 
-/// `preventor ARGS` with no `PREVENTOR_*` variable at all, output piped.
+/// The tests' key for PostgreSQL journals' payloads (`PREVENTOR_JOURNAL_KEY`).
+pub const JOURNAL_KEY: &str = "5e7c4b1a09f2d38e6a4c1b7d0e9f8a2b3c4d5e6f708192a3b4c5d6e7f8091a2b";
+
+/// `preventor ARGS` with no `PREVENTOR_*` variable but the tests' journal key
+/// ([`JOURNAL_KEY`]), output piped.
 pub fn bare(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_preventor"));
     for (name, _) in std::env::vars_os() {
@@ -27,6 +31,7 @@ pub fn bare(args: &[&str]) -> Command {
             command.env_remove(name);
         }
     }
+    command.env("PREVENTOR_JOURNAL_KEY", JOURNAL_KEY);
     command
         .args(args)
         .stdin(Stdio::null())

@@ -156,6 +156,35 @@ impl Cluster {
         std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
     }
 
+    /// The cluster's data directory (`base/`, `pg_wal/`, ...).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// `pg_dump` of database `db`, as bytes.
+    pub fn dump(&self, db: &str) -> Vec<u8> {
+        let out = as_owner(
+            "pg_dump",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                db,
+            ],
+        )
+        .output()
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_dump: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
     /// `psql -At -c SQL` on database `db`: its output, trimmed.
     pub fn query(&self, db: &str, sql: &str) -> String {
         let out = as_owner(

@@ -32,13 +32,13 @@ pub async fn run(plan: Plan, args: super::ImportArgs, dsn: String, json_output: 
         Err(e) => return Exit::fatal(format!("{}: {e}", args.file.display())),
     };
     let target = plan.target();
-    let journal = match open(&dsn, args.work.journal_plaintext, Some(&target)).await {
+    let (journal, keys) = match open(&dsn, &args.work, &target).await {
         Ok(j) => j,
         Err(e) => return e,
     };
     let progress = Progress::new(None);
     let lines = crate::input::read_on_thread(args.kind, reader, args.is_csv(), 4096);
-    let staged = stage::stage(&journal.db, args.kind, lines, args.resend_ambiguous).await;
+    let staged = stage::stage(&journal.db, &keys, args.kind, lines, args.resend_ambiguous).await;
     let staged = match staged {
         Ok(s) => s,
         Err(e) => return Exit::fatal(format!("journal {}: {e}", journal.db.location())),
@@ -76,7 +76,8 @@ pub async fn run(plan: Plan, args: super::ImportArgs, dsn: String, json_output: 
                         "staged": staged.staged, "resend_ambiguous": args.resend_ambiguous}),
     };
     let db = journal.db.clone();
-    let (exit, mut report) = work_feed(&plan, journal, args.work, options, progress, run).await;
+    let (exit, mut report) =
+        work_feed(&plan, (journal, keys), args.work, options, progress, run).await;
     report["staged"] = staged.json();
     // Unless the work ended early, the exit says what became of this file's records.
     let exit = match exit {

@@ -236,6 +236,8 @@ impl PgLedger {
                                 state = u.state, status = u.status, details = u.details,
                                 payload = CASE WHEN u.state IN ('acknowledged', 'rejected')
                                                THEN NULL ELSE r.payload END,
+                                sealed = CASE WHEN u.state IN ('acknowledged', 'rejected')
+                                              THEN NULL ELSE r.sealed END,
                                 updated = now()
                              FROM unnest($1::text[], $2::bigint[], $3::text[], $4::int[],
                                          $5::text[], $6::bool[])

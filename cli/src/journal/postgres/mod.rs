@@ -19,8 +19,10 @@ pub mod connection;
 pub mod lease;
 pub mod ledger;
 pub mod marks;
+pub mod rekey;
 pub mod runs;
 pub mod schema;
+pub mod seal;
 pub mod stage;
 pub mod workers;
 

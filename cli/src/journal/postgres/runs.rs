@@ -101,13 +101,14 @@ pub async fn decide(
                      -- A resend of a record whose content was cleared (rejected: its
                      -- outcome settled it) waits for its file to be staged again.
                      UPDATE preventor_records r SET
-                        state = CASE WHEN $6 = 'pending' AND r.payload IS NULL
+                        state = CASE WHEN $6 = 'pending' AND r.payload IS NULL AND r.sealed IS NULL
                                      THEN 'resend' ELSE $6 END,
-                        details = $7 || CASE WHEN $6 = 'pending' AND r.payload IS NULL
+                        details = $7 || CASE WHEN $6 = 'pending' AND r.payload IS NULL AND r.sealed IS NULL
                             THEN ' (stage its file again: a settled record''s content \
                                   is not kept)' ELSE '' END,
                         maybe_sent = r.maybe_sent OR ($8 AND d.state = 'ambiguous'),
                         payload = CASE WHEN $6 = 'pending' THEN r.payload ELSE NULL END,
+                        sealed = CASE WHEN $6 = 'pending' THEN r.sealed ELSE NULL END,
                         updated = now()
                      FROM d WHERE r.row_id = d.row_id RETURNING r.row_id",
                 &[

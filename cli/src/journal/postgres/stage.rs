@@ -1,5 +1,5 @@
 //! Staging a file into the PostgreSQL journal, once: what is new is added `pending` with its
-//! payload; what an earlier staging or run knows is counted as the SQLite journal would
+//! payload sealed; what an earlier staging or run knows is counted as the SQLite journal would
 //! (settled, changed since sent, ambiguous), and not staged again.
 
 use std::{collections::HashMap, time::Instant};
@@ -7,7 +7,11 @@ use std::{collections::HashMap, time::Instant};
 use preventor::bulk::{Prior, Record, Shard};
 use serde_json::{json, Value};
 
-use super::{connection::Db, BUCKETS};
+use super::{
+    connection::Db,
+    seal::{Keyring, Sealed},
+    BUCKETS,
+};
 use crate::{
     input::{self, Parsed},
     journal::{self, JournalError, Known},
@@ -62,13 +66,16 @@ struct Row {
     bucket: i32,
     hash: String,
     line: i64,
-    payload: String,
+    /// The record's JSON, sealed ([`seal`](super::seal)).
+    sealed: Sealed,
 }
 
-/// Stages the lines received into the journal. `resend_ambiguous`: ambiguous records with the same
-/// content are queued again (sent once more, "already exists" settling them).
+/// Stages the lines received into the journal, each payload sealed with `keys`.
+/// `resend_ambiguous`: ambiguous records with the same content are queued again (sent once
+/// more, "already exists" settling them).
 pub async fn stage(
     db: &Db,
+    keys: &Keyring,
     kind: input::Kind,
     mut lines: tokio::sync::mpsc::Receiver<input::Line>,
     resend_ambiguous: bool,
@@ -108,7 +115,8 @@ pub async fn stage(
             continue;
         }
         in_batch.insert(row.clone(), line);
-        batch.push(row_of(kind, &record, row, hash, line, canonical));
+        let sealed = keys.seal(kind.name(), &row, &hash, &canonical);
+        batch.push(row_of(kind, &record, row, hash, line, sealed));
         if batch.len() == BATCH {
             stage_batch(
                 db,
@@ -144,7 +152,7 @@ fn row_of(
     row: String,
     hash: String,
     line: u64,
-    payload: String,
+    sealed: Sealed,
 ) -> Row {
     Row {
         row,
@@ -155,7 +163,7 @@ fn row_of(
         bucket: Shard::of(record.key(), BUCKETS).index as i32,
         hash,
         line: line as i64,
-        payload,
+        sealed,
     }
 }
 
@@ -293,15 +301,18 @@ async fn insert_fresh(
                 // A record a worker marked meanwhile keeps its state (the WHERE).
                 c.query(
                     "INSERT INTO preventor_records
-                        (row_id, kind, operation, key, id, bucket, hash, state, line, payload)
+                        (row_id, kind, operation, key, id, bucket, hash, state, line, sealed,
+                         key_id)
                      SELECT row_id, kind, operation, key, id, bucket, hash, 'pending', line,
-                            payload
+                            sealed, key_id
                      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                 $6::int[], $7::text[], $8::bigint[], $9::text[])
-                          AS s(row_id, kind, operation, key, id, bucket, hash, line, payload)
+                                 $6::int[], $7::text[], $8::bigint[], $9::bytea[], $10::text[])
+                          AS s(row_id, kind, operation, key, id, bucket, hash, line, sealed,
+                               key_id)
                      ORDER BY line
                      ON CONFLICT (row_id) DO UPDATE SET
-                        hash = EXCLUDED.hash, payload = EXCLUDED.payload, state = 'pending',
+                        hash = EXCLUDED.hash, payload = NULL, sealed = EXCLUDED.sealed,
+                        key_id = EXCLUDED.key_id, state = 'pending',
                         line = EXCLUDED.line, status = NULL, details = NULL,
                         maybe_sent = false, updated = now()
                      WHERE (preventor_records.state = 'pending'
@@ -319,7 +330,8 @@ async fn insert_fresh(
                         &cols.bucket,
                         &cols.hash,
                         &cols.line,
-                        &cols.payload,
+                        &cols.sealed,
+                        &cols.key_id,
                     ],
                 )
                 .await
@@ -356,16 +368,16 @@ async fn requeue(
                 c.execute(
                     "UPDATE preventor_records r SET state = 'pending',
                         maybe_sent = r.maybe_sent OR r.state = 'ambiguous',
-                        payload = s.payload,
+                        payload = NULL, sealed = s.sealed, key_id = s.key_id,
                         details = CASE WHEN r.state = 'ambiguous'
                             THEN 'queued again (--resend-ambiguous)'
                             ELSE 'queued again (an operator''s resend)' END,
                         updated = now()
-                     FROM unnest($1::text[], $2::text[], $3::text[])
-                          AS s(row_id, hash, payload)
+                     FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[])
+                          AS s(row_id, hash, sealed, key_id)
                      WHERE r.row_id = s.row_id AND r.hash = s.hash
                        AND r.state IN ('ambiguous', 'resend')",
-                    &[&cols.row, &cols.hash, &cols.payload],
+                    &[&cols.row, &cols.hash, &cols.sealed, &cols.key_id],
                 )
                 .await
             }
@@ -411,7 +423,8 @@ struct Columns {
     bucket: Vec<i32>,
     hash: Vec<String>,
     line: Vec<i64>,
-    payload: Vec<String>,
+    sealed: Vec<Vec<u8>>,
+    key_id: Vec<String>,
 }
 
 impl Columns {
@@ -425,7 +438,8 @@ impl Columns {
             bucket: rows.iter().map(|r| r.bucket).collect(),
             hash: rows.iter().map(|r| r.hash.clone()).collect(),
             line: rows.iter().map(|r| r.line).collect(),
-            payload: rows.iter().map(|r| r.payload.clone()).collect(),
+            sealed: rows.iter().map(|r| r.sealed.bytes.clone()).collect(),
+            key_id: rows.iter().map(|r| r.sealed.key_id.clone()).collect(),
         }
     }
 }

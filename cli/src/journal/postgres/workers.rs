@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{connection::Db, BUCKETS};
+use super::{connection::Db, seal::Sealed, BUCKETS};
 use crate::journal::JournalError;
 
 /// Records the worker `id` as alive (its heartbeat is renewed with its leases).
@@ -97,8 +97,10 @@ pub struct Fetched {
     pub seq: u64,
     pub row: String,
     pub kind: String,
-    /// The record's JSON (`None`: cleared).
-    pub payload: Option<String>,
+    /// The record's JSON, sealed (`None`: cleared, or staged before payloads were sealed).
+    pub sealed: Option<Sealed>,
+    /// The record's JSON in plain text, staged before payloads were sealed.
+    pub legacy: Option<String>,
     /// It may have been sent already (read back, or "already exists" settles it).
     pub maybe_sent: bool,
     /// The content hash of the payload.
@@ -118,11 +120,13 @@ pub async fn fetch_chunks(
     let rows = db
         .retry(until, |c| async move {
             c.query(
-                "SELECT r.bucket, r.seq, r.row_id, r.kind, r.payload, r.maybe_sent, r.hash
+                "SELECT r.bucket, r.seq, r.row_id, r.kind, r.payload, r.maybe_sent, r.hash,
+                        r.sealed, r.key_id
                  FROM unnest($1::int[], $2::bigint[]) AS w(bucket, n),
                  LATERAL (SELECT min(seq) AS first FROM preventor_records
                           WHERE bucket = w.bucket AND state = 'pending') f,
-                 LATERAL (SELECT bucket, seq, row_id, kind, payload, maybe_sent, hash
+                 LATERAL (SELECT bucket, seq, row_id, kind, payload, maybe_sent, hash, sealed,
+                                 key_id
                           FROM preventor_records
                           WHERE bucket = w.bucket AND state = 'pending'
                             AND (seq < f.first + w.n * $3
@@ -141,7 +145,11 @@ pub async fn fetch_chunks(
             seq: r.get::<_, i64>(1) as u64,
             row: r.get(2),
             kind: r.get(3),
-            payload: r.get(4),
+            legacy: r.get(4),
+            sealed: r
+                .get::<_, Option<Vec<u8>>>(7)
+                .zip(r.get::<_, Option<String>>(8))
+                .map(|(bytes, key_id)| Sealed { key_id, bytes }),
             maybe_sent: r.get(5),
             hash: r.get(6),
         })
