@@ -36,10 +36,11 @@ pub async fn run(args: StatusArgs, json_output: bool) -> Exit {
             journal.counts().await?,
             journal.workers().await?,
             journal.problems(&crate::journal::TO_DECIDE, LISTED).await?,
+            journal.replication().await?,
         ))
     }
     .await;
-    let (target, counts, workers, problems) = match gathered {
+    let (target, counts, workers, problems, replication) = match gathered {
         Ok(g) => g,
         Err(e) => return Exit::fatal(format!("journal {}: {e}", journal.shown())),
     };
@@ -47,6 +48,9 @@ pub async fn run(args: StatusArgs, json_output: bool) -> Exit {
     let mut report = json!({"journal": journal.shown()});
     if let Some(security) = journal.security() {
         report["journal_connection"] = security.into();
+    }
+    if let Some(replication) = replication {
+        report["journal_replication"] = replication;
     }
     report["target"] = json!(target);
     for (state, n) in fates.states_json().as_object().into_iter().flatten() {

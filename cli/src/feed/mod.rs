@@ -146,6 +146,15 @@ pub async fn work_feed(
         Err(e) => return (Exit::fatal(format!("journal: {e}")), json!({})),
     };
     progress.line(worker.describe(&work));
+    let replication = crate::journal::postgres::replication::replication(&db)
+        .await
+        .unwrap_or_default();
+    if let Some(mode) = replication["mode"].as_str() {
+        progress.line(format!(
+            "journal replication: {mode} ({})",
+            replication["meaning"].as_str().unwrap_or_default()
+        ));
+    }
     let gauges = Arc::new(preventor::bulk::Gauges::default());
     let run_id = match Store::Postgres(db.clone()).start(&run).await {
         Ok(id) => id,
@@ -198,6 +207,7 @@ pub async fn work_feed(
         "stopped": stopped,
         "feed": Fates::of_states(&counts).states_json(),
         "takeovers": takeovers,
+        "journal_replication": replication,
     });
     let _ = Store::Postgres(db.clone())
         .end(

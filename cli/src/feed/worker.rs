@@ -18,7 +18,9 @@ use preventor::{
 
 use super::{producer, Tally, WorkOptions, CHANNEL};
 use crate::{
-    journal::postgres::{connection::Db, lease::Leases, ledger::PgLedger, seal::Keyring, workers},
+    journal::postgres::{
+        connection::Db, lease::Leases, ledger::PgLedger, recent::Recent, seal::Keyring, workers,
+    },
     progress::Progress,
 };
 
@@ -27,7 +29,10 @@ pub struct Worker {
     db: Arc<Db>,
     keys: Arc<Keyring>,
     pub leases: Arc<Leases>,
+    /// What it wrote lately, written back after a failover.
+    recent: Arc<Recent>,
     renewer: tokio::task::JoinHandle<()>,
+    writer_back: tokio::task::JoinHandle<()>,
 }
 
 impl Worker {
@@ -58,11 +63,19 @@ impl Worker {
                 }
             })
         };
+        let recent = Arc::new(Recent::default());
+        let writer_back = tokio::spawn(write_back_on_failover(
+            db.clone(),
+            recent.clone(),
+            leases.worker.clone(),
+        ));
         Ok(Worker {
             db,
             keys,
             leases,
+            recent,
             renewer,
+            writer_back,
         })
     }
 
@@ -133,7 +146,12 @@ impl Worker {
     ) -> (preventor::Result<bulk::Summary>, bool, Option<String>) {
         let stop = options.stop.clone().unwrap_or_default();
         let (finished_tx, finished) = tokio::sync::mpsc::unbounded_channel();
-        let ledger = PgLedger::new(self.db.clone(), self.leases.clone(), finished_tx);
+        let ledger = PgLedger::new(
+            self.db.clone(),
+            self.leases.clone(),
+            self.recent.clone(),
+            finished_tx,
+        );
         let (tx, rx) = tokio::sync::mpsc::channel::<(u64, Record)>(CHANNEL);
         let drained = Arc::new(AtomicBool::new(false));
         let ending = bulk::Ending::new();
@@ -174,8 +192,28 @@ impl Worker {
     /// worker's id.
     pub async fn leave(self) -> String {
         self.renewer.abort();
+        self.writer_back.abort();
         let _ = self.leases.release_all(&self.db).await;
         let _ = workers::leave(&self.db, &self.leases.worker).await;
         self.leases.worker.clone()
+    }
+}
+
+/// Each time the journal's connections reach a new server (a failover, a restart), writes back
+/// what this worker wrote lately ([`Recent`]): commits the old server had not yet shipped to
+/// its standby are written again, while every worker's marks wait.
+async fn write_back_on_failover(db: Arc<Db>, recent: Arc<Recent>, worker: String) {
+    let mut changes = db.server().changes();
+    while changes.changed().await.is_ok() {
+        match recent.write_back(&db, &worker).await {
+            Ok(n) => eprintln!(
+                "journal: a new database server (a failover or a restart): {n} records' \
+                 recent marks and outcomes written back"
+            ),
+            Err(e) => eprintln!(
+                "journal: a new database server, and this worker's recent marks and outcomes \
+                 could not be written back: {e}"
+            ),
+        }
     }
 }

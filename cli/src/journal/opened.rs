@@ -117,6 +117,16 @@ impl Opened {
         }
     }
 
+    /// How the journal's database replicates (a PostgreSQL journal only).
+    pub async fn replication(&self) -> Result<Option<Value>, JournalError> {
+        match self {
+            Opened::Sqlite(_) => Ok(None),
+            Opened::Postgres(j) => crate::journal::postgres::replication::replication(&j.db)
+                .await
+                .map(Some),
+        }
+    }
+
     /// Everything a report shows.
     pub async fn report(&self) -> Result<Value, JournalError> {
         self.store().report(&self.counts().await?).await

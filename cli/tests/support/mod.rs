@@ -11,6 +11,7 @@ use std::{
 use preventor_sandbox::Sandbox;
 
 pub mod postgres;
+pub mod proxy;
 
 /// `preventor ARGS` with the `PREVENTOR_*` variables of `sandbox` (and no others), output piped.
 pub fn importer(sandbox: &Sandbox, args: &[&str]) -> Command {

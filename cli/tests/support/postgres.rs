@@ -161,6 +161,42 @@ impl Cluster {
         self.dir.join("data")
     }
 
+    /// Serves TLS with `cert` and `key` (PEM) from now on.
+    pub fn serve_tls(&self, cert: &str, key: &str) {
+        let data = self.data_dir();
+        std::fs::write(data.join("server.crt"), cert).unwrap();
+        std::fs::write(data.join("server.key"), key).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            data.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+        if is_root() {
+            for file in ["server.crt", "server.key"] {
+                std::os::unix::fs::chown(data.join(file), Some(65534), Some(65534)).unwrap();
+            }
+        }
+        self.query("postgres", "ALTER SYSTEM SET ssl = on");
+        self.query("postgres", "SELECT pg_reload_conf()");
+    }
+
+    /// Makes `user` (created, with `password`) log in by password over TCP.
+    pub fn require_password(&self, user: &str, password: &str) {
+        self.query(
+            "postgres",
+            &format!("CREATE ROLE {user} LOGIN SUPERUSER PASSWORD '{password}'"),
+        );
+        let hba = self.data_dir().join("pg_hba.conf");
+        let rest = std::fs::read_to_string(&hba).unwrap();
+        std::fs::write(
+            &hba,
+            format!("host all {user} 127.0.0.1/32 scram-sha-256\n{rest}"),
+        )
+        .unwrap();
+        self.query("postgres", "SELECT pg_reload_conf()");
+    }
+
     /// `pg_dump` of database `db`, as bytes.
     pub fn dump(&self, db: &str) -> Vec<u8> {
         let out = as_owner(

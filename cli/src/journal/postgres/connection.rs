@@ -14,6 +14,7 @@ use std::{
 
 use tokio_postgres::{config::Host, config::SslMode, Client, Config};
 
+use super::server::Server;
 use crate::journal::JournalError;
 
 /// Whether `text` names a PostgreSQL journal rather than a SQLite file: a URL
@@ -156,8 +157,9 @@ impl Location {
             Security::TlsIfOffered => SslMode::Prefer,
             Security::Plain => SslMode::Disable,
         });
-        config.connect_timeout(Duration::from_secs(10));
+        config.connect_timeout(CONNECT_TIMEOUT);
         config.application_name("preventor");
+        bound(&mut config);
         let shown = shown(&config);
         Ok(Location {
             config,
@@ -172,7 +174,25 @@ impl Location {
     }
 
     /// A new connection (its driver runs on a task of its own).
-    pub async fn connect(&self) -> Result<Client, tokio_postgres::Error> {
+    pub async fn connect(&self) -> Result<Client, Unreachable> {
+        self.open().await.map(|(client, _)| client)
+    }
+
+    /// A new connection, and the handle that cuts it (its driver's task). A server that
+    /// accepts and then says nothing is given [`CONNECT_TIMEOUT`] per host named, as one that
+    /// does not accept (the driver's own timeout covers only the latter).
+    async fn open(&self) -> Result<(Client, tokio::task::AbortHandle), Unreachable> {
+        let hosts = self.config.get_hosts().len().max(1) as u32;
+        tokio::time::timeout(
+            CONNECT_TIMEOUT * hosts + Duration::from_secs(1),
+            self.dial(),
+        )
+        .await
+        .map_err(|_| Unreachable::Silent)?
+        .map_err(Unreachable::Driver)
+    }
+
+    async fn dial(&self) -> Result<(Client, tokio::task::AbortHandle), tokio_postgres::Error> {
         let tls = {
             use rustls_platform_verifier::BuilderVerifierExt;
             let config = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -191,13 +211,11 @@ impl Location {
                             config.ssl_mode(SslMode::Disable);
                             let (client, connection) =
                                 config.connect(tokio_postgres::NoTls).await?;
-                            tokio::spawn(connection);
-                            Ok(client)
+                            Ok((client, tokio::spawn(connection).abort_handle()))
                         }
                         Security::Tls => self.config.connect(tokio_postgres::NoTls).await.map(
                             |(client, connection)| {
-                                tokio::spawn(connection);
-                                client
+                                (client, tokio::spawn(connection).abort_handle())
                             },
                         ),
                     };
@@ -205,9 +223,37 @@ impl Location {
             }
         };
         let (client, connection) = self.config.connect(tls).await?;
-        tokio::spawn(connection);
-        Ok(client)
+        Ok((client, tokio::spawn(connection).abort_handle()))
     }
+}
+
+/// How long connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the server lets a statement (or a transaction left idle) run.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a statement run through [`Db::retry`] may go unanswered before its connection is
+/// taken for dead (cut, and the work tried again on a new one): the server's bound and a
+/// margin. A connection whose peer went away without a word (a failover, a cut network)
+/// answers nothing, ever.
+const ANSWER_WITHIN: Duration = Duration::from_secs(35);
+
+/// Bounds every statement and detects a dead peer: the server's `statement_timeout` and
+/// `idle_in_transaction_session_timeout` (before any `options` of the DSN, which win), TCP
+/// keepalives (an idle connection to a peer gone is found within seconds) and a TCP user
+/// timeout (data unacknowledged that long breaks the connection).
+fn bound(config: &mut Config) {
+    let ms = STATEMENT_TIMEOUT.as_millis();
+    let ours = format!("-c statement_timeout={ms} -c idle_in_transaction_session_timeout={ms}");
+    let options = match config.get_options() {
+        Some(theirs) if !theirs.trim().is_empty() => format!("{ours} {theirs}"),
+        _ => ours,
+    };
+    config.options(options);
+    config.keepalives(true);
+    config.keepalives_idle(Duration::from_secs(5));
+    config.keepalives_interval(Duration::from_secs(2));
+    config.keepalives_retries(3);
+    config.tcp_user_timeout(Duration::from_secs(15));
 }
 
 /// The `sslmode` a DSN asks for, if any.
@@ -287,7 +333,8 @@ pub fn is_transient(e: &tokio_postgres::Error) -> bool {
 /// One connection, made again when it breaks (a restart of the database, a network cut).
 pub struct Db {
     location: Arc<Location>,
-    client: tokio::sync::Mutex<Option<Arc<Client>>>,
+    client: tokio::sync::Mutex<Option<(Arc<Client>, tokio::task::AbortHandle)>>,
+    server: Arc<Server>,
 }
 
 impl Db {
@@ -296,13 +343,23 @@ impl Db {
         Db {
             location,
             client: tokio::sync::Mutex::new(None),
+            server: Arc::default(),
         }
     }
 
     /// Another connection to the same journal, made on first use (for work that must not
-    /// queue behind this one's statements).
+    /// queue behind this one's statements); it watches the same [`Server`].
     pub fn another(&self) -> Db {
-        Db::new(self.location.clone())
+        Db {
+            location: self.location.clone(),
+            client: tokio::sync::Mutex::new(None),
+            server: self.server.clone(),
+        }
+    }
+
+    /// The server this journal's connections reach.
+    pub fn server(&self) -> &Server {
+        &self.server
     }
 
     /// The journal's location.
@@ -311,15 +368,25 @@ impl Db {
     }
 
     /// The current connection, or a new one.
-    pub async fn client(&self) -> Result<Arc<Client>, tokio_postgres::Error> {
+    pub async fn client(&self) -> Result<Arc<Client>, Unreachable> {
         let mut slot = self.client.lock().await;
-        if let Some(client) = slot.as_ref().filter(|c| !c.is_closed()) {
+        if let Some((client, _)) = slot.as_ref().filter(|(c, _)| !c.is_closed()) {
             return Ok(client.clone());
         }
         *slot = None;
-        let client = Arc::new(self.location.connect().await?);
-        *slot = Some(client.clone());
+        let (client, driver) = self.location.open().await?;
+        self.server.learn(&client).await;
+        let client = Arc::new(client);
+        *slot = Some((client.clone(), driver));
         Ok(client)
+    }
+
+    /// Cuts the current connection: every statement waiting on it fails at once (a
+    /// connection error, tried again on a new one).
+    async fn cut(&self) {
+        if let Some((_, driver)) = self.client.lock().await.take() {
+            driver.abort();
+        }
     }
 
     /// Runs `work` on a connection, trying again (on a new connection, with a growing wait)
@@ -333,16 +400,41 @@ impl Db {
     {
         let mut wait = Duration::from_millis(50);
         loop {
-            let result = match self.client().await {
-                Ok(client) => work(client).await,
-                Err(e) => Err(e),
+            let client = match self.client().await {
+                Ok(client) => client,
+                Err(e) if e.retryable() && Instant::now() + wait < until => {
+                    tracing_like_note(&e);
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+                Err(e) => return Err(storage(&e)),
+            };
+            let result = match tokio::time::timeout(ANSWER_WITHIN, work(client)).await {
+                Ok(result) => result,
+                // No answer: the peer is gone without a word. Cut, and try again.
+                Err(_) => {
+                    eprintln!(
+                        "journal: PostgreSQL did not answer within {} s; connecting again",
+                        ANSWER_WITHIN.as_secs()
+                    );
+                    self.cut().await;
+                    if Instant::now() < until {
+                        continue;
+                    }
+                    return Err(JournalError::Storage(format!(
+                        "PostgreSQL at {} did not answer within {} s",
+                        self.location,
+                        ANSWER_WITHIN.as_secs()
+                    )));
+                }
             };
             match result {
                 Ok(v) => return Ok(v),
                 Err(e) if is_transient(&e) && Instant::now() < until => {}
                 Err(e) if is_connection_error(&e) && Instant::now() + wait < until => {
                     tracing_like_note(&e);
-                    *self.client.lock().await = None;
+                    self.cut().await;
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(1));
                 }
@@ -352,17 +444,128 @@ impl Db {
     }
 }
 
-/// A driver error as a journal error (no secret in it).
-pub fn storage(e: &tokio_postgres::Error) -> JournalError {
-    let text = match e.as_db_error() {
-        Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => e.to_string(),
-    };
-    JournalError::Storage(format!("PostgreSQL: {}", without_secrets(&text)))
+/// A connection that could not be made.
+#[derive(Debug)]
+pub enum Unreachable {
+    /// The driver's error (refused, authentication, TLS, ...).
+    Driver(tokio_postgres::Error),
+    /// The server accepted the connection and said nothing.
+    Silent,
+}
+
+impl Unreachable {
+    /// Whether trying again may succeed (the server may come back); not an authentication
+    /// failure or a missing database.
+    pub fn retryable(&self) -> bool {
+        match self {
+            Unreachable::Driver(e) => is_connection_error(e),
+            Unreachable::Silent => true,
+        }
+    }
+}
+
+/// An error said in words an operator acts on, without secrets.
+pub trait Why {
+    /// Why it failed.
+    fn why(&self) -> String;
+}
+
+impl Why for tokio_postgres::Error {
+    fn why(&self) -> String {
+        why(self)
+    }
+}
+
+impl Why for Unreachable {
+    fn why(&self) -> String {
+        match self {
+            Unreachable::Driver(e) => why(e),
+            Unreachable::Silent => format!(
+                "timed out connecting: the server accepted and said nothing for {} s (is it \
+                 PostgreSQL, and not overloaded?)",
+                CONNECT_TIMEOUT.as_secs()
+            ),
+        }
+    }
+}
+
+/// A driver error as a journal error: why, in words (no secret in it).
+pub fn storage(e: &impl Why) -> JournalError {
+    JournalError::Storage(format!("PostgreSQL: {}", e.why()))
+}
+
+/// Why a connection or a statement failed, in words an operator acts on: refused, timed out,
+/// host not found, authentication failed, certificate not trusted, database missing; else
+/// the server's code and message. Never the password.
+pub fn why(e: &tokio_postgres::Error) -> String {
+    use tokio_postgres::error::SqlState;
+    if let Some(db) = e.as_db_error() {
+        let code = db.code();
+        let reason = if *code == SqlState::INVALID_PASSWORD
+            || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+        {
+            "authentication failed (check the DSN's user and password, and pg_hba.conf): "
+        } else if *code == SqlState::INVALID_CATALOG_NAME {
+            "the database does not exist (create it, or fix the DSN's database name): "
+        } else {
+            ""
+        };
+        return without_secrets(&format!("{reason}{}: {}", code.code(), db.message()));
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            let said = match io.kind() {
+                ConnectionRefused => {
+                    Some("connection refused (is PostgreSQL running, on that host and port?)")
+                }
+                TimedOut => Some("timed out connecting (a firewall, or a host that is down?)"),
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {
+                    Some("the connection was cut")
+                }
+                _ => None,
+            };
+            if let Some(said) = said {
+                return said.into();
+            }
+            if let Some(tls) = io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            {
+                return certificate(tls);
+            }
+            if io.to_string().contains("failed to lookup address") {
+                return "host not found (check the DSN's host name)".into();
+            }
+        }
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            return certificate(tls);
+        }
+        source = cause.source();
+    }
+    let text = e.to_string();
+    if text.contains("timeout") || text.contains("timed out") {
+        return "timed out connecting (a firewall, or a host that is down?)".into();
+    }
+    without_secrets(&match std::error::Error::source(e) {
+        Some(cause) => format!("{text}: {cause}"),
+        None => text,
+    })
+}
+
+/// A TLS failure, in words.
+fn certificate(e: &rustls::Error) -> String {
+    match e {
+        rustls::Error::InvalidCertificate(why) => format!(
+            "the server's certificate is not trusted ({why:?}): give the platform's trust              store its CA, or use a name the certificate holds"
+        ),
+        other => format!("TLS failed: {other}"),
+    }
 }
 
 /// Connection trouble is said once per episode on stderr, without secrets.
-fn tracing_like_note(e: &tokio_postgres::Error) {
+fn tracing_like_note(e: &impl Why) {
     use std::sync::atomic::{AtomicU64, Ordering};
     static LAST: AtomicU64 = AtomicU64::new(0);
     let now = std::time::SystemTime::now()
@@ -372,7 +575,7 @@ fn tracing_like_note(e: &tokio_postgres::Error) {
     if LAST.swap(now, Ordering::Relaxed) + 5 <= now {
         eprintln!(
             "journal: PostgreSQL unreachable ({}); waiting for it",
-            without_secrets(&e.to_string())
+            e.why()
         );
     }
 }

@@ -18,7 +18,12 @@ use std::{
 
 use preventor::bulk::{Durable, Ledger, Outcome, Prior, Sent};
 
-use super::{connection::Db, lease::Leases, marks::Marks};
+use super::{
+    connection::Db,
+    lease::Leases,
+    marks::Marks,
+    recent::{Recent, Settled},
+};
 use crate::journal::{outcome_row, PENDING};
 
 /// How often outcomes are written.
@@ -38,6 +43,8 @@ pub struct Open {
 /// An outcome waiting to be written.
 struct Written {
     row: String,
+    /// The content hash of what was sent.
+    hash: String,
     epoch: i64,
     state: &'static str,
     status: Option<i32>,
@@ -100,6 +107,8 @@ impl Books {
 pub struct PgLedger {
     db: Arc<Db>,
     leases: Arc<Leases>,
+    /// What this worker wrote lately (written back after a failover).
+    recent: Arc<Recent>,
     books: Arc<Mutex<Books>>,
     marks: Marks,
     /// A bucket's records all finished: the flusher writes them and gives it back at once,
@@ -123,10 +132,11 @@ fn lease_lost() -> preventor::Error {
 
 impl PgLedger {
     /// A ledger for records fetched from buckets held in `leases`; the sequence number of each
-    /// record finished goes to `finished`.
+    /// record finished goes to `finished`; what it writes is kept in `recent`.
     pub fn new(
         db: Arc<Db>,
         leases: Arc<Leases>,
+        recent: Arc<Recent>,
         finished: tokio::sync::mpsc::UnboundedSender<u64>,
     ) -> PgLedger {
         PgLedger {
@@ -135,6 +145,7 @@ impl PgLedger {
             marks: Marks::start(Arc::new(db.another()), leases.worker.clone()),
             db,
             leases,
+            recent,
             books: Arc::default(),
             bucket_done: Arc::default(),
             given_back: Arc::default(),
@@ -201,6 +212,7 @@ impl PgLedger {
         };
         if !buffer.is_empty() {
             let mut rows = Vec::with_capacity(buffer.len());
+            let mut hashes = Vec::with_capacity(buffer.len());
             let mut epochs = Vec::with_capacity(buffer.len());
             let mut states = Vec::with_capacity(buffer.len());
             let mut statuses = Vec::with_capacity(buffer.len());
@@ -209,6 +221,7 @@ impl PgLedger {
             for w in &buffer {
                 answered.push(w.answered);
                 rows.push(w.row.as_str());
+                hashes.push(w.hash.as_str());
                 epochs.push(w.epoch);
                 states.push(w.state);
                 statuses.push(w.status);
@@ -217,8 +230,9 @@ impl PgLedger {
             let result = self
                 .db
                 .retry(until, |c| {
-                    let (rows, epochs, states, statuses, details, answered) = (
+                    let (rows, hashes, epochs, states, statuses, details, answered) = (
                         rows.clone(),
+                        hashes.clone(),
                         epochs.clone(),
                         states.clone(),
                         statuses.clone(),
@@ -228,9 +242,11 @@ impl PgLedger {
                     async move {
                         // The payload goes with the outcome that settles the record: an
                         // acknowledged or rejected record keeps no personal data. An answer is
-                        // the truth even after a takeover made the record ambiguous; a record
-                        // not sent goes back to pending only while its mark is still this
-                        // worker's (else the new holder's decision stands).
+                        // the truth, for the content sent, whatever happened to the mark
+                        // meanwhile (a takeover made the record ambiguous or pending, a
+                        // failover lost the mark); a record not sent goes back to pending only
+                        // while its mark is still this worker's (else the new holder's
+                        // decision stands).
                         c.execute(
                             "UPDATE preventor_records r SET
                                 state = u.state, status = u.status, details = u.details,
@@ -240,12 +256,15 @@ impl PgLedger {
                                               THEN NULL ELSE r.sealed END,
                                 updated = now()
                              FROM unnest($1::text[], $2::bigint[], $3::text[], $4::int[],
-                                         $5::text[], $6::bool[])
-                                  AS u(row_id, epoch, state, status, details, answered)
-                             WHERE r.row_id = u.row_id AND r.epoch = u.epoch
-                               AND (r.state = 'in_flight'
-                                    OR (u.answered AND r.state = 'ambiguous'))",
-                            &[&rows, &epochs, &states, &statuses, &details, &answered],
+                                         $5::text[], $6::bool[], $7::text[])
+                                  AS u(row_id, epoch, state, status, details, answered, hash)
+                             WHERE r.row_id = u.row_id
+                               AND ((r.state = 'in_flight' AND r.epoch = u.epoch)
+                                    OR (u.answered AND r.hash = u.hash
+                                        AND r.state IN ('in_flight', 'pending', 'ambiguous')))",
+                            &[
+                                &rows, &epochs, &states, &statuses, &details, &answered, &hashes,
+                            ],
                         )
                         .await
                     }
@@ -259,6 +278,18 @@ impl PgLedger {
                 books.buffer = kept;
                 books.done.extend(done);
                 return Err(e);
+            }
+            for w in buffer {
+                if !w.answered {
+                    self.recent.forget(&[w.row]);
+                    continue;
+                }
+                let settled = Settled {
+                    state: w.state,
+                    status: w.status,
+                    details: w.details,
+                };
+                self.recent.settled(&w.row, &w.hash, settled);
             }
         }
         if !done.is_empty() {
@@ -330,6 +361,7 @@ impl Ledger for PgLedger {
         let leases = self.leases.clone();
         let db = self.db.clone();
         let marks = self.marks.clone();
+        let recent = self.recent.clone();
         Box::pin(async move {
             let held = |batch: &[Open]| batch.iter().all(|o| leases.valid(o.bucket, o.epoch));
             if !held(&batch) {
@@ -340,12 +372,13 @@ impl Ledger for PgLedger {
             let hashes: Vec<String> = batch.iter().map(|o| o.hash.clone()).collect();
             let until = leases.deadline_of(batch.iter().map(|o| o.bucket));
             let whole = marks
-                .mark(rows.clone(), epochs.clone(), hashes, until)
+                .mark(rows.clone(), epochs.clone(), hashes.clone(), until)
                 .await
                 .map_err(|e| preventor::Error::Config(format!("journal: {e}")))?;
             if !whole {
                 return Err(lease_lost());
             }
+            recent.marked(&rows, &hashes, &epochs);
             if !held(&batch) {
                 // Paused between the mark and now: the bucket may have moved. Not sent; the
                 // mark is taken back where it still stands (a new holder settled it otherwise).
@@ -364,6 +397,7 @@ impl Ledger for PgLedger {
                         }
                     })
                     .await;
+                recent.forget(&rows);
                 return Err(lease_lost());
             }
             Ok(())
@@ -387,6 +421,7 @@ impl Ledger for PgLedger {
         if let Some((state, status, details)) = row {
             books.buffer.push(Written {
                 row: open.row,
+                hash: open.hash,
                 epoch: open.epoch,
                 state,
                 status: status.map(i32::from),

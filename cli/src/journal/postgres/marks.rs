@@ -19,7 +19,8 @@ const MOST_ROWS: usize = 4096;
 /// (`$3`) still holds, each whole batch or none of it, holding the buckets' rows `FOR SHARE` so
 /// that no takeover commits in between. A record is marked only with the content (`hash[i]`)
 /// the worker fetched and will send: a correction staged since then refuses the batch, which is
-/// fetched afresh. Returns the group of each record marked. Buckets are locked in ascending
+/// fetched afresh; a record in flight is marked again only by the worker that marked it (a
+/// failover can give two workers one epoch). Returns the group of each record marked. Buckets are locked in ascending
 /// order, as the renewal locks them: the two run on different connections, and in any other
 /// order they could deadlock.
 const MARK: &str = "WITH m AS (
@@ -30,7 +31,8 @@ const MARK: &str = "WITH m AS (
         JOIN m ON m.row_id = r.row_id
         JOIN preventor_buckets b ON b.bucket = r.bucket
         WHERE b.epoch = m.epoch AND b.owner = $3 AND b.expires > now() AND r.hash = m.hash
-          AND (r.state = 'pending' OR (r.state = 'in_flight' AND r.epoch = m.epoch))
+          AND (r.state = 'pending'
+               OR (r.state = 'in_flight' AND r.epoch = m.epoch AND r.worker = $3))
         ORDER BY b.bucket
         FOR UPDATE OF r FOR SHARE OF b
      ), whole AS (
@@ -118,6 +120,8 @@ async fn write(db: Arc<Db>, worker: String, mut rx: mpsc::UnboundedReceiver<Requ
             epochs.extend(batch.epochs.iter().copied());
             groups.extend(std::iter::repeat_n(i as i32, batch.rows.len()));
         }
+        // After a failover, nothing is marked until every worker alive wrote back its part.
+        db.server().settled().await;
         let until = batches
             .iter()
             .map(|b| b.until)

@@ -19,10 +19,13 @@ pub mod connection;
 pub mod lease;
 pub mod ledger;
 pub mod marks;
+pub mod recent;
 pub mod rekey;
+pub mod replication;
 pub mod runs;
 pub mod schema;
 pub mod seal;
+pub mod server;
 pub mod stage;
 pub mod workers;
 
