@@ -78,6 +78,80 @@ impl Cluster {
         cluster
     }
 
+    /// A streaming standby of the cluster at `127.0.0.1:port` (the primary, or a proxy to it),
+    /// from a base backup; started, and streaming from that address.
+    pub fn standby_of(port: u16, name: &str) -> Cluster {
+        let dir = std::env::temp_dir().join(format!("preventor-pg-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        if is_root() {
+            Command::new("chown")
+                .args(["-R", "65534:65534"])
+                .arg(&dir)
+                .status()
+                .unwrap();
+        }
+        let data = dir.join("data");
+        let out = as_owner(
+            "pg_basebackup",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-U",
+                "postgres",
+                "-D",
+                data.to_str().unwrap(),
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+            ],
+        )
+        .output()
+        .expect("pg_basebackup (PostgreSQL) must be on PATH");
+        assert!(
+            out.status.success(),
+            "pg_basebackup: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let standby = Cluster {
+            dir,
+            port: free_port(),
+        };
+        standby.pg_ctl_start();
+        standby
+    }
+
+    /// Kills the cluster's processes with SIGKILL, the postmaster and every backend (a machine
+    /// lost).
+    pub fn kill(&self) {
+        let pid = std::fs::read_to_string(self.data_dir().join("postmaster.pid"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .trim()
+            .to_string();
+        let _ = Command::new("kill").args(["-STOP", &pid]).status();
+        let _ = Command::new("pkill").args(["-KILL", "-P", &pid]).status();
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
+    }
+
+    /// Promotes a standby to a primary, waiting until it takes writes.
+    pub fn promote(&self) {
+        let status = as_owner(
+            "pg_ctl",
+            &["-D", self.data_dir().to_str().unwrap(), "-w", "promote"],
+        )
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+        assert!(status.success(), "pg_ctl promote failed");
+    }
+
     fn pg_ctl_start(&self) {
         let data = self.dir.join("data");
         let options = format!(
