@@ -95,11 +95,13 @@ async fn reseal(args: ResealArgs, json_output: bool) -> Exit {
         for (id, n) in &by_key {
             out!("  {n} records hold a payload under {id}");
         }
-        out!(
-            "Keys other than {} can now be dropped from this feed's key file (after VACUUM, \
-             the old ciphertexts leave the table's live pages).",
-            keys.sealing_id()
-        );
+        if by_key.keys().all(|id| id == keys.sealing_id()) {
+            out!(
+                "Every payload is under {}: older keys can be dropped from this feed's key \
+                 file (VACUUM the table to drop the old ciphertexts' row versions too).",
+                keys.sealing_id()
+            );
+        }
     }
     Exit::Ok
 }

@@ -37,10 +37,11 @@ pub async fn run(args: StatusArgs, json_output: bool) -> Exit {
             journal.workers().await?,
             journal.problems(&crate::journal::TO_DECIDE, LISTED).await?,
             journal.replication().await?,
+            journal.sealed().await?,
         ))
     }
     .await;
-    let (target, counts, workers, problems, replication) = match gathered {
+    let (target, counts, workers, problems, replication, sealed) = match gathered {
         Ok(g) => g,
         Err(e) => return Exit::fatal(format!("journal {}: {e}", journal.shown())),
     };
@@ -51,6 +52,9 @@ pub async fn run(args: StatusArgs, json_output: bool) -> Exit {
     }
     if let Some(replication) = replication {
         report["journal_replication"] = replication;
+    }
+    if let Some(sealed) = sealed {
+        report["payloads_by_key"] = sealed;
     }
     report["target"] = json!(target);
     for (state, n) in fates.states_json().as_object().into_iter().flatten() {

@@ -80,7 +80,7 @@ impl WorkOptions {
     pub fn keys(&self) -> Result<Arc<Keyring>, Exit> {
         match Keyring::from_env(self.journal_key_file.as_deref()) {
             Ok(Some(keys)) => Ok(Arc::new(keys)),
-            Ok(None) => Err(Exit::fatal(format!("journal: no key: {NO_KEY}"))),
+            Ok(None) => Err(Exit::fatal(format!("journal: {NO_KEY}"))),
             Err(e) => Err(Exit::fatal(format!("journal: {e}"))),
         }
     }

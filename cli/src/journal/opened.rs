@@ -127,6 +127,22 @@ impl Opened {
         }
     }
 
+    /// Records holding a payload, by the id of the key that sealed it (a PostgreSQL journal
+    /// only; `plain text`: staged before payloads were sealed).
+    pub async fn sealed(&self) -> Result<Option<Value>, JournalError> {
+        match self {
+            Opened::Sqlite(_) => Ok(None),
+            Opened::Postgres(j) => {
+                let held = crate::journal::postgres::rekey::held(&j.db).await?;
+                Ok(Some(Value::Object(
+                    held.into_iter()
+                        .map(|(id, n)| (id.unwrap_or_else(|| "plain text".into()), n.into()))
+                        .collect(),
+                )))
+            }
+        }
+    }
+
     /// Everything a report shows.
     pub async fn report(&self) -> Result<Value, JournalError> {
         self.store().report(&self.counts().await?).await

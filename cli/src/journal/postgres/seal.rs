@@ -26,12 +26,13 @@ pub const KEY_VAR: &str = "PREVENTOR_JOURNAL_KEY";
 const FORMAT: u8 = 1;
 
 /// What a PostgreSQL journal needs a key for, and how to make one (said when none is given).
-pub const NO_KEY: &str = "a PostgreSQL journal holds each record's personal data until the \
-    record is settled, and seals it first with a key only the workers hold, so that the \
-    database's files, WAL, backups and replicas never hold it in plain text. Give every \
-    `import` and `work` of this feed the same key: PREVENTOR_JOURNAL_KEY_FILE=PATH (a file \
-    holding the key) or PREVENTOR_JOURNAL_KEY. Make one with `preventor journal-key new > \
-    journal.key` (32 random bytes as hex) and keep it as you keep the database's password";
+pub const NO_KEY: &str = "no key to seal the records' personal data.
+  A PostgreSQL journal seals each record's data before storing it, with a key only the workers
+  hold, so that the database's files, WAL, backups and replicas never hold it in plain text.
+  Make a key (and keep it as you keep the database's password):
+    preventor journal-key new > journal.key
+  Then give every `import` and `work` of this feed the same key:
+    PREVENTOR_JOURNAL_KEY_FILE=journal.key (or the key itself in PREVENTOR_JOURNAL_KEY)";
 
 /// One key: its id and the AEAD key.
 struct JournalKey {
