@@ -85,7 +85,21 @@ fn input(dir: &Path, n: u64) -> PathBuf {
     path
 }
 
-fn stage(url: &str, dsn: &str, file: &Path) {
+/// CPU seconds (user and system) of the children this process has waited for.
+fn children_cpu() -> f64 {
+    // SAFETY: getrusage fills the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage
+    };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+/// Stages `file` (sealing every record's payload); returns the staging's wall and CPU seconds.
+fn stage(url: &str, dsn: &str, file: &Path) -> (f64, f64) {
+    let (started, cpu) = (Instant::now(), children_cpu());
     let out = preventor(
         url,
         &[
@@ -100,6 +114,7 @@ fn stage(url: &str, dsn: &str, file: &Path) {
     .output()
     .unwrap();
     assert!(out.status.success(), "staging failed");
+    (started.elapsed().as_secs_f64(), children_cpu() - cpu)
 }
 
 fn report(child: Child) -> serde_json::Value {
@@ -150,8 +165,9 @@ fn at_limit(cluster: &postgres::Cluster, dir: &Path, workers: usize, n: u64) -> 
     let db = format!("feed{workers}");
     let dsn = cluster.database(&db);
     let sandbox = sandbox();
-    stage(&sandbox.url, &dsn, &input(dir, n));
+    let (staging_s, staging_cpu) = stage(&sandbox.url, &dsn, &input(dir, n));
     let started = Instant::now();
+    let cpu = children_cpu();
     let children: Vec<Child> = (0..workers)
         .map(|_| {
             preventor(&sandbox.url, &["work", "--journal", &dsn, "--json"])
@@ -161,6 +177,8 @@ fn at_limit(cluster: &postgres::Cluster, dir: &Path, workers: usize, n: u64) -> 
         .collect();
     let reports: Vec<_> = children.into_iter().map(report).collect();
     let seconds = started.elapsed().as_secs_f64();
+    let work_cpu_us = (children_cpu() - cpu) * 1e6 / n as f64;
+    let staging_cpu_us = staging_cpu * 1e6 / n as f64;
     let acknowledged: f64 = cluster
         .query(
             &db,
@@ -195,12 +213,16 @@ fn at_limit(cluster: &postgres::Cluster, dir: &Path, workers: usize, n: u64) -> 
         "{workers} worker(s), {n} records at {LIMIT}/s: {acknowledged} acknowledged in {seconds:.1} s, \
          {share:.3} of the limit (burst subtracted), {per_thousand:.1} 429s per 1,000; \
          sending window {window:.1} s: {window_share:.3} of the limit; the server's limit \
-         unused: {overflowed:.2} s overflowed, {left:.2} s left at the end"
+         unused: {overflowed:.2} s overflowed, {left:.2} s left at the end; staging \
+         {staging_s:.2} s ({staging_cpu_us:.1} us CPU a record), workers {work_cpu_us:.1} us CPU \
+         a record"
     );
     json!({"workers": workers, "records": n, "seconds": seconds, "acknowledged": acknowledged,
            "share_of_limit": share, "rate_limited_per_1000": per_thousand,
            "sending_window_s": window, "window_share_of_limit": window_share,
-           "limit_unused_s": {"overflowed": overflowed, "left_at_end": left}})
+           "limit_unused_s": {"overflowed": overflowed, "left_at_end": left},
+           "staging_s": staging_s, "staging_cpu_us_per_record": staging_cpu_us,
+           "workers_cpu_us_per_record": work_cpu_us})
 }
 
 /// Three workers, one killed at a third of the feed: seconds from the kill to the last of its

@@ -35,19 +35,7 @@ async fn faulty_sandbox() -> Sandbox {
 async fn staged_with_workers(sandbox: &Sandbox, dsn: &str, name: &str, lease: &str) -> Vec<Child> {
     let dir = temp_dir(name);
     let input = transactions(&dir, RECORDS, ACCOUNTS);
-    let staged = output(&mut importer(
-        sandbox,
-        &[
-            "import",
-            "transactions",
-            input.to_str().unwrap(),
-            "--journal",
-            dsn,
-            "--stage-only",
-            "--json",
-        ],
-    ))
-    .await;
+    let staged = output(&mut support::stage_only(sandbox, &input, dsn)).await;
     assert!(
         staged.status.success(),
         "{}",
@@ -345,19 +333,7 @@ async fn staging_names_repeated_ids_across_batches_and_again_when_staged_twice()
     let input = dir.join("repeats.jsonl");
     std::fs::write(&input, lines.join("\n")).unwrap();
     for (round, staged_now) in [(1, 2_500), (2, 0)] {
-        let out = output(&mut importer(
-            &sandbox,
-            &[
-                "import",
-                "transactions",
-                input.to_str().unwrap(),
-                "--journal",
-                &dsn,
-                "--stage-only",
-                "--json",
-            ],
-        ))
-        .await;
+        let out = output(&mut support::stage_only(&sandbox, &input, &dsn)).await;
         let report = json_of(&out)["staged"].clone();
         assert_eq!(out.status.code(), Some(1), "round {round}: {report}");
         assert_eq!(report["staged"], staged_now, "round {round}: {report}");

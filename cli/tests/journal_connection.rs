@@ -82,18 +82,7 @@ async fn a_worker_whose_connections_go_silent_connects_again_and_finishes() {
     .unwrap();
     let dir = temp_dir("silent");
     let input = transactions(&dir, RECORDS, 20);
-    let staged = output(&mut importer(
-        &sandbox,
-        &[
-            "import",
-            "transactions",
-            input.to_str().unwrap(),
-            "--journal",
-            &dsn,
-            "--stage-only",
-        ],
-    ))
-    .await;
+    let staged = output(&mut support::stage_only(&sandbox, &input, &dsn)).await;
     assert!(staged.status.success(), "{}", stderr_of(&staged));
     let worker = importer(
         &sandbox,

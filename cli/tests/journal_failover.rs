@@ -54,18 +54,7 @@ async fn failover(synchronous: bool) {
     .unwrap();
     let dir = temp_dir(&format!("failover-{name}"));
     let input = transactions(&dir, RECORDS, 100);
-    let staged = output(&mut importer(
-        &sandbox,
-        &[
-            "import",
-            "transactions",
-            input.to_str().unwrap(),
-            "--journal",
-            &dsn,
-            "--stage-only",
-        ],
-    ))
-    .await;
+    let staged = output(&mut support::stage_only(&sandbox, &input, &dsn)).await;
     assert!(staged.status.success(), "{}", stderr_of(&staged));
     let status = json_of(&output(&mut bare(&["status", &dsn, "--json"])).await);
     let mode = if synchronous {

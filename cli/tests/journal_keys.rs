@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::process::Output;
+use std::process::{Command, Output};
 
 use preventor_sandbox::{Sandbox, SandboxConfig};
 use support::{
@@ -29,12 +29,19 @@ fn stored(sandbox: &Sandbox) -> u64 {
 }
 
 /// `preventor ARGS` against `sandbox` with `key` as PREVENTOR_JOURNAL_KEY (`None`: no key).
-fn with_key(sandbox: &Sandbox, key: Option<&str>, args: &[&str]) -> std::process::Command {
+fn with_key(sandbox: &Sandbox, key: Option<&str>, args: &[&str]) -> Command {
     let mut command = importer(sandbox, args);
     match key {
         Some(key) => command.env("PREVENTOR_JOURNAL_KEY", key),
         None => command.env_remove("PREVENTOR_JOURNAL_KEY"),
     };
+    command
+}
+
+/// Stages `file` with `key` (`--stage-only`).
+fn stage_with(sandbox: &Sandbox, key: &str, file: &std::path::Path, dsn: &str) -> Command {
+    let mut command = support::stage_only(sandbox, file, dsn);
+    command.env("PREVENTOR_JOURNAL_KEY", key);
     command
 }
 
@@ -110,19 +117,7 @@ async fn a_wrong_key_is_named_and_nothing_is_sent() {
     let sandbox = sandbox().await;
     let dir = temp_dir("wrong-key");
     let input = transactions(&dir, 30, 3);
-    let staged = output(&mut with_key(
-        &sandbox,
-        Some(JOURNAL_KEY),
-        &[
-            "import",
-            "transactions",
-            input.to_str().unwrap(),
-            "--journal",
-            &dsn,
-            "--stage-only",
-        ],
-    ))
-    .await;
+    let staged = output(&mut stage_with(&sandbox, JOURNAL_KEY, &input, &dsn)).await;
     assert!(staged.status.success(), "{}", stderr_of(&staged));
     let sealed_by = cluster.query("feed", "SELECT DISTINCT key_id FROM preventor_records");
     let out = output(&mut with_key(
@@ -158,23 +153,8 @@ async fn a_rotated_key_still_sends_older_rows_and_reseals_them() {
     let sandbox = sandbox().await;
     let dir = temp_dir("rotated-key");
     let input = transactions(&dir, 40, 4);
-    let file = input.to_str().unwrap();
-    let stage = |key: &str| {
-        with_key(
-            &sandbox,
-            Some(key),
-            &[
-                "import",
-                "transactions",
-                file,
-                "--journal",
-                &dsn,
-                "--stage-only",
-                "--json",
-            ],
-        )
-    };
-    assert!(output(&mut stage(JOURNAL_KEY)).await.status.success());
+    let staged = output(&mut stage_with(&sandbox, JOURNAL_KEY, &input, &dsn)).await;
+    assert!(staged.status.success());
     // Rotation: the new key first (it seals), the old one after it (it still opens).
     let rotated = format!("{OTHER_KEY}\n{JOURNAL_KEY}");
     let out = output(&mut with_key(
@@ -209,19 +189,7 @@ async fn a_rotated_key_still_sends_older_rows_and_reseals_them() {
             .collect::<String>(),
     )
     .unwrap();
-    let old_only = output(&mut with_key(
-        &sandbox,
-        Some(JOURNAL_KEY),
-        &[
-            "import",
-            "transactions",
-            more.to_str().unwrap(),
-            "--journal",
-            &dsn,
-            "--stage-only",
-        ],
-    ))
-    .await;
+    let old_only = output(&mut stage_with(&sandbox, JOURNAL_KEY, &more, &dsn)).await;
     // The old key alone cannot open what the new key sealed: refused before staging sends.
     assert_eq!(old_only.status.code(), Some(4), "{}", stderr_of(&old_only));
     assert!(stderr_of(&old_only).contains(&format!("40 under key {new_id}")));
@@ -251,19 +219,7 @@ async fn a_payload_moved_to_another_record_does_not_open_and_is_not_sent() {
     let sandbox = sandbox().await;
     let dir = temp_dir("moved-payload");
     let input = transactions(&dir, 10, 1);
-    let staged = output(&mut with_key(
-        &sandbox,
-        Some(JOURNAL_KEY),
-        &[
-            "import",
-            "transactions",
-            input.to_str().unwrap(),
-            "--journal",
-            &dsn,
-            "--stage-only",
-        ],
-    ))
-    .await;
+    let staged = output(&mut stage_with(&sandbox, JOURNAL_KEY, &input, &dsn)).await;
     assert!(staged.status.success());
     // tx-0's ciphertext copied over tx-9's (the same key: only the identity tells).
     cluster.query(

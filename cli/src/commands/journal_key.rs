@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::{
-    feed::WorkOptions,
+    feed::{FeedJournal, WorkOptions},
     journal::postgres::{connection::Location, rekey, schema, PgJournal},
     output::Exit,
 };
@@ -25,14 +25,8 @@ pub enum JournalKeyCommand {
 /// `preventor journal-key reseal` options.
 #[derive(clap::Args, Debug)]
 pub struct ResealArgs {
-    /// The feed's PostgreSQL journal.
-    #[arg(
-        long,
-        env = "PREVENTOR_JOURNAL",
-        hide_env_values = true,
-        value_name = "DSN"
-    )]
-    pub journal: String,
+    #[command(flatten)]
+    pub feed: FeedJournal,
     #[command(flatten)]
     pub work: WorkOptions,
 }
@@ -56,7 +50,7 @@ async fn reseal(args: ResealArgs, json_output: bool) -> Exit {
         Ok(k) => k,
         Err(e) => return e,
     };
-    let location = match Location::parse(&args.journal, args.work.journal_plaintext) {
+    let location = match Location::parse(&args.feed.journal, args.work.journal_plaintext) {
         Ok(l) => l,
         Err(e) => return Exit::fatal(format!("journal: {e}")),
     };

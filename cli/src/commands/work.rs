@@ -4,7 +4,7 @@ use preventor::bulk::BulkOptions;
 use serde_json::json;
 
 use crate::{
-    feed::{open, refuse_embedded, work_feed, WorkOptions},
+    feed::{open, refuse_embedded, work_feed, FeedJournal, WorkOptions},
     journal::runs::RunStart,
     output::Exit,
     progress::Progress,
@@ -14,15 +14,8 @@ use crate::{
 /// `preventor work` options.
 #[derive(clap::Args, Debug)]
 pub struct WorkArgs {
-    /// The feed's PostgreSQL journal (`postgres://user@host/db`, or libpq's `host=...
-    /// dbname=...`).
-    #[arg(
-        long,
-        env = "PREVENTOR_JOURNAL",
-        hide_env_values = true,
-        value_name = "DSN"
-    )]
-    pub journal: String,
+    #[command(flatten)]
+    pub feed: FeedJournal,
     #[command(flatten)]
     pub work: WorkOptions,
     /// Calls in flight at the start.
@@ -39,7 +32,7 @@ pub async fn run(plan: Plan, args: WorkArgs, json_output: bool) -> Exit {
         return e;
     }
     let target = plan.target();
-    let journal = match open(&args.journal, &args.work, &target).await {
+    let journal = match open(&args.feed.journal, &args.work, &target).await {
         Ok(j) => j,
         Err(e) => return e,
     };

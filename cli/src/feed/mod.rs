@@ -44,6 +44,21 @@ use crate::{
 /// waiting behind a busy key is never what holds it back.
 const CHANNEL: usize = 4096;
 
+/// The feed's PostgreSQL journal, for the commands that take only that (`work`,
+/// `journal-key reseal`).
+#[derive(clap::Args, Debug)]
+pub struct FeedJournal {
+    /// The feed's PostgreSQL journal (`postgres://user@host/db`, or libpq's `host=...
+    /// dbname=...`).
+    #[arg(
+        long,
+        env = "PREVENTOR_JOURNAL",
+        hide_env_values = true,
+        value_name = "DSN"
+    )]
+    pub journal: String,
+}
+
 /// How a worker works (`work`, and `import` into a PostgreSQL journal).
 #[derive(clap::Args, Debug, Clone)]
 pub struct WorkOptions {

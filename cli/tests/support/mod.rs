@@ -20,6 +20,22 @@ pub fn importer(sandbox: &Sandbox, args: &[&str]) -> Command {
     command
 }
 
+/// `preventor import transactions FILE --journal DSN --stage-only --json` against `sandbox`.
+pub fn stage_only(sandbox: &Sandbox, file: &Path, dsn: &str) -> Command {
+    importer(
+        sandbox,
+        &[
+            "import",
+            "transactions",
+            file.to_str().unwrap(),
+            "--journal",
+            dsn,
+            "--stage-only",
+            "--json",
+        ],
+    )
+}
+
 /// The tests' key for PostgreSQL journals' payloads (`PREVENTOR_JOURNAL_KEY`).
 pub const JOURNAL_KEY: &str = "5e7c4b1a09f2d38e6a4c1b7d0e9f8a2b3c4d5e6f708192a3b4c5d6e7f8091a2b";
 

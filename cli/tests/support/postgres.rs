@@ -32,6 +32,21 @@ fn as_owner(program: &str, args: &[&str]) -> Command {
     }
 }
 
+/// A fresh directory for cluster `name`, owned by the cluster's owner.
+fn owned_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("preventor-pg-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    if is_root() {
+        Command::new("chown")
+            .args(["-R", "65534:65534"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+    }
+    dir
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -43,16 +58,7 @@ fn free_port() -> u16 {
 impl Cluster {
     /// Initialises and starts a cluster.
     pub fn start(name: &str) -> Cluster {
-        let dir = std::env::temp_dir().join(format!("preventor-pg-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        if is_root() {
-            Command::new("chown")
-                .args(["-R", "65534:65534"])
-                .arg(&dir)
-                .status()
-                .unwrap();
-        }
+        let dir = owned_dir(name);
         let data = dir.join("data");
         let status = as_owner(
             "initdb",
@@ -81,16 +87,7 @@ impl Cluster {
     /// A streaming standby of the cluster at `127.0.0.1:port` (the primary, or a proxy to it),
     /// from a base backup; started, and streaming from that address.
     pub fn standby_of(port: u16, name: &str) -> Cluster {
-        let dir = std::env::temp_dir().join(format!("preventor-pg-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        if is_root() {
-            Command::new("chown")
-                .args(["-R", "65534:65534"])
-                .arg(&dir)
-                .status()
-                .unwrap();
-        }
+        let dir = owned_dir(name);
         let data = dir.join("data");
         let out = as_owner(
             "pg_basebackup",

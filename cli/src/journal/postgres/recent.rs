@@ -20,7 +20,7 @@ use super::connection::Db;
 use crate::journal::JournalError;
 
 /// How long what was written is kept: longer than an asynchronous standby lags behind.
-const KEPT_FOR: Duration = Duration::from_secs(60);
+const KEPT_FOR: Duration = Duration::from_secs(30);
 
 /// An outcome written.
 #[derive(Clone, Debug)]
