@@ -604,6 +604,33 @@ mod tests {
     }
 
     #[test]
+    fn every_connection_bounds_its_statements_and_watches_its_peer() {
+        let at = Location::parse(
+            "postgres://u@db.example/feeds?options=-c%20statement_timeout%3D5s",
+            false,
+        )
+        .unwrap();
+        let options = at.config.get_options().unwrap_or_default();
+        // Ours first, the DSN's after (the last one wins: an operator's choice stands).
+        assert!(
+            options.starts_with(
+                "-c statement_timeout=30000 -c idle_in_transaction_session_timeout=30000"
+            ),
+            "{options}"
+        );
+        assert!(options.ends_with("-c statement_timeout=5s"), "{options}");
+        assert!(at.config.get_keepalives());
+        assert_eq!(at.config.get_keepalives_idle(), Duration::from_secs(5));
+        assert_eq!(
+            at.config.get_tcp_user_timeout(),
+            Some(&Duration::from_secs(15))
+        );
+        assert_eq!(at.config.get_connect_timeout(), Some(&CONNECT_TIMEOUT));
+        // No sslmode to a remote host: verified TLS.
+        assert_eq!(at.security(), Security::Tls);
+    }
+
+    #[test]
     fn urls_and_libpq_key_value_dsns_are_postgres_and_paths_are_not() {
         for dsn in [
             "postgres://u@h/db",
