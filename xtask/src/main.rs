@@ -6,6 +6,7 @@ mod diff;
 mod publish;
 mod sandbox_check;
 mod spec_check;
+mod test;
 mod tools;
 
 use std::path::PathBuf;
@@ -82,6 +83,13 @@ enum Command {
     ///
     /// Builds into temporary target directories (several minutes). Needs cargo only.
     BuildTimes,
+    /// Install what the tests need from the system when it is missing (PostgreSQL, headless
+    /// Chromium: Debian's packages, as root), then run `cargo test --workspace` with ARGS.
+    Test {
+        /// Passed on to `cargo test --workspace` as given (e.g. `--no-fail-fast -- --list`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Run schemathesis on both documents against the sandbox binary.
     ///
     /// Examples and fuzzing, positive and negative, all checks. Needs Python; installs the
@@ -94,6 +102,13 @@ fn main() {
         Command::SpecCheck { self_test } => spec_check::run(self_test),
         Command::SandboxCheck => sandbox_check::run(),
         Command::BuildTimes => build_times::run(),
+        // Every argument after `test`, as given (clap would drop a leading `--`).
+        Command::Test { .. } => test::run(
+            &std::env::args()
+                .skip_while(|a| a != "test")
+                .skip(1)
+                .collect::<Vec<_>>(),
+        ),
         Command::Generate { check } => generate(check),
         Command::Publish { out } => publish::run(&out).map(|_| ()),
         Command::Smoke { bundle } => publish::smoke(&bundle),

@@ -18,8 +18,35 @@ fn is_root() -> bool {
     unsafe { libc::getuid() == 0 }
 }
 
+/// PostgreSQL's `program`: on PATH, else where Debian's packages put it
+/// (`/usr/lib/postgresql/VERSION/bin`, the newest version), which is not on PATH.
+fn program(name: &str) -> String {
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()));
+    if on_path {
+        return name.into();
+    }
+    let mut installed: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|version| version.path().join("bin").join(name))
+        .filter(|path| path.is_file())
+        .collect();
+    installed.sort_by_key(|path| {
+        path.iter()
+            .rev()
+            .nth(2)
+            .and_then(|v| v.to_str()?.parse::<u32>().ok())
+    });
+    installed
+        .pop()
+        .map_or_else(|| name.into(), |path| path.display().to_string())
+}
+
 /// `program args` as the cluster's owner.
 fn as_owner(program: &str, args: &[&str]) -> Command {
+    let program = &self::program(program);
     if is_root() {
         let mut c = Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", program])
