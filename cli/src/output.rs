@@ -139,6 +139,41 @@ impl Fates {
         }
     }
 
+    /// One line a person reads first: what the exit says, then the totals that are not zero
+    /// ("1,000 records: 976 acknowledged, 13 unconfirmed (a decision is needed), 11 invalid
+    /// (not sent)").
+    pub fn verdict(&self) -> String {
+        let head = match self.exit() {
+            Exit::Stopped => "stopped before the end (a rerun goes on)",
+            Exit::Unsettled => "not finished: records need a decision or a rerun",
+            Exit::Rejected => "finished, with records refused",
+            _ => "finished: every record acknowledged",
+        };
+        let parts = [
+            (self.acknowledged, "acknowledged"),
+            (self.rejected, "rejected by Preventor"),
+            (self.ambiguous, "unconfirmed (a decision is needed)"),
+            (self.failed, "failed (sent again by a rerun)"),
+            (self.pending + self.resend, "waiting to be sent"),
+            (self.in_flight, "in flight"),
+            (self.abandoned, "abandoned"),
+            (self.invalid, "invalid (not sent)"),
+            (self.repeated, "repeated (not sent)"),
+            (self.changed, "changed since sent (not sent)"),
+        ];
+        let total: u64 = parts.iter().map(|(n, _)| n).sum();
+        let listed: Vec<String> = parts
+            .iter()
+            .filter(|(n, what)| *n > 0 || *what == "acknowledged")
+            .map(|(n, what)| format!("{} {what}", thousands(*n)))
+            .collect();
+        format!(
+            "{head}. {} records: {}",
+            thousands(total),
+            listed.join(", ")
+        )
+    }
+
     /// Every count: the journal's states, then what the input held that was never sent.
     pub fn json(&self) -> Value {
         let mut all = self.states_json();
@@ -161,6 +196,19 @@ impl Fates {
             "abandoned": self.abandoned,
         })
     }
+}
+
+/// `n` with a comma every three digits.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// One line of an outcome that is not a success, for a person.
@@ -208,8 +256,12 @@ pub fn print_report(report: &Value, json_output: bool) {
         out!("{report}");
         return;
     }
+    if let Some(verdict) = report["verdict"].as_str() {
+        out!("{verdict}");
+    }
     for (key, value) in report.as_object().into_iter().flatten() {
         match value {
+            _ if key == "verdict" => {}
             Value::Array(items) if items.is_empty() => {}
             Value::Array(items) => {
                 out!("{key}:");
@@ -237,6 +289,31 @@ mod tests {
             Exit::Stopped => "5",
             _ => "?",
         }
+    }
+
+    #[test]
+    fn the_verdict_says_the_exit_then_the_totals_not_zero() {
+        let f = Fates {
+            acknowledged: 9_776,
+            ambiguous: 213,
+            invalid: 11,
+            ..Fates::default()
+        };
+        assert_eq!(
+            f.verdict(),
+            "not finished: records need a decision or a rerun. 10,000 records: 9,776 \
+             acknowledged, 213 unconfirmed (a decision is needed), 11 invalid (not sent)"
+        );
+        let done = Fates {
+            acknowledged: 5,
+            ..Fates::default()
+        };
+        assert_eq!(
+            done.verdict(),
+            "finished: every record acknowledged. 5 records: 5 acknowledged"
+        );
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(0), "0");
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub async fn run(args: StatusArgs, json_output: bool) -> Exit {
         Err(e) => return Exit::fatal(format!("journal {}: {e}", journal.shown())),
     };
     let fates = Fates::of_states(&counts);
-    let mut report = json!({"journal": journal.shown()});
+    let mut report = json!({"journal": journal.shown(), "verdict": fates.verdict()});
     if let Some(security) = journal.security() {
         report["journal_connection"] = security.into();
     }

@@ -155,6 +155,7 @@ pub async fn work_feed(
     if let Err(e) = client.authenticate().await {
         return (Exit::fatal(format!("credentials: {e}")), json!({}));
     }
+    progress.show();
     let db = journal.db.clone();
     let worker = match Worker::join(db.clone(), keys, &work).await {
         Ok(w) => w,
@@ -233,13 +234,15 @@ pub async fn work_feed(
                     "stopped": stopped, "takeovers": report["takeovers"].as_array().map_or(0, Vec::len)}),
         )
         .await;
+    let fates = Fates {
+        stopped,
+        ..Fates::of_states(&counts)
+    };
+    let mut report = report;
+    report["verdict"] = format!("the feed: {}", fates.verdict()).into();
     let exit = match error {
         Some(e) if !stopped => Exit::fatal(e),
-        _ => Fates {
-            stopped,
-            ..Fates::of_states(&counts)
-        }
-        .exit(),
+        _ => fates.exit(),
     };
     (exit, report)
 }

@@ -71,6 +71,7 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
     ));
     let (lines, input_finished) = read_lines(args.kind, reader, csv);
     let Some(plan) = plan else {
+        progress.show();
         return dry_run(lines, &counts, &progress, json_output).await;
     };
     // The journal before the credentials: a held or foreign journal sends nothing.
@@ -87,6 +88,7 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
     if let Err(e) = client.authenticate().await {
         return Exit::fatal(format!("credentials: {e}"));
     }
+    progress.show();
     let stop = CancellationToken::new();
     tokio::spawn(stop_on_signals(stop.clone(), progress.clone()));
     let run_id = match &journal {
@@ -346,6 +348,7 @@ fn conclude(
     for (key, value) in more.as_object().into_iter().flatten() {
         report[key] = value.clone();
     }
+    report["verdict"] = fates.verdict().into();
     print_report(&report, json_output);
     if stopped {
         progress.line(format!(

@@ -86,6 +86,7 @@ pub async fn run(plan: Plan, args: super::ImportArgs, dsn: String, json_output: 
             Ok(states) => {
                 let fates = problems_of(&staged).with_states(&states);
                 report["records_of_this_input"] = fates.json();
+                report["verdict"] = fates.verdict().into();
                 fates.exit()
             }
             Err(e) => Exit::fatal(format!("journal: {e}")),
