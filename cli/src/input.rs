@@ -148,15 +148,20 @@ impl Fields {
             return Err(bad(problem));
         }
         let canonical = serde_json::to_string(&value).unwrap_or_default();
-        // serde's message names the field and what was expected, without the value.
-        let decode =
-            |e: serde_json::Error| bad(preventor::redacted::without_values(&e.to_string()));
+        let decode = |e: serde_path_to_error::Error<serde_json::Error>| bad(field_problem(&e));
         let record = match kind {
-            Kind::Customers => Record::Customer(serde_json::from_value(value).map_err(decode)?),
-            Kind::Accounts => Record::Account(serde_json::from_value(value).map_err(decode)?),
+            Kind::Customers => {
+                Record::Customer(serde_path_to_error::deserialize(value).map_err(decode)?)
+            }
+            Kind::Accounts => {
+                Record::Account(serde_path_to_error::deserialize(value).map_err(decode)?)
+            }
             Kind::Transactions => Record::from(
-                serde_json::from_value::<preventor::compliance::types::MonetaryTransaction>(value)
-                    .map_err(decode)?,
+                serde_path_to_error::deserialize::<
+                    _,
+                    preventor::compliance::types::MonetaryTransaction,
+                >(value)
+                .map_err(decode)?,
             ),
         };
         Ok(Parsed {
@@ -164,6 +169,39 @@ impl Fields {
             record,
             canonical,
         })
+    }
+}
+
+/// What is wrong with a record, for a person: the field (`trans_amount`,
+/// `addresses[0].address_city`) and the rule it breaks, never the value.
+fn field_problem(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let path = e.path().to_string();
+    let inner = e.inner().to_string();
+    // serde's message, without the position it appends.
+    let inner = inner.split(" at line ").next().unwrap_or(&inner);
+    let rule = if let Some(field) = inner
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+    {
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!("{path}.")
+        };
+        return format!("{at}{field}: missing (the document requires it)");
+    } else if inner.starts_with("doesn't match pattern") && inner.contains("[0-9]{1,24}") {
+        "not a decimal amount (digits, optionally a point and decimals, e.g. 125.50; at most 24 \
+         of each)"
+            .to_string()
+    } else if let Some(pattern) = inner.strip_prefix("doesn't match pattern ") {
+        format!("does not match the document's pattern {pattern}")
+    } else {
+        preventor::redacted::without_values(inner)
+    };
+    if path == "." {
+        rule
+    } else {
+        format!("{path}: {rule}")
     }
 }
 
@@ -278,5 +316,34 @@ mod tests {
             e.problem
         );
         assert!(!e.problem.contains("12.5"), "{}", e.problem);
+    }
+
+    #[test]
+    fn a_value_that_breaks_a_rule_is_named_by_its_field_and_the_rule_never_by_its_value() {
+        let f = Fields::from_document();
+        let problem = |kind, value| f.record(kind, 6, value).unwrap_err().problem;
+        let amount = problem(
+            Kind::Transactions,
+            serde_json::json!({"id": "t", "account_number": "a", "trans_amount": "12,50 PEN", "trans_currency": "PEN"}),
+        );
+        assert!(
+            amount.starts_with("trans_amount: not a decimal amount"),
+            "{amount}"
+        );
+        assert!(!amount.contains("12,50"), "{amount}");
+        let missing = problem(
+            Kind::Transactions,
+            serde_json::json!({"id": "t", "account_number": "a", "trans_amount": "1.00"}),
+        );
+        assert_eq!(
+            missing,
+            "trans_currency: missing (the document requires it)"
+        );
+        let nested = problem(
+            Kind::Customers,
+            serde_json::json!({"request_type": "A", "id": "c", "emails": [{"id": 1, "request_type": "A", "email": 7}]}),
+        );
+        assert!(nested.starts_with("emails[0].email: "), "{nested}");
+        assert!(!nested.contains('7'), "{nested}");
     }
 }
