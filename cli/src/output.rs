@@ -162,6 +162,9 @@ impl Fates {
             (self.changed, "changed since sent (not sent)"),
         ];
         let total: u64 = parts.iter().map(|(n, _)| n).sum();
+        if total == 0 && !self.stopped {
+            return "nothing recorded: 0 records".into();
+        }
         let listed: Vec<String> = parts
             .iter()
             .filter(|(n, what)| *n > 0 || *what == "acknowledged")

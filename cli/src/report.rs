@@ -166,6 +166,39 @@ fn text(v: &Value) -> String {
     }
 }
 
+/// An object as `key value` pairs a person reads ("concurrency 16, kind transactions"), left
+/// out: nulls, `false`, zeros and empty lists; anything else as [`text`].
+fn pairs(v: &Value) -> String {
+    let Some(object) = v.as_object() else {
+        return text(v);
+    };
+    object
+        .iter()
+        .filter(|(_, v)| {
+            !(v.is_null()
+                || *v == &Value::Bool(false)
+                || v.as_f64() == Some(0.0)
+                || v.as_array().is_some_and(Vec::is_empty))
+        })
+        .map(|(k, v)| match v {
+            Value::Bool(true) => k.replace('_', " "),
+            other => format!("{} {}", k.replace('_', " "), text(other)),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The first ids of a list, and how many more.
+fn first_ids(ids: &Value, shown: usize) -> String {
+    let ids: Vec<String> = ids.as_array().into_iter().flatten().map(text).collect();
+    let more = ids.len().saturating_sub(shown);
+    let mut line = ids.into_iter().take(shown).collect::<Vec<_>>().join(" ");
+    if more > 0 {
+        line.push_str(&format!(" and {more} more"));
+    }
+    line
+}
+
 /// Each run's receipt and charts.
 fn runs_html(report: &Value) -> String {
     let mut body = String::new();
@@ -181,8 +214,8 @@ fn runs_html(report: &Value) -> String {
                 ("input bytes", text(&run["input_bytes"])),
                 ("input SHA-256", text(&run["input_sha256"])),
                 ("target", text(&run["target"])),
-                ("options", text(&run["options"])),
-                ("outcome", text(&run["counts"])),
+                ("options", pairs(&run["options"])),
+                ("outcome", pairs(&run["counts"])),
             ]
             .into_iter()
             .map(|(k, v)| vec![k.to_string(), v]),
@@ -197,7 +230,9 @@ fn runs_html(report: &Value) -> String {
 fn html(report: &Value, journal: &str) -> String {
     let mut body = String::new();
     body.push_str(&format!(
-        "<h1>Delivery report</h1><p>Journal <code>{}</code>, written {}.</p>",
+        "<h1>Delivery report</h1><p class=\"verdict\"><strong>{}</strong></p>\
+         <p>Journal <code>{}</code>, written {}.</p>",
+        esc(&text(&report["verdict"])),
         esc(journal),
         esc(&time(Some(
             std::time::SystemTime::now()
@@ -286,12 +321,32 @@ fn html(report: &Value, journal: &str) -> String {
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Preventor delivery report</title>\
          <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;margin:1em 0}}\
          td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}}th{{background:#f3f3f3}}\
-         svg{{display:block;margin:1em 0}}code{{background:#f3f3f3}}</style></head><body>{body}</body></html>"
+         table{{max-width:100%}}td{{overflow-wrap:break-word;word-break:break-word}}svg{{display:block;margin:1em 0;max-width:100%;height:auto}}\
+         code{{background:#f3f3f3;word-break:break-all}}pre{{white-space:pre-wrap;word-break:break-all}}.verdict{{font-size:1.2em}}</style></head><body>{body}</body></html>"
     )
 }
 
-/// The report as text: each run's receipt, the counts, and the problems.
+/// A cause of records without a final answer: their state, why, and what to do.
+type Cause = (String, String, String);
+
+/// Records without a final answer grouped by cause, in the order first seen: one instruction a
+/// group, however many records share it.
+fn unsettled_groups(report: &Value) -> Vec<(Cause, Vec<Value>)> {
+    let mut groups: Vec<(Cause, Vec<Value>)> = Vec::new();
+    for u in report["unsettled"].as_array().into_iter().flatten() {
+        let cause = (text(&u["state"]), text(&u["why"]), text(&u["what_to_do"]));
+        match groups.iter_mut().find(|(c, _)| *c == cause) {
+            Some((_, ids)) => ids.push(u["id"].clone()),
+            None => groups.push((cause, vec![u["id"].clone()])),
+        }
+    }
+    groups
+}
+
+/// The report as text: the verdict, each run's receipt, the counts, and the problems grouped
+/// by cause, one instruction a group.
 pub fn print_text(report: &Value) {
+    out!("{}", text(&report["verdict"]));
     for run in report["runs"].as_array().into_iter().flatten() {
         let facts = match (run["input_bytes"].as_u64(), run["input_sha256"].as_str()) {
             (Some(bytes), Some(sha)) => format!(" ({bytes} bytes, sha256 {sha})"),
@@ -306,27 +361,25 @@ pub fn print_text(report: &Value) {
             text(&run["input"]),
             facts,
             text(&run["target"]),
-            text(&run["options"]),
-            text(&run["counts"]),
+            pairs(&run["options"]),
+            pairs(&run["counts"]),
         );
     }
-    out!("records now: {}", report["counts"]);
+    out!("records now: {}", pairs(&report["counts"]));
     for g in report["rejected_groups"].as_array().into_iter().flatten() {
         out!(
             "rejected {} x{}: {} ({})",
             text(&g["status"]),
             text(&g["count"]),
             text(&g["message"]),
-            g["ids"]
+            first_ids(&g["ids"], 5)
         );
     }
-    for u in report["unsettled"].as_array().into_iter().flatten() {
+    for ((state, why, what), ids) in unsettled_groups(report) {
         out!(
-            "{} {}: {} -> {}",
-            text(&u["state"]),
-            text(&u["id"]),
-            text(&u["why"]),
-            text(&u["what_to_do"])
+            "{state} x{}: {why} ({})\n  {what}",
+            ids.len(),
+            first_ids(&Value::from(ids), 5)
         );
     }
     crate::output::print_next_steps(&report["next_steps"]);
@@ -338,6 +391,37 @@ pub fn print_text(report: &Value) {
             text(&d["by"]),
             time(d["at"].as_f64()),
             text(&d["reason"])
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn records_without_an_answer_are_grouped_by_cause_with_one_instruction() {
+        let lost = |id: &str| json!({"id": id, "state": "ambiguous", "why": "answer lost", "what_to_do": "ask"});
+        let report = json!({"unsettled": [lost("t-1"), lost("t-2"),
+            {"id": "t-3", "state": "failed", "why": "503 twice", "what_to_do": "rerun"}, lost("t-4")]});
+        let groups = unsettled_groups(&report);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].0 .0, "ambiguous");
+        assert_eq!(groups[0].1, vec![json!("t-1"), json!("t-2"), json!("t-4")]);
+        assert_eq!(
+            first_ids(&Value::from(groups[0].1.clone()), 2),
+            "t-1 t-2 and 1 more"
+        );
+    }
+
+    #[test]
+    fn options_and_outcomes_read_as_pairs_without_zeros() {
+        let outcome = json!({"acknowledged": 87, "ambiguous": 13, "failed": 0, "max_concurrency": 256,
+                             "resend_ambiguous": false, "shard": null, "stopped": true});
+        assert_eq!(
+            pairs(&outcome),
+            "acknowledged 87, ambiguous 13, max concurrency 256, stopped"
         );
     }
 }

@@ -43,6 +43,7 @@ pub async fn run(args: ReportArgs, json: bool) -> Exit {
         Err(e) => return Exit::fatal(format!("journal {shown}: {e}")),
     };
     report["next_steps"] = super::resolve::suggestions(&shown, &problems).into();
+    report["verdict"] = Fates::of_states(&counts).verdict().into();
     if let Some(path) = &args.html {
         if let Err(e) = crate::report::write_html(&report, &shown, path) {
             return Exit::fatal(format!("{}: {e}", path.display()));
