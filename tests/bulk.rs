@@ -274,10 +274,11 @@ async fn records_an_earlier_run_may_have_sent_are_settled_by_what_the_server_say
 
     // By default, transactions that may have been sent are not sent again: still ambiguous.
     let mut kept = Vec::new();
+    let gauges = std::sync::Arc::new(preventor::bulk::Gauges::default());
     let summary = send(
         &client,
         input(10..12),
-        &BulkOptions::default(),
+        &BulkOptions::default().gauges(gauges.clone()),
         &mut EarlierRun,
         |s| kept.push(s),
     )
@@ -288,6 +289,10 @@ async fn records_an_earlier_run_may_have_sent_are_settled_by_what_the_server_say
         (2, 2),
         "{kept:?}"
     );
+    // The gauges (a report's charts) count what this run did: the customers read back, not
+    // the transactions it left as they were.
+    let drawn = gauges.sample();
+    assert_eq!((drawn.acknowledged, drawn.ambiguous), (2, 0));
     assert_eq!(
         sandbox.calls("registerMonetaryTransaction"),
         transactions_before
