@@ -214,6 +214,33 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// An object as `key value` pairs a person reads ("concurrency 16, kind transactions"), left
+/// out: nulls, `false`, zeros and empty lists (`none` when nothing is left).
+pub fn pairs(v: &Value) -> String {
+    let Some(object) = v.as_object() else {
+        return v.to_string();
+    };
+    let shown: Vec<String> = object
+        .iter()
+        .filter(|(_, v)| {
+            !(v.is_null()
+                || *v == &Value::Bool(false)
+                || v.as_f64() == Some(0.0)
+                || v.as_array().is_some_and(Vec::is_empty))
+        })
+        .map(|(k, v)| match v {
+            Value::Bool(true) => k.replace('_', " "),
+            Value::String(text) => format!("{} {text}", k.replace('_', " ")),
+            other => format!("{} {other}", k.replace('_', " ")),
+        })
+        .collect::<Vec<_>>();
+    if shown.is_empty() {
+        "none".into()
+    } else {
+        shown.join(", ")
+    }
+}
+
 /// One line of an outcome that is not a success, for a person.
 pub fn describe(outcome: &Outcome) -> String {
     match outcome {
@@ -262,7 +289,16 @@ pub fn print_report(report: &Value, json_output: bool) {
     if let Some(verdict) = report["verdict"].as_str() {
         out!("{verdict}");
     }
-    for (key, value) in report.as_object().into_iter().flatten() {
+    // Counts first, then the other facts, then nested objects, then lists.
+    let rank = |v: &Value| match v {
+        Value::Number(_) => 0,
+        Value::String(_) | Value::Bool(_) | Value::Null => 1,
+        Value::Object(_) => 2,
+        Value::Array(_) => 3,
+    };
+    let mut entries: Vec<(&String, &Value)> = report.as_object().into_iter().flatten().collect();
+    entries.sort_by_key(|(_, v)| rank(v));
+    for (key, value) in entries {
         match value {
             _ if key == "verdict" => {}
             Value::Array(items) if items.is_empty() => {}
@@ -272,6 +308,7 @@ pub fn print_report(report: &Value, json_output: bool) {
                     out!("  {item}");
                 }
             }
+            Value::Object(_) => out!("{key}: {}", pairs(value)),
             Value::Number(n) if n.is_f64() => {
                 out!("{key}: {:.1}", n.as_f64().unwrap_or_default())
             }

@@ -10,6 +10,8 @@ use std::path::Path;
 use plotters::prelude::*;
 use serde_json::Value;
 
+use crate::output::pairs;
+
 /// Writes the page for `report` (what [`Store::report`](crate::journal::runs::Store::report)
 /// gathered) to `path`.
 pub fn write_html(report: &Value, journal: &str, path: &Path) -> std::io::Result<()> {
@@ -164,28 +166,6 @@ fn text(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
-}
-
-/// An object as `key value` pairs a person reads ("concurrency 16, kind transactions"), left
-/// out: nulls, `false`, zeros and empty lists; anything else as [`text`].
-fn pairs(v: &Value) -> String {
-    let Some(object) = v.as_object() else {
-        return text(v);
-    };
-    object
-        .iter()
-        .filter(|(_, v)| {
-            !(v.is_null()
-                || *v == &Value::Bool(false)
-                || v.as_f64() == Some(0.0)
-                || v.as_array().is_some_and(Vec::is_empty))
-        })
-        .map(|(k, v)| match v {
-            Value::Bool(true) => k.replace('_', " "),
-            other => format!("{} {}", k.replace('_', " "), text(other)),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The first ids of a list, and how many more.
