@@ -241,6 +241,39 @@ pub fn pairs(v: &Value) -> String {
     }
 }
 
+/// A list of problems (`{"id" or "line", "problem"}`) as one line per distinct problem with
+/// its count and first ids or lines; any other list one item a line.
+fn grouped(items: &[Value]) -> Vec<String> {
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for item in items {
+        let Some(problem) = item["problem"].as_str() else {
+            return items.iter().map(Value::to_string).collect();
+        };
+        let which = match (&item["id"], &item["line"]) {
+            (Value::String(id), _) => id.clone(),
+            (_, Value::Number(line)) => format!("line {line}"),
+            _ => String::new(),
+        };
+        match groups.iter_mut().find(|(p, _)| p == problem) {
+            Some((_, all)) => all.push(which),
+            None => groups.push((problem.to_string(), vec![which])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(problem, all)| {
+            let more = all.len().saturating_sub(5);
+            let first = all.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            format!("{} x {problem} ({first}{more})", all.len())
+        })
+        .collect()
+}
+
 /// One line of an outcome that is not a success, for a person.
 pub fn describe(outcome: &Outcome) -> String {
     match outcome {
@@ -304,8 +337,8 @@ pub fn print_report(report: &Value, json_output: bool) {
             Value::Array(items) if items.is_empty() => {}
             Value::Array(items) => {
                 out!("{key}:");
-                for item in items {
-                    out!("  {item}");
+                for line in grouped(items) {
+                    out!("  {line}");
                 }
             }
             Value::Object(_) => out!("{key}: {}", pairs(value)),
@@ -354,6 +387,26 @@ mod tests {
         );
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(thousands(0), "0");
+    }
+
+    #[test]
+    fn problems_are_listed_once_each_with_their_count_and_first_ids() {
+        let lost = |id: &str| serde_json::json!({"id": id, "problem": "ambiguous: answer lost"});
+        let items: Vec<Value> = (1..=7)
+            .map(|i| lost(&format!("t-{i}")))
+            .chain([
+                serde_json::json!({"line": 9, "problem": "trans_amount: not a decimal amount"}),
+            ])
+            .collect();
+        assert_eq!(
+            grouped(&items),
+            [
+                "7 x ambiguous: answer lost (t-1, t-2, t-3, t-4, t-5 and 2 more)",
+                "1 x trans_amount: not a decimal amount (line 9)"
+            ]
+        );
+        let plain = [serde_json::json!({"worker": "w"})];
+        assert_eq!(grouped(&plain), [r#"{"worker":"w"}"#]);
     }
 
     #[test]
