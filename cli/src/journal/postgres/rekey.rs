@@ -94,14 +94,18 @@ pub async fn reseal(db: &Db, keys: &Keyring) -> Result<u64, JournalError> {
                     let text = keys
                         .open(&kind, &row, &hash, &old)
                         .map_err(|e| JournalError::Storage(format!("record {row}: {e}")))?;
-                    let new = keys.seal(&kind, &row, &hash, &text);
+                    let new = keys
+                        .seal(&kind, &row, &hash, &text)
+                        .map_err(JournalError::Storage)?;
                     cols.0.push(row);
                     cols.1.push(old.bytes);
                     cols.2.push(new.bytes);
                 }
                 None => {
                     let text: String = r.get(5);
-                    let new = keys.seal(&kind, &row, &hash, &text);
+                    let new = keys
+                        .seal(&kind, &row, &hash, &text)
+                        .map_err(JournalError::Storage)?;
                     plain.0.push(row);
                     plain.1.push(text);
                     plain.2.push(new.bytes);

@@ -156,22 +156,23 @@ impl Keyring {
         self.keys.iter().any(|k| k.id == id)
     }
 
-    /// Seals the payload of the record `row` of `kind` whose content hashes to `hash`.
-    pub fn seal(&self, kind: &str, row: &str, hash: &str, payload: &str) -> Sealed {
+    /// Seals the payload of the record `row` of `kind` whose content hashes to `hash`. Fails
+    /// only for a payload AES-GCM cannot take (64 GiB and more) or without randomness.
+    pub fn seal(&self, kind: &str, row: &str, hash: &str, payload: &str) -> Result<Sealed, String> {
         let key = &self.keys[0];
         let mut data = payload.as_bytes().to_vec();
         let nonce = key
             .key
             .seal_in_place_append_tag(Aad::from(identity(kind, row, hash)), &mut data)
-            .expect("AES-256-GCM seals any payload shorter than 64 GiB");
+            .map_err(|_| format!("record {row} could not be sealed ({} bytes)", payload.len()))?;
         let mut bytes = Vec::with_capacity(1 + NONCE_LEN + data.len());
         bytes.push(FORMAT);
         bytes.extend_from_slice(nonce.as_ref());
         bytes.extend_from_slice(&data);
-        Sealed {
+        Ok(Sealed {
             key_id: key.id.clone(),
             bytes,
-        }
+        })
     }
 
     /// Opens what [`seal`](Self::seal) sealed for the same record.
@@ -245,7 +246,9 @@ mod tests {
     #[test]
     fn a_payload_opens_only_for_its_own_record_and_key() {
         let keys = Keyring::parse(A).unwrap();
-        let sealed = keys.seal("customers", "customers:c-1:A", "h1", "{\"name\":\"Ana\"}");
+        let sealed = keys
+            .seal("customers", "customers:c-1:A", "h1", "{\"name\":\"Ana\"}")
+            .unwrap();
         assert_eq!(sealed.key_id, keys.sealing_id());
         assert!(!String::from_utf8_lossy(&sealed.bytes).contains("Ana"));
         assert_eq!(
@@ -271,7 +274,9 @@ mod tests {
     #[test]
     fn keys_rotate_the_first_seals_and_every_one_opens() {
         let old = Keyring::parse(A).unwrap();
-        let sealed_old = old.seal("transactions", "transactions:t-1", "h", "{}");
+        let sealed_old = old
+            .seal("transactions", "transactions:t-1", "h", "{}")
+            .unwrap();
         let new_key = Keyring::new_key().unwrap();
         let both = Keyring::parse(&format!("{new_key}, {A}")).unwrap();
         assert_ne!(both.sealing_id(), old.sealing_id());
@@ -283,6 +288,7 @@ mod tests {
         );
         assert_eq!(
             both.seal("transactions", "transactions:t-1", "h", "{}")
+                .unwrap()
                 .key_id,
             both.sealing_id()
         );

@@ -115,7 +115,9 @@ pub async fn stage(
             continue;
         }
         in_batch.insert(row.clone(), line);
-        let sealed = keys.seal(kind.name(), &row, &hash, &canonical);
+        let sealed = keys
+            .seal(kind.name(), &row, &hash, &canonical)
+            .map_err(JournalError::Storage)?;
         batch.push(row_of(kind, &record, row, hash, line, sealed));
         if batch.len() == BATCH {
             stage_batch(
