@@ -1,5 +1,6 @@
-//! `https://` really goes through TLS (rustls on ring): a loopback server with a certificate
-//! from a test CA is reached when that CA is an extra root, and refused when it is not.
+//! `https://` really goes through TLS (rustls on aws-lc-rs): a loopback server with a certificate
+//! from a test CA is reached when that CA is an extra root, and refused when it is not; a server
+//! that offers the hybrid post-quantum key exchange gets it.
 
 mod support;
 
@@ -15,8 +16,12 @@ use serde_json::json;
 use support::*;
 use tower::ServiceExt;
 
-/// A TLS server for `localhost` answering like Preventor; returns its port and the CA's PEM.
-async fn tls_server() -> (u16, String) {
+/// The key exchange group each TLS connection to the server negotiated.
+type Groups = Arc<std::sync::Mutex<Vec<String>>>;
+
+/// A TLS server for `localhost` answering like Preventor (rustls's aws-lc-rs provider, which
+/// offers X25519MLKEM768); returns its port, the CA's PEM and the groups negotiated.
+async fn tls_server() -> (u16, String, Groups) {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -28,7 +33,7 @@ async fn tls_server() -> (u16, String) {
         .signed_by(&leaf_key, &issuer)
         .unwrap();
 
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -59,16 +64,25 @@ async fn tls_server() -> (u16, String) {
                 .unwrap()
         },
     );
+    let groups = Groups::default();
+    let negotiated = groups.clone();
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
                 continue;
             };
             let (acceptor, app) = (acceptor.clone(), app.clone());
+            let negotiated = negotiated.clone();
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
+                if let Some(group) = tls.get_ref().1.negotiated_key_exchange_group() {
+                    negotiated
+                        .lock()
+                        .unwrap()
+                        .push(format!("{:?}", group.name()));
+                }
                 let service =
                     hyper::service::service_fn(move |r: hyper::Request<hyper::body::Incoming>| {
                         app.clone().oneshot(r.map(axum::body::Body::new))
@@ -79,7 +93,7 @@ async fn tls_server() -> (u16, String) {
             });
         }
     });
-    (port, ca.pem())
+    (port, ca.pem(), groups)
 }
 
 fn client(port: u16, extra_roots: Vec<RootCertificate>) -> ComplianceClient {
@@ -103,11 +117,18 @@ fn client(port: u16, extra_roots: Vec<RootCertificate>) -> ComplianceClient {
 
 #[tokio::test]
 async fn https_works_with_a_trusted_root_and_is_refused_without_it() {
-    let (port, ca_pem) = tls_server().await;
+    let (port, ca_pem, groups) = tls_server().await;
     let update = serde_json::from_value(json!({"request_type": "U", "id": "c-1"})).unwrap();
     let trusted = client(port, RootCertificate::from_pem(ca_pem.as_bytes()).unwrap());
     let ack = trusted.customer_maintenance(update).await.unwrap();
     assert_eq!(ack.message.as_deref(), Some("OK"));
+    // Hybrid post-quantum key exchange: "record now, decrypt later" does not apply.
+    let negotiated = groups.lock().unwrap().clone();
+    assert!(!negotiated.is_empty());
+    assert!(
+        negotiated.iter().all(|g| g == "X25519MLKEM768"),
+        "{negotiated:?}"
+    );
 
     let untrusted = client(port, vec![]);
     let update = serde_json::from_value(json!({"request_type": "U", "id": "c-1"})).unwrap();

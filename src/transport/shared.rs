@@ -97,16 +97,17 @@ impl ApiShared {
     }
 }
 
-/// The HTTP client both APIs use: rustls with the *ring* provider, preconfigured, the
+/// The HTTP client both APIs use: rustls with the aws-lc-rs provider (the one reqwest builds;
+/// hybrid post-quantum key exchange, X25519MLKEM768, offered first), preconfigured, the
 /// platform's roots plus [`HttpOptions::extra_roots`], HTTP/2 or 1.1 by ALPN, no redirects (a
 /// token request must never be forwarded), the configured timeouts.
 ///
-/// reqwest's `rustls` feature (with its aws-lc-rs default provider) is enabled although this
-/// client never uses that provider: Cargo unifies features, and with `rustls-no-provider` alone
-/// an application's own `reqwest::Client::builder().build()` would panic for want of a
-/// provider (`tests/downstream.rs` builds such an application).
+/// reqwest's `rustls` feature (with its aws-lc-rs default provider) is kept: Cargo unifies
+/// features, and with `rustls-no-provider` alone an application's own
+/// `reqwest::Client::builder().build()` would panic for want of a provider
+/// (`tests/downstream.rs` builds such an application).
 pub(crate) fn http_client(options: &HttpOptions) -> Result<reqwest::Client> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let roots = options.extra_roots.iter().map(|r| r.0.clone());
     let verifier =
         rustls_platform_verifier::Verifier::new_with_extra_roots(roots, provider.clone()).map_err(

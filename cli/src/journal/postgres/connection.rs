@@ -196,7 +196,7 @@ impl Location {
         let tls = {
             use rustls_platform_verifier::BuilderVerifierExt;
             let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
+                rustls::crypto::aws_lc_rs::default_provider(),
             ))
             .with_safe_default_protocol_versions()
             .and_then(|b| b.with_platform_verifier())
