@@ -250,6 +250,7 @@ fn grouped(items: &[Value]) -> Vec<String> {
             return items.iter().map(Value::to_string).collect();
         };
         let which = match (&item["id"], &item["line"]) {
+            (Value::String(id), Value::Number(line)) => format!("{id} (line {line})"),
             (Value::String(id), _) => id.clone(),
             (_, Value::Number(line)) => format!("line {line}"),
             _ => String::new(),

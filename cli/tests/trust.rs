@@ -398,7 +398,7 @@ async fn rejected_records_are_named_by_line_without_a_terminal_and_input_is_chec
     assert!(err.contains("no --journal"), "{err}");
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(report.contains("rejected_records:"), "{report}");
-    assert!(report.contains(r#""line":2"#), "{report}");
+    assert!(report.contains("tx-1 (line 2)"), "{report}");
 
     let tokens = sandbox.calls("oauthToken");
     let missing = dir.join("missing.jsonl");

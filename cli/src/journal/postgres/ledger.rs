@@ -343,6 +343,23 @@ impl Flusher {
     }
 }
 
+/// Takes back this worker's marks of `rows` under `epochs` where they still stand (records not
+/// sent after all: pending again); tried for `within`, a failure leaves them to a takeover.
+async fn unmark(db: &Db, worker: &str, rows: &[String], epochs: &[i64], within: Duration) {
+    let _ = db
+        .retry(Instant::now() + within, |c| async move {
+            c.execute(
+                "UPDATE preventor_records r SET state = 'pending'
+                 FROM unnest($1::text[], $2::bigint[]) AS m(row_id, epoch)
+                 WHERE r.row_id = m.row_id AND r.epoch = m.epoch AND r.worker = $3
+                   AND r.state = 'in_flight'",
+                &[&rows, &epochs, &worker],
+            )
+            .await
+        })
+        .await;
+}
+
 impl Ledger for PgLedger {
     fn prior(&mut self, seq: u64) -> Prior {
         self.books()
@@ -371,10 +388,19 @@ impl Ledger for PgLedger {
             let epochs: Vec<i64> = batch.iter().map(|o| o.epoch).collect();
             let hashes: Vec<String> = batch.iter().map(|o| o.hash.clone()).collect();
             let until = leases.deadline_of(batch.iter().map(|o| o.bucket));
-            let whole = marks
+            let whole = match marks
                 .mark(rows.clone(), epochs.clone(), hashes.clone(), until)
                 .await
-                .map_err(|e| preventor::Error::Config(format!("journal: {e}")))?;
+            {
+                Ok(whole) => whole,
+                Err(e) => {
+                    // The mark may have been committed with its answer lost (a connection gone
+                    // silent): nothing of the batch is sent, so a mark that stands is taken
+                    // back (else a takeover would take these records for maybe sent).
+                    unmark(&db, &leases.worker, &rows, &epochs, Duration::from_secs(60)).await;
+                    return Err(preventor::Error::Config(format!("journal: {e}")));
+                }
+            };
             if !whole {
                 return Err(lease_lost());
             }
@@ -382,21 +408,7 @@ impl Ledger for PgLedger {
             if !held(&batch) {
                 // Paused between the mark and now: the bucket may have moved. Not sent; the
                 // mark is taken back where it still stands (a new holder settled it otherwise).
-                let _ = db
-                    .retry(Instant::now() + Duration::from_secs(1), |c| {
-                        let (rows, epochs) = (rows.clone(), epochs.clone());
-                        async move {
-                            c.execute(
-                                "UPDATE preventor_records r SET state = 'pending'
-                                 FROM unnest($1::text[], $2::bigint[]) AS m(row_id, epoch)
-                                 WHERE r.row_id = m.row_id AND r.epoch = m.epoch
-                                   AND r.state = 'in_flight'",
-                                &[&rows, &epochs],
-                            )
-                            .await
-                        }
-                    })
-                    .await;
+                unmark(&db, &leases.worker, &rows, &epochs, Duration::from_secs(1)).await;
                 recent.forget(&rows);
                 return Err(lease_lost());
             }
