@@ -1,6 +1,6 @@
 //! A PostgreSQL journal's connection: an error says why it failed (never the password), and a
 //! connection that goes silent mid-run (its peer gone without a word) is cut and made again:
-//! the worker finishes, nothing is sent twice, every record is stored.
+//! the worker finishes, nothing is sent twice, every record is settled or ambiguous.
 
 mod support;
 
@@ -108,9 +108,8 @@ async fn a_worker_whose_connections_go_silent_connects_again_and_finishes() {
         .await
         .expect("the worker hangs on its silent connections");
     let report = json_of(&out);
-    // It ends, every record stored once, each acknowledged or (when its outcome could not be
-    // written through the silent connections, a known gap: see docs/shared-feed.md) ambiguous,
-    // never pending, in flight or sent twice.
+    // It ends; each record acknowledged or (a known gap under load, see docs/shared-feed.md)
+    // ambiguous, never pending, in flight or sent twice.
     let feed = &report["feed"];
     let (acknowledged, ambiguous) = (
         feed["acknowledged"].as_u64().unwrap(),
@@ -119,10 +118,13 @@ async fn a_worker_whose_connections_go_silent_connects_again_and_finishes() {
     assert_eq!(acknowledged + ambiguous, RECORDS, "{report}");
     let expected = if ambiguous == 0 { Some(0) } else { Some(3) };
     assert_eq!(out.status.code(), expected, "{report} {}", stderr_of(&out));
-    assert_eq!(
-        sandbox.stats()["stored"]["transactions"].as_u64().unwrap(),
-        RECORDS
+    // An ambiguous record may or may not have been sent.
+    let stored = sandbox.stats()["stored"]["transactions"].as_u64().unwrap();
+    assert!(
+        (acknowledged..=RECORDS).contains(&stored),
+        "{stored} {report}"
     );
+    assert!(ambiguous <= RECORDS / 50, "{report}");
     assert_eq!(sandbox.stats()["duplicates"], 0);
     assert!(
         stderr_of(&out).contains("did not answer"),
