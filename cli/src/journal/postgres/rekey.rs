@@ -14,13 +14,17 @@ use crate::journal::JournalError;
 const BATCH: i64 = 1000;
 
 /// Records holding a payload, by the id of the key that sealed it (`None`: plain text, staged
-/// before payloads were sealed).
+/// before payloads were sealed). Only unsettled records keep one (an outcome or a decision that
+/// settles a record clears it), so only their states are read, through the state index: every
+/// worker asks this as it starts, and a feed's settled rows are most of it.
 pub async fn held(db: &Db) -> Result<Vec<(Option<String>, i64)>, JournalError> {
     let rows = db
         .retry(Instant::now() + Duration::from_secs(30), |c| async move {
             c.query(
                 "SELECT CASE WHEN sealed IS NOT NULL THEN key_id END, count(*)
-                 FROM preventor_records WHERE sealed IS NOT NULL OR payload IS NOT NULL
+                 FROM preventor_records
+                 WHERE state = ANY('{pending,in_flight,ambiguous,failed,resend}')
+                   AND (sealed IS NOT NULL OR payload IS NOT NULL)
                  GROUP BY 1 ORDER BY 1",
                 &[],
             )
