@@ -1,6 +1,6 @@
 //! Spec work for the preventor repository. `cargo xtask --help` lists the commands.
 
-mod build_times;
+mod build_cost;
 mod code_samples;
 mod diff;
 mod publish;
@@ -79,10 +79,17 @@ enum Command {
         /// The bundle directory (DIR/preventor-openapi-VERSION).
         bundle: PathBuf,
     },
-    /// Clean build times of the crate beside a plain reqwest + serde binary, as ratios.
+    /// What depending on the crate costs an application's build: CPU time and distinct crates.
     ///
-    /// Builds into temporary target directories (several minutes). Needs cargo only.
-    BuildTimes,
+    /// Builds a hand-written reqwest application and the same application on the crate from
+    /// nothing, one after the other, in fresh target directories under target/build-cost
+    /// (several minutes each), and prints the CPU ratio. Needs cargo only.
+    BuildCost {
+        /// Also build the crate at this git revision (and the hand-written application on the
+        /// TLS stack it had), to compare a change before and after in one run.
+        #[arg(long, value_name = "REV")]
+        before: Option<String>,
+    },
     /// Install what the tests need from the system when it is missing (PostgreSQL, headless
     /// Chromium: Debian's packages, as root), then run `cargo test --workspace` with ARGS.
     Test {
@@ -101,7 +108,7 @@ fn main() {
     let result = match Cli::parse().command {
         Command::SpecCheck { self_test } => spec_check::run(self_test),
         Command::SandboxCheck => sandbox_check::run(),
-        Command::BuildTimes => build_times::run(),
+        Command::BuildCost { before } => build_cost::run(before.as_deref()),
         // Every argument after `test`, as given (clap would drop a leading `--`).
         Command::Test { .. } => test::run(
             &std::env::args()
