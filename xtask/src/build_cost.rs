@@ -100,7 +100,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 "#;
 
 const RING_INSTALL: &str =
-    "    let _ = rustls::crypto::ring::default_provider().install_default();\n";
+    "    #[allow(deprecated)]\n    let _ = rustls::crypto::ring::default_provider().install_default();\n";
 
 const TOKIO: &str = "tokio = { version = \"1\", features = [\"macros\", \"rt-multi-thread\"] }\n";
 const SERDE: &str = "serde = { version = \"1\", features = [\"derive\"] }\nserde_json = \"1\"\n";
