@@ -144,4 +144,4 @@ pub use generated::{biometrics, compliance};
 pub use photo::{Photo, MAX_PHOTO_BYTES};
 pub use retry::RetryPolicy;
 #[doc(hidden)]
-pub use transport::CallState;
+pub use transport::{CallState, RateLimitPolicy, RateLimitStatus};

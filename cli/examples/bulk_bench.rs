@@ -12,6 +12,13 @@
 //! cargo run --release -p preventor-cli --example bulk_bench -- --quick # 20,000, to prove it runs
 //! ```
 //! Figures go to stdout and `target/bench/bulk.json`. Ratios are printed, never asserted.
+//!
+//! `-- --pace` runs only the pace table instead: 20,000 transactions over 200 accounts, no
+//! faults, at 1,000/s and 3,000/s, 0 ms and 20 ms of latency, the journal on and off, then three
+//! `--shard i/3` processes at once on one 3,000/s limit; for each, the share of the limit reached
+//! (the sandbox's one-second burst subtracted) and the 429s per 1,000 acknowledged. Add
+//! `--rate-limit-headers` to have the sandbox send the IETF `RateLimit` fields. With
+//! `PREVENTOR_BENCH_PREVENTOR=PATH` it runs another build of `preventor` (before and after).
 
 #[path = "support/release.rs"]
 mod support;
@@ -57,7 +64,12 @@ fn input_over(dir: &Path, prefix: &str, n: u64, accounts: u64) -> PathBuf {
 
 /// The sandbox binary with `args` after the latency.
 fn sandbox(args: &[&str]) -> Sandbox {
-    let mut all = vec!["--latency-ms", LATENCY_MS];
+    sandbox_at(LATENCY_MS, args)
+}
+
+/// The sandbox binary with `latency_ms` of latency and `args`.
+fn sandbox_at(latency_ms: &str, args: &[&str]) -> Sandbox {
+    let mut all = vec!["--latency-ms", latency_ms];
     all.extend_from_slice(args);
     support::sandbox(&all)
 }
@@ -75,11 +87,17 @@ struct Run {
     cpu_s: f64,
 }
 
+fn import(url: &str, file: &Path, journal: Option<&Path>) -> Run {
+    import_with(url, file, journal, &[])
+}
+
+/// [`import`] with more arguments (`--shard i/n`).
 // The child is reaped by `wait4` (for its rusage), which clippy does not see.
 #[allow(clippy::zombie_processes)]
-fn import(url: &str, file: &Path, journal: Option<&Path>) -> Run {
+fn import_with(url: &str, file: &Path, journal: Option<&Path>, more: &[&str]) -> Run {
     let mut command = Command::new(release("preventor"));
     command.args(["import", "transactions", file.to_str().unwrap(), "--json"]);
+    command.args(more);
     if let Some(j) = journal {
         command.args(["--journal", j.to_str().unwrap()]);
     }
@@ -157,9 +175,98 @@ async fn naive(
     )
 }
 
+/// The pace table: the share of the limit and the 429s per 1,000 acknowledged, per limit,
+/// latency and journal, then three shards on one limit.
+fn pace(dir: &Path) {
+    const RECORDS: u64 = 20_000;
+    const ACCOUNTS: u64 = 200;
+    let headers = std::env::args().any(|a| a == "--rate-limit-headers");
+    let limited = |limit: u64, latency: &str| {
+        let limit = limit.to_string();
+        let mut args = vec!["--rate-limit", limit.as_str(), "--accept-unknown-accounts"];
+        if headers {
+            args.push("--rate-limit-headers");
+        }
+        sandbox_at(latency, &args)
+    };
+    let mut rows = Vec::new();
+    let mut print = |name: String, limit: u64, seconds: f64, acknowledged: f64, refused: f64| {
+        let share = (acknowledged - limit as f64).max(0.0) / seconds / limit as f64;
+        let per_thousand = refused * 1000.0 / acknowledged.max(1.0);
+        println!("| {name} | {acknowledged:.0} | {seconds:.1} | {share:.3} | {per_thousand:.1} |");
+        rows.push(json!({"scenario": name, "limit": limit, "acknowledged": acknowledged, "seconds": seconds, "share_of_limit": share, "rate_limited_per_1000": per_thousand}));
+    };
+    println!("| limit, latency, journal | acknowledged | s | share of the limit (burst subtracted) | 429s per 1,000 acknowledged |");
+    println!("|---|---|---|---|---|");
+    let mut n = 0;
+    for (limit, latency) in [(1_000u64, "0"), (1_000, "20"), (3_000, "0"), (3_000, "20")] {
+        for journal in [true, false] {
+            n += 1;
+            let server = limited(limit, latency);
+            let file = input_over(dir, &format!("pace{n}"), RECORDS, ACCOUNTS);
+            let db = dir.join(format!("pace{n}.sqlite"));
+            let run = import(&server.url, &file, journal.then_some(db.as_path()));
+            print(
+                format!(
+                    "{limit}/s, {latency} ms, journal {}",
+                    if journal { "on" } else { "off" }
+                ),
+                limit,
+                run.seconds,
+                run.report["acknowledged"].as_f64().unwrap_or(0.0),
+                run.report["rate_limited"].as_f64().unwrap_or(0.0),
+            );
+        }
+    }
+    // Three processes on one limit, each pacing alone: the share they reach together.
+    let server = limited(3_000, "0");
+    let file = input_over(dir, "shards", RECORDS, ACCOUNTS);
+    let started = Instant::now();
+    let runs: Vec<Run> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..3)
+            .map(|i| {
+                let (url, file) = (&server.url, &file);
+                let db = dir.join(format!("shard{i}.sqlite"));
+                scope.spawn(move || {
+                    import_with(url, file, Some(&db), &["--shard", &format!("{i}/3")])
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    let sum = |field: &str| {
+        runs.iter()
+            .map(|r| r.report[field].as_f64().unwrap_or(0.0))
+            .sum::<f64>()
+    };
+    print(
+        "three --shard i/3 at once, 3000/s, 0 ms, journal on".into(),
+        3_000,
+        seconds,
+        sum("acknowledged"),
+        sum("rate_limited"),
+    );
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(
+        out.join("pace.json"),
+        serde_json::to_string_pretty(&json!({"rate_limit_headers": headers, "rows": rows}))
+            .unwrap(),
+    )
+    .unwrap();
+}
+
 #[tokio::main]
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    if std::env::args().any(|a| a == "--pace") {
+        let dir = std::env::temp_dir().join(format!("preventor-pace-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        pace(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
     let (small, large, sequential_n) = if quick {
         (2_000, 20_000, 200)
     } else {

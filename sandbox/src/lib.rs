@@ -132,6 +132,11 @@ pub struct SandboxConfig {
     /// Requests a second per tenant (`x-tenant`) before answering 429 with `Retry-After`
     /// (a token bucket as deep as one second of requests); `None`: no limit.
     pub rate_limit: Option<f64>,
+    /// With [`SandboxConfig::rate_limit`]: every answer under the limit carries the IETF
+    /// fields (draft-ietf-httpapi-ratelimit-headers): `RateLimit-Policy: "default";q=RPS;w=1`
+    /// and `RateLimit: "default";r=REMAINING;t=SECONDS` (the bucket's whole requests left, and
+    /// the seconds until it is full again), a 429 included.
+    pub rate_limit_headers: bool,
     /// Share of writes (the documents' `x-preventor-retry: write` operations: onboarding,
     /// maintenance, transactions, bio users, uploads) that are stored but whose answer is lost
     /// (the connection closes): the ambiguous case.
@@ -213,6 +218,7 @@ impl Default for SandboxConfig {
             latency: Duration::ZERO,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             rate_limit: None,
+            rate_limit_headers: false,
             drop_after_commit: 0.0,
             fail_share: None,
             accept_unknown_accounts: false,

@@ -55,6 +55,9 @@ struct Args {
     /// Requests a second per tenant before answering 429 with Retry-After.
     #[arg(long, value_name = "RPS", value_parser = positive)]
     rate_limit: Option<f64>,
+    /// With --rate-limit: send the IETF RateLimit and RateLimit-Policy fields on every answer.
+    #[arg(long, requires = "rate_limit")]
+    rate_limit_headers: bool,
     /// Share (0..1) of writes that are stored but whose answer is lost.
     #[arg(long, value_name = "FRACTION", default_value_t = 0.0, value_parser = share)]
     drop_after_commit: f64,
@@ -149,6 +152,7 @@ async fn main() {
         token_lifetime: Duration::from_secs(args.token_lifetime),
         latency: Duration::from_millis(args.latency_ms),
         rate_limit: args.rate_limit,
+        rate_limit_headers: args.rate_limit_headers,
         drop_after_commit: args.drop_after_commit,
         fail_share: args.fail_share,
         accept_unknown_accounts: args.accept_unknown_accounts,

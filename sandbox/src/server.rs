@@ -126,6 +126,7 @@ async fn faults(State(state): State<Arc<AppState>>, request: Request, next: Next
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    let mut fields = None;
     if let Some(rate) = state.config.rate_limit {
         let tenant = request
             .headers()
@@ -133,22 +134,59 @@ async fn faults(State(state): State<Arc<AppState>>, request: Request, next: Next
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
-        if let Err(wait) = state.take_token(&tenant, rate) {
-            let mut response =
-                reply::error(429, "RATE_LIMITED", "too many requests; not processed");
-            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-            response
-                .headers_mut()
-                .insert("retry-after", HeaderValue::from(secs));
-            return response;
+        match state.take_token(&tenant, rate) {
+            Ok(left) => fields = Some((rate, left)),
+            Err(wait) => {
+                let mut response =
+                    reply::error(429, "RATE_LIMITED", "too many requests; not processed");
+                let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+                response
+                    .headers_mut()
+                    .insert("retry-after", HeaderValue::from(secs));
+                if state.config.rate_limit_headers {
+                    rate_limit_fields(&mut response, rate, 0.0);
+                }
+                return response;
+            }
         }
     }
+    let write = operation.class() == preventor::operations::Idempotency::Write;
+    let mut response = processed(&state, request, next, fault, write).await;
+    if let (Some((rate, left)), true) = (fields, state.config.rate_limit_headers) {
+        rate_limit_fields(&mut response, rate, left);
+    }
+    response
+}
+
+/// The IETF rate limit fields (draft-ietf-httpapi-ratelimit-headers): the policy (`rate`
+/// requests a second) and what is left of it (`left` requests, full again in `t` seconds).
+fn rate_limit_fields(response: &mut Response, rate: f64, left: f64) {
+    let full_in = ((rate - left) / rate).ceil().max(0.0) as u64;
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"default\";q={};w=1", rate.floor() as u64)) {
+        headers.insert("ratelimit-policy", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "\"default\";r={};t={full_in}",
+        left.floor().max(0.0) as u64
+    )) {
+        headers.insert("ratelimit", v);
+    }
+}
+
+/// Past the rate limit: random failures, lost answers and queued faults, or the call itself.
+async fn processed(
+    state: &AppState,
+    request: Request,
+    next: Next,
+    fault: Option<Fault>,
+    write: bool,
+) -> Response {
     if let Some((share, status)) = state.config.fail_share {
         if fastrand::f64() < share {
             return reply::error(status, "SANDBOX_FAULT", "random failure; not processed");
         }
     }
-    let write = operation.class() == preventor::operations::Idempotency::Write;
     if fault.is_none() && write && state.config.drop_after_commit > 0.0 {
         let kill = request.extensions().get::<ConnectionKill>().cloned();
         let response = next.run(request).await;

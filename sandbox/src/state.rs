@@ -87,8 +87,9 @@ impl Bucket {
 }
 
 impl AppState {
-    /// Takes a token from `tenant`'s bucket, or says how long until one is there.
-    pub(crate) fn take_token(&self, tenant: &str, rate: f64) -> Result<(), std::time::Duration> {
+    /// Takes a token from `tenant`'s bucket and says how many are left, or says how long until
+    /// one is there.
+    pub(crate) fn take_token(&self, tenant: &str, rate: f64) -> Result<f64, std::time::Duration> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         let bucket = buckets.entry(tenant.to_string()).or_insert(Bucket {
@@ -112,7 +113,7 @@ impl AppState {
             bucket.tokens -= 1.0;
             bucket.accepted += 1;
             bucket.last_accepted = Some((now, bucket.tokens));
-            Ok(())
+            Ok(bucket.tokens)
         } else {
             bucket.refused += 1;
             Err(std::time::Duration::from_secs_f64(

@@ -496,14 +496,19 @@ impl<'a, L: Ledger, F: FnMut(Sent)> Run<'a, L, F> {
                     .extend(jobs.into_iter().map(|job| (job, Outcome::Stopped)));
                 return;
             }
-            Done::Answered(answer) => next_step(
-                observed(self.options.gauges.as_deref(), answer),
-                &mut self.limiter,
-                &mut self.pacer,
-                &mut self.summary,
-                &mut self.paused_until,
-                self.options,
-            ),
+            Done::Answered(answer) => {
+                if let Some(status) = self.client.rate_limit_status() {
+                    self.pacer.server_fields(&status, Instant::now());
+                }
+                next_step(
+                    observed(self.options.gauges.as_deref(), answer),
+                    &mut self.limiter,
+                    &mut self.pacer,
+                    &mut self.summary,
+                    &mut self.paused_until,
+                    self.options,
+                )
+            }
         };
         match step {
             Next::Reconcile(job) => {

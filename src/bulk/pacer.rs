@@ -11,7 +11,7 @@
 //! after a 429 only up to just below the rate that 429 measured (a 429 holds its record's key
 //! back a whole `Retry-After`, and one in a feed's last second ended the feed a second late:
 //! measured, most keys done and a few waiting), then beyond it, by 1% after the first such
-//! second, then twice as much each further one (2%, 4%, ... at most 32% a second): a limit that
+//! second, then twice as much each further one (2%, 4%, at most 8% a second): a limit that
 //! grows, or a share of it that other senders left (workers of one feed ending at different
 //! times), is found again within seconds. A pace the sends did not use (the keys, not the pace,
 //! bounded them) does not rise: it
@@ -41,7 +41,7 @@ const PROBE_AFTER: Duration = Duration::from_secs(5);
 /// The share of the pace the sends must have used for it to rise.
 const USED: f64 = 0.9;
 /// Most doublings of the rise.
-const PROBE_DOUBLINGS: u32 = 5;
+const PROBE_DOUBLINGS: u32 = 3;
 /// 429s closer together than this are measured once.
 const SPACING: Duration = Duration::from_millis(200);
 /// A 429 after this long without one begins a new overload episode.
@@ -50,6 +50,15 @@ const QUIET: Duration = Duration::from_secs(1);
 const EPISODE: Duration = Duration::from_millis(100);
 /// How many sends may go at once, in seconds of the pace (and at least one).
 const DEPTH: f64 = 0.05;
+/// With the server's rate limit fields: below this share of its quota left, the pace falls
+/// (or, unpaced, begins); above [`HIGH`], it rises; between, it holds.
+const LOW: f64 = 0.1;
+const HIGH: f64 = 0.2;
+/// With the server's fields, the pace changes at most this often.
+const ADJUST: Duration = Duration::from_millis(50);
+/// The fall and the rise of the pace with the server's fields, per [`ADJUST`].
+const FALL: f64 = 0.95;
+const RISE: f64 = 0.1;
 /// Paced sends go in batches of this many seconds of the pace (and at least one): each batch is
 /// one ledger commit, so the pace must not cost a commit per record.
 const BATCH: f64 = 0.02;
@@ -79,6 +88,22 @@ pub(crate) struct Pacer {
     episode: (Instant, u64),
     /// The feed ends within seconds: the pace does not probe.
     ending: bool,
+    /// The server sends its rate limit fields: they steer the pace.
+    informed: Option<Informed>,
+}
+
+/// What the server's rate limit fields told the pacer so far.
+#[derive(Debug)]
+struct Informed {
+    /// The answer last read (its arrival), so that one answer is read once.
+    seen: Instant,
+    /// The last change of the pace.
+    adjusted: Instant,
+    /// The most requests left the server stated (its quota, when it states no policy).
+    most_left: u64,
+    /// Requests left at the last change of the pace: with the time since, how fast the
+    /// quota is being used beyond its renewal.
+    left_then: f64,
 }
 
 impl Pacer {
@@ -97,7 +122,77 @@ impl Pacer {
             total: 0,
             episode: (now, 0),
             ending: false,
+            informed: None,
         }
+    }
+
+    /// The server's rate limit fields from its latest answer: how much of its quota is left
+    /// steers the pace, before any 429. Below a tenth left, sends are paced (at the rate
+    /// acknowledged over the last second, no higher than the stated policy) and, every 50 ms
+    /// while it stays that low, the pace falls by the share the senders together overuse
+    /// (the policy's rate against that rate plus how fast the quota fell; 5% at least, 5% when
+    /// no policy is stated); above a fifth left, it rises 10% every 50 ms (no higher than the
+    /// policy); between, it holds. Senders that share the limit (shards, workers) all see the
+    /// same quota fall and slow together, so it rests between the two marks: the limit is
+    /// used without being crossed.
+    pub(crate) fn server_fields(&mut self, status: &crate::RateLimitStatus, now: Instant) {
+        if self
+            .informed
+            .as_ref()
+            .is_some_and(|i| status.observed_at <= i.seen)
+        {
+            return;
+        }
+        let informed = self.informed.get_or_insert(Informed {
+            seen: status.observed_at,
+            adjusted: now.checked_sub(ADJUST).unwrap_or(now),
+            most_left: 0,
+            left_then: status.remaining as f64,
+        });
+        informed.seen = status.observed_at;
+        informed.most_left = informed.most_left.max(status.remaining);
+        let quota = status.policy.map_or(informed.most_left, |p| p.quota.max(1)) as f64;
+        let ceiling = status.policy.map_or(f64::INFINITY, |p| p.per_second());
+        let left = status.remaining as f64;
+        let since = now.duration_since(informed.adjusted);
+        if since < ADJUST {
+            return;
+        }
+        // All senders together use the quota at its renewal rate plus how fast it falls: the
+        // share to keep of this sender's pace, where the server states its policy.
+        let falling = (informed.left_then - left) / since.as_secs_f64();
+        let keep = status.policy.map_or(FALL, |p| {
+            let used = p.per_second() + falling;
+            (p.per_second() / used.max(1.0)).clamp(0.1, FALL)
+        });
+        informed.left_then = left;
+        match self.rate {
+            None if left < quota * LOW => {
+                self.trim(now);
+                let span = self
+                    .acknowledged
+                    .front()
+                    .map_or(WINDOW, |first| now.duration_since(*first))
+                    .clamp(WINDOW / 10, WINDOW);
+                let measured = self.acknowledged.len() as f64 / span.as_secs_f64();
+                let pace = measured.min(ceiling).max(1.0);
+                self.rate = Some(pace);
+                self.measured_rate = pace;
+                self.refilled = now;
+                self.tokens = 0.0;
+            }
+            None => return,
+            Some(rate) if left < quota * LOW => self.rate = Some((rate * keep).max(1.0)),
+            Some(rate) if left > quota * HIGH => {
+                self.rate = Some((rate * (1.0 + RISE)).min(ceiling).max(rate.min(ceiling)))
+            }
+            Some(_) => return,
+        }
+        if let Some(i) = &mut self.informed {
+            i.adjusted = now;
+        }
+        self.raised = now;
+        self.sent = 0.0;
     }
 
     /// Whether the feed ends within seconds: while it does, the pace rises no further than
@@ -129,7 +224,7 @@ impl Pacer {
         let quiet = self
             .last_429
             .is_none_or(|at| now.duration_since(at) >= QUIET);
-        if let Some(rate) = &mut self.rate {
+        if let (Some(rate), None) = (&mut self.rate, &self.informed) {
             if quiet && now.duration_since(self.raised) >= WINDOW {
                 let allowed = *rate * now.duration_since(self.raised).as_secs_f64();
                 if self.sent >= allowed * USED {
@@ -183,9 +278,17 @@ impl Pacer {
                 .map_or(WINDOW, |first| now.duration_since(*first))
                 .clamp(WINDOW / 10, WINDOW);
             let last_second = self.acknowledged.len() as f64 / span.as_secs_f64();
-            // Crossing the limit at this pace says the limit is below it, whatever the
-            // server's burst allowance let through in the last second.
-            self.rate.map_or(last_second, |rate| last_second.min(rate))
+            match self.rate {
+                // Crossing the limit at this pace says the limit is below it, whatever the
+                // server's burst allowance let through in the last second.
+                Some(rate) => last_second.min(rate),
+                // Unpaced until now: what the last second let through, over the whole second.
+                // Within the first second of a feed that includes the server's burst
+                // allowance, spent in a fraction of it: per the fraction, it would be a rate
+                // many times the limit. If this is too high, the episode's next 429 measures
+                // the limit alone; too low, the probing finds it.
+                None => self.acknowledged.len() as f64 / WINDOW.as_secs_f64(),
+            }
         };
         if measured < 1.0 {
             // Nothing acknowledged to measure by.
@@ -350,12 +453,12 @@ mod tests {
             let rate = p.rate.unwrap();
             assert!((rate - measured * HOLD).abs() < 1e-9, "{second}: {rate}");
         }
-        // Then +1%, +2%, +4%, +8%, +16%, +32%, +32%, +32%.
+        // Then +1%, +2%, +4%, +8%, +8%, ...
         for second in 6..=13 {
             quiet_second(&mut p, second);
         }
         let risen = p.rate.unwrap() / (measured * HOLD);
-        let expected = [1.01, 1.02, 1.04, 1.08, 1.16, 1.32, 1.32, 1.32]
+        let expected = [1.01, 1.02, 1.04, 1.08, 1.08, 1.08, 1.08, 1.08]
             .iter()
             .product::<f64>();
         assert!((risen - expected).abs() < 1e-9, "{risen} {expected}");
@@ -384,5 +487,61 @@ mod tests {
             p.seconds_for(p.rate.unwrap() as usize * 2).map(f64::round),
             Some(2.0)
         );
+    }
+
+    fn fields(remaining: u64, at: Instant) -> crate::RateLimitStatus {
+        crate::RateLimitStatus {
+            remaining,
+            reset: Duration::from_secs(1),
+            policy: Some(crate::RateLimitPolicy {
+                quota: 1000,
+                window: Duration::from_secs(1),
+            }),
+            observed_at: at,
+        }
+    }
+
+    #[test]
+    fn the_servers_fields_pace_before_any_429_and_keep_the_quota_between_the_marks() {
+        let start = Instant::now();
+        let mut p = Pacer::new(start);
+        // A burst: 950 acknowledged in 100 ms, the quota falling; unpaced while above a tenth.
+        for i in 0..950u64 {
+            let at = start + Duration::from_micros(i * 111);
+            p.acknowledged(at);
+            p.server_fields(&fields(1000 - i, at), at);
+        }
+        assert!(p.rate.is_some(), "paced before any 429");
+        let first = p.rate.unwrap();
+        assert!(first <= 1000.0 + 1e-9, "no higher than the policy: {first}");
+        // The same answer read twice changes nothing.
+        let mut at = start + Duration::from_millis(200);
+        p.server_fields(&fields(10, at), at);
+        let once = p.rate.unwrap();
+        p.server_fields(&fields(10, at), at + ADJUST);
+        assert_eq!(p.rate.unwrap(), once);
+        // Low and falling: 99 left when pacing began (at 100 ms), 10 at 200 ms: 890 a second
+        // fewer on top of the 1,000 renewed, so the senders use 1,890 a second and the pace
+        // keeps 1,000 / 1,890 of itself.
+        assert!(
+            (once / first - 1000.0 / 1890.0).abs() < 0.01,
+            "{once} {first}"
+        );
+        // Between the marks it holds; above a fifth it rises, never past the policy.
+        at += ADJUST * 2;
+        p.server_fields(&fields(150, at), at);
+        assert_eq!(p.rate.unwrap(), once);
+        for _ in 0..200 {
+            at += ADJUST;
+            p.server_fields(&fields(900, at), at);
+        }
+        assert!((p.rate.unwrap() - 1000.0).abs() < 1e-9);
+        // No probing by the quiet seconds' rule while the fields steer.
+        let rate = p.rate.unwrap();
+        for second in 1..20 {
+            p.take(rate as usize);
+            p.acknowledged(at + Duration::from_secs(second));
+        }
+        assert_eq!(p.rate.unwrap(), rate);
     }
 }

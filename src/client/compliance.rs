@@ -101,6 +101,14 @@ impl ComplianceClient {
         self.tokens.token().await.map(|_| ())
     }
 
+    /// The rate limit fields of the last answer that carried any (IETF `RateLimit`, or the
+    /// `X-RateLimit-*` fields), shared by the clones of this client: how many requests the
+    /// server will still take, and when its quota renews. `None` while no answer had them
+    /// (Preventor's page documents none; some gateways add them).
+    pub fn rate_limit_status(&self) -> Option<crate::RateLimitStatus> {
+        self.shared.rate_limit_status()
+    }
+
     /// The generated client, with this client's auth, headers, retries and tracing, for calls
     /// the methods here do not cover. Its errors are progenitor's, not [`Error`].
     pub fn generated(&self) -> compliance::Client {

@@ -8,6 +8,7 @@
 mod context_headers;
 mod credentials;
 mod errors;
+mod rate_limit;
 mod responses;
 mod shared;
 mod spare;
@@ -30,6 +31,7 @@ pub(crate) use context_headers::ContextHeaders;
 pub(crate) use credentials::{AccessToken, CallAuth, TokenFuture, TokenProvider};
 use errors::redact_serde;
 pub(crate) use errors::{describe, from_api_error, from_reqwest};
+pub use rate_limit::{RateLimitPolicy, RateLimitStatus};
 use responses::{acknowledgement, plain_acknowledgement, rebuild};
 pub(crate) use shared::{Api, ApiShared};
 use spare::Spare;
@@ -275,6 +277,9 @@ impl CallState {
             let permit = self.permit().await;
             let sent = self.shared.http.execute(request).await;
             self.outcome().permit = permit;
+            if let Ok(response) = &sent {
+                self.shared.observe_rate_limit(response.headers());
+            }
             let result = match sent {
                 Ok(response)
                     if response.status().is_success()
@@ -323,6 +328,9 @@ impl CallState {
             let permit = self.permit().await;
             let sent = self.shared.http.execute(request).await;
             self.outcome().permit = permit;
+            if let Ok(response) = &sent {
+                self.shared.observe_rate_limit(response.headers());
+            }
             (sent, spare)
         }
     }

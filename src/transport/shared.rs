@@ -1,11 +1,11 @@
 //! What one client shares between its calls: base URL, tenant headers, options, and the HTTP
 //! client (TLS, timeouts, no redirects).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use reqwest::header::{HeaderName, HeaderValue};
 
-use super::errors::describe;
+use super::{errors::describe, rate_limit, RateLimitStatus};
 use crate::{
     config::{HttpOptions, Tenant},
     Error, Result,
@@ -31,6 +31,8 @@ pub(crate) struct ApiShared {
     pub(crate) secrets: Vec<secrecy::SecretString>,
     /// Permits for requests in flight ([`HttpOptions::max_connections`]).
     pub(crate) in_flight: Option<Arc<tokio::sync::Semaphore>>,
+    /// The rate limit fields of the last answer that carried any.
+    pub(crate) rate_limit: Mutex<Option<RateLimitStatus>>,
 }
 
 impl std::fmt::Debug for ApiShared {
@@ -93,7 +95,20 @@ impl ApiShared {
             tenant,
             tenant_headers,
             options,
+            rate_limit: Mutex::new(None),
         })
+    }
+
+    /// Keeps the rate limit fields of an answer, if it has any.
+    pub(crate) fn observe_rate_limit(&self, headers: &reqwest::header::HeaderMap) {
+        if let Some(status) = rate_limit::read(headers, std::time::Instant::now()) {
+            *self.rate_limit.lock().unwrap_or_else(|p| p.into_inner()) = Some(status);
+        }
+    }
+
+    /// The rate limit fields of the last answer that carried any.
+    pub(crate) fn rate_limit_status(&self) -> Option<RateLimitStatus> {
+        *self.rate_limit.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
