@@ -13,6 +13,9 @@ pub struct SandboxArgs {
     /// Requests a second per tenant before 429 with Retry-After.
     #[arg(long, value_name = "RPS")]
     pub rate_limit: Option<f64>,
+    /// With --rate-limit: send the IETF RateLimit and RateLimit-Policy fields on every answer.
+    #[arg(long, requires = "rate_limit")]
+    pub rate_limit_headers: bool,
     /// Share of writes stored but whose answer is lost.
     #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
     pub drop_after_commit: f64,
@@ -34,6 +37,7 @@ pub async fn run(args: SandboxArgs) -> Exit {
     let config = SandboxConfig {
         addr: ([127, 0, 0, 1], args.port).into(),
         rate_limit: args.rate_limit,
+        rate_limit_headers: args.rate_limit_headers,
         drop_after_commit: args.drop_after_commit,
         fail_share,
         ..SandboxConfig::default()
