@@ -168,14 +168,7 @@ impl Pacer {
         informed.left_then = left;
         match self.rate {
             None if left < quota * LOW => {
-                self.trim(now);
-                let span = self
-                    .acknowledged
-                    .front()
-                    .map_or(WINDOW, |first| now.duration_since(*first))
-                    .clamp(WINDOW / 10, WINDOW);
-                let measured = self.acknowledged.len() as f64 / span.as_secs_f64();
-                let pace = measured.min(ceiling).max(1.0);
+                let pace = self.last_second_rate(now).min(ceiling).max(1.0);
                 self.rate = Some(pace);
                 self.measured_rate = pace;
                 self.refilled = now;
@@ -214,6 +207,18 @@ impl Pacer {
         {
             self.acknowledged.pop_front();
         }
+    }
+
+    /// The rate acknowledged over the last [`WINDOW`], or over the time since the first answer
+    /// in it (a tenth of the window at least).
+    fn last_second_rate(&mut self, now: Instant) -> f64 {
+        self.trim(now);
+        let span = self
+            .acknowledged
+            .front()
+            .map_or(WINDOW, |first| now.duration_since(*first))
+            .clamp(WINDOW / 10, WINDOW);
+        self.acknowledged.len() as f64 / span.as_secs_f64()
     }
 
     /// An answer the server acknowledged.
@@ -272,16 +277,10 @@ impl Pacer {
         let measured = if episode >= EPISODE {
             (self.total - total_then) as f64 / episode.as_secs_f64()
         } else {
-            let span = self
-                .acknowledged
-                .front()
-                .map_or(WINDOW, |first| now.duration_since(*first))
-                .clamp(WINDOW / 10, WINDOW);
-            let last_second = self.acknowledged.len() as f64 / span.as_secs_f64();
             match self.rate {
                 // Crossing the limit at this pace says the limit is below it, whatever the
                 // server's burst allowance let through in the last second.
-                Some(rate) => last_second.min(rate),
+                Some(rate) => self.last_second_rate(now).min(rate),
                 // Unpaced until now: what the last second let through, over the whole second.
                 // Within the first second of a feed that includes the server's burst
                 // allowance, spent in a fraction of it: per the fraction, it would be a rate
