@@ -54,7 +54,7 @@ const DEPTH: f64 = 0.05;
 /// (or, unpaced, begins); above [`HIGH`], it rises; between, it holds.
 const LOW: f64 = 0.1;
 const HIGH: f64 = 0.2;
-/// With the server's fields, the pace is reconsidered at most this often.
+/// With the server's fields, the pace changes at most this often.
 const ADJUST: Duration = Duration::from_millis(50);
 /// The fall and the rise of the pace with the server's fields, per [`ADJUST`].
 const FALL: f64 = 0.95;
@@ -97,12 +97,12 @@ pub(crate) struct Pacer {
 struct Informed {
     /// The answer last read (its arrival), so that one answer is read once.
     seen: Instant,
-    /// The last look at the fields that could change the pace.
+    /// The last change of the pace.
     adjusted: Instant,
     /// The most requests left the server stated (its quota, when it states no policy).
     most_left: u64,
-    /// Requests left at that look: with the time since, how fast the quota is being used
-    /// beyond its renewal.
+    /// Requests left at the last change of the pace: with the time since, how fast the
+    /// quota is being used beyond its renewal.
     left_then: f64,
 }
 
@@ -165,9 +165,7 @@ impl Pacer {
             let used = p.per_second() + falling;
             (p.per_second() / used.max(1.0)).clamp(0.1, FALL)
         });
-        // Measured from here to the next look, whatever is decided now.
         informed.left_then = left;
-        informed.adjusted = now;
         match self.rate {
             None if left < quota * LOW => {
                 let pace = self.last_second_rate(now).min(ceiling).max(1.0);
@@ -182,6 +180,9 @@ impl Pacer {
                 self.rate = Some((rate * (1.0 + RISE)).min(ceiling).max(rate.min(ceiling)))
             }
             Some(_) => return,
+        }
+        if let Some(i) = &mut self.informed {
+            i.adjusted = now;
         }
         self.raised = now;
         self.sent = 0.0;
