@@ -186,7 +186,12 @@ pub fn run(before: Option<&str>) -> Result<(), String> {
     let mut costs = Vec::new();
     for (app, dir) in apps.iter().zip(&dirs) {
         eprintln!("building {} from nothing ...", app.name);
-        let cost = build(dir)?;
+        let cost = build(dir);
+        if cost.is_err() || costs.len() + 1 == apps.len() {
+            // The "before" checkout is not kept (a git worktree would stay registered).
+            remove_checkout(&root, &work.join("before-src"));
+        }
+        let cost = cost?;
         eprintln!(
             "  {:.0} s CPU, {:.0} s wall, {} crates",
             cost.cpu, cost.wall, cost.crates
@@ -228,11 +233,7 @@ pub fn run(before: Option<&str>) -> Result<(), String> {
 
 /// A clean checkout of `rev` (a git worktree, detached), for the "before" build.
 fn checkout(root: &Path, rev: &str, into: &Path) -> Result<PathBuf, String> {
-    let _ = Command::new("git")
-        .args(["worktree", "remove", "--force"])
-        .arg(into)
-        .current_dir(root)
-        .output();
+    remove_checkout(root, into);
     tools::run(
         Command::new("git")
             .args(["worktree", "add", "--force", "--detach"])
@@ -241,6 +242,17 @@ fn checkout(root: &Path, rev: &str, into: &Path) -> Result<PathBuf, String> {
             .current_dir(root),
     )?;
     Ok(into.to_path_buf())
+}
+
+/// Unregisters and deletes the checkout [`checkout`] made, if any.
+fn remove_checkout(root: &Path, at: &Path) {
+    if at.exists() {
+        let _ = Command::new("git")
+            .args(["worktree", "remove", "--force"])
+            .arg(at)
+            .current_dir(root)
+            .output();
+    }
 }
 
 /// One `cargo build` from an empty target directory, and the crates it built.
