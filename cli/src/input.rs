@@ -224,6 +224,80 @@ pub fn read_on_thread(
     rx
 }
 
+/// [`read_on_thread`] for a stream that a producer writes as it goes: only whole lines are
+/// read, and what follows the last end of line when the input ends (a producer that died
+/// mid-line) is reported as a line cut short, never read as a record.
+pub fn read_stream_on_thread(
+    kind: Kind,
+    reader: Box<dyn BufRead + Send>,
+    csv: bool,
+    capacity: usize,
+) -> tokio::sync::mpsc::Receiver<Line> {
+    let (tx, rx) = tokio::sync::mpsc::channel(capacity);
+    std::thread::spawn(move || {
+        let cut = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let whole = CompleteLines {
+            inner: reader,
+            line: Vec::new(),
+            at: 0,
+            ends: 0,
+            cut: cut.clone(),
+        };
+        for line in lines(kind, Box::new(std::io::BufReader::new(whole)), csv) {
+            if tx.blocking_send(line).is_err() {
+                return;
+            }
+        }
+        let cut = *cut.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((line, bytes)) = cut {
+            let _ = tx.blocking_send(Err(BadLine {
+                line,
+                problem: format!(
+                    "cut short: the input ended {bytes} bytes into this line, before its end \
+                     of line (the producer stopped mid-line); not staged"
+                ),
+            }));
+        }
+    });
+    rx
+}
+
+/// The whole lines of `inner`, one at a time; the bytes after the last end of line at the
+/// input's end are held back, their line number and length kept in `cut`.
+struct CompleteLines {
+    inner: Box<dyn BufRead + Send>,
+    line: Vec<u8>,
+    /// How much of `line` was read.
+    at: usize,
+    /// Ends of line read so far.
+    ends: u64,
+    cut: std::sync::Arc<std::sync::Mutex<Option<(u64, usize)>>>,
+}
+
+impl std::io::Read for CompleteLines {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.at == self.line.len() {
+            self.line.clear();
+            self.at = 0;
+            self.inner.read_until(b'\n', &mut self.line)?;
+            if self.line.is_empty() {
+                return Ok(0);
+            }
+            if self.line.last() != Some(&b'\n') {
+                *self.cut.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((self.ends + 1, self.line.len()));
+                self.line.clear();
+                return Ok(0);
+            }
+            self.ends += 1;
+        }
+        let n = out.len().min(self.line.len() - self.at);
+        out[..n].copy_from_slice(&self.line[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
 /// The lines of `reader` as records: JSON Lines, or CSV with a header row when `csv`.
 pub fn lines(
     kind: Kind,
@@ -289,6 +363,49 @@ pub fn lines(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stream_gives_its_whole_lines_and_reports_the_line_a_dying_producer_cut_short() {
+        let whole = r#"{"id": "t1", "account_number": "a", "trans_amount": "1.00", "trans_currency": "PEN"}"#;
+        // Cut where the rest would still parse as CSV or JSON would not matter: never read.
+        for (csv, input) in [
+            (false, format!("{whole}\n\n{whole}\n{}", &whole[..40])),
+            (
+                true,
+                "id,account_number,trans_amount,trans_currency\nt1,a,1.00,PEN\nt2,a,12.50,PE"
+                    .to_string(),
+            ),
+        ] {
+            let mut rx = read_stream_on_thread(
+                Kind::Transactions,
+                Box::new(std::io::Cursor::new(input.into_bytes())),
+                csv,
+                8,
+            );
+            let mut got = Vec::new();
+            while let Some(line) = rx.blocking_recv() {
+                got.push(line);
+            }
+            let lines: Vec<u64> = got
+                .iter()
+                .map(|l| l.as_ref().map_or_else(|b| b.line, |p| p.line))
+                .collect();
+            let bad: Vec<&BadLine> = got.iter().filter_map(|l| l.as_ref().err()).collect();
+            assert_eq!(bad.len(), 1, "csv {csv}: {lines:?}");
+            assert_eq!(bad[0].line, if csv { 3 } else { 4 }, "csv {csv}");
+            assert!(
+                bad[0].problem.starts_with("cut short"),
+                "{}",
+                bad[0].problem
+            );
+            assert!(!bad[0].problem.contains("PE") && !bad[0].problem.contains("trans"));
+            assert_eq!(
+                got.len() - 1,
+                if csv { 1 } else { 2 },
+                "csv {csv}: {lines:?}"
+            );
+        }
+    }
 
     #[test]
     fn unknown_fields_are_errors_with_their_line_and_path() {

@@ -20,6 +20,7 @@ mod feed;
 mod input;
 mod journal;
 mod listed;
+mod metrics;
 mod output;
 mod progress;
 mod report;

@@ -429,6 +429,7 @@ impl<'a, L: Ledger, F: FnMut(Sent)> Run<'a, L, F> {
     async fn wait(&mut self, paused: bool, next_delayed: Option<Instant>) -> Option<Done> {
         if let Some(g) = &self.options.gauges {
             g.calls(self.calls, self.limiter.limit());
+            g.set_pace(self.pacer.pace());
         }
         let wake_on_stop = if self.stopping {
             None

@@ -23,6 +23,8 @@ pub struct Gauges {
     ambiguous: AtomicU64,
     failed: AtomicU64,
     rate_limited: AtomicU64,
+    /// The pace's sends a second as `f64` bits (0: unpaced).
+    pace: AtomicU64,
     /// Call latencies since the last sample, in microseconds.
     latencies: Mutex<Vec<u32>>,
 }
@@ -51,6 +53,29 @@ pub struct Sample {
 }
 
 impl Gauges {
+    /// The counters and gauges now, without latencies (the latency period goes on): for a
+    /// reader beside the one that [`sample`](Gauges::sample)s, such as a metrics endpoint.
+    pub fn current(&self) -> Sample {
+        Sample {
+            in_flight: self.in_flight.load(Relaxed),
+            limit: self.limit.load(Relaxed),
+            acknowledged: self.acknowledged.load(Relaxed),
+            rejected: self.rejected.load(Relaxed),
+            ambiguous: self.ambiguous.load(Relaxed),
+            failed: self.failed.load(Relaxed),
+            rate_limited: self.rate_limited.load(Relaxed),
+            latency_p50_ms: None,
+            latency_p99_ms: None,
+        }
+    }
+
+    /// Sends a second the pace allows now; `None` while unpaced (no 429 and no rate limit
+    /// fields from the server yet: the concurrency limit alone holds the sends).
+    pub fn pace(&self) -> Option<f64> {
+        let bits = self.pace.load(Relaxed);
+        (bits != 0).then(|| f64::from_bits(bits))
+    }
+
     /// Reads the gauges, and starts a new latency period.
     pub fn sample(&self) -> Sample {
         let mut latencies =
@@ -63,21 +88,20 @@ impl Gauges {
             })
         };
         Sample {
-            in_flight: self.in_flight.load(Relaxed),
-            limit: self.limit.load(Relaxed),
-            acknowledged: self.acknowledged.load(Relaxed),
-            rejected: self.rejected.load(Relaxed),
-            ambiguous: self.ambiguous.load(Relaxed),
-            failed: self.failed.load(Relaxed),
-            rate_limited: self.rate_limited.load(Relaxed),
             latency_p50_ms: at(0.5),
             latency_p99_ms: at(0.99),
+            ..self.current()
         }
     }
 
     pub(crate) fn calls(&self, in_flight: usize, limit: usize) {
         self.in_flight.store(in_flight as u64, Relaxed);
         self.limit.store(limit as u64, Relaxed);
+    }
+
+    pub(crate) fn set_pace(&self, pace: Option<f64>) {
+        self.pace
+            .store(pace.filter(|p| *p > 0.0).map_or(0, f64::to_bits), Relaxed);
     }
 
     pub(crate) fn outcome(&self, outcome: &super::Outcome) {

@@ -137,13 +137,27 @@ pub fn refuse_embedded(plan: &Plan) -> Result<(), Exit> {
     Ok(())
 }
 
-/// Works the feed until nothing is pending or in flight, or a stop: joins as a worker, sends
-/// what its leases give it, leaves, and reports the feed.
+/// Whether a worker stays when nothing is pending, and what it reports to.
+#[derive(Default)]
+pub struct Following {
+    /// Stay when nothing is pending, woken by records staged, until a stop (`work --follow`).
+    pub follow: bool,
+    /// `--metrics`.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
+}
+
+/// How long a follower with nothing to do waits before it looks again without being told of
+/// records staged (a notification missed while its listening connection was made again).
+const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Works the feed until nothing is pending or in flight (with `feed.follow`, until a stop),
+/// or a stop: joins as a worker, sends what its leases give it, leaves, and reports the feed.
 pub async fn work_feed(
     plan: &Plan,
     (journal, keys): (PgJournal, Arc<Keyring>),
     work: WorkOptions,
     options: BulkOptions,
+    feed: Following,
     progress: Progress,
     run: RunStart,
 ) -> (Exit, Value) {
@@ -172,6 +186,9 @@ pub async fn work_feed(
         ));
     }
     let gauges = Arc::new(preventor::bulk::Gauges::default());
+    if let Some(m) = &feed.metrics {
+        m.worker(gauges.clone(), worker.leases.clone());
+    }
     let run_id = match Store::Postgres(db.clone()).start(&run).await {
         Ok(id) => id,
         Err(e) => return (Exit::fatal(format!("journal: {e}")), json!({})),
@@ -192,9 +209,25 @@ pub async fn work_feed(
         Arc::new(Progress::new(None)),
     ));
     let options = options.stop(stop.clone()).gauges(gauges.clone());
-    let tally = Tally::default();
+    let tally = Tally {
+        metrics: feed.metrics.clone(),
+        ..Tally::default()
+    };
+    let wakeups = feed
+        .follow
+        .then(|| crate::journal::postgres::notify::Wakeups::listen(&db));
+    if feed.follow {
+        progress.line("following the feed: waiting for records staged when none is pending");
+    }
     let error = worker
-        .send_until_drained(&client, &options, work.buckets, &progress, &tally)
+        .send_until_drained(
+            &client,
+            &options,
+            work.buckets,
+            wakeups.as_ref(),
+            &progress,
+            &tally,
+        )
         .await;
     sampler.abort();
     let last = RunSample::of(started.elapsed().as_secs_f64(), &gauges.sample());
@@ -234,12 +267,29 @@ pub async fn work_feed(
                     "stopped": stopped, "takeovers": report["takeovers"].as_array().map_or(0, Vec::len)}),
         )
         .await;
-    let fates = Fates {
-        stopped,
-        ..Fates::of_states(&counts)
+    // A follower's stop is its normal end, and the feed goes on without it: its exit says what
+    // became of the records it sent.
+    let fates = if feed.follow {
+        Fates {
+            acknowledged: summary.acknowledged,
+            rejected: summary.rejected,
+            ambiguous: summary.ambiguous,
+            failed: summary.failed,
+            ..Fates::default()
+        }
+    } else {
+        Fates {
+            stopped,
+            ..Fates::of_states(&counts)
+        }
     };
     let mut report = report;
-    report["verdict"] = format!("the feed: {}", fates.verdict()).into();
+    report["verdict"] = if feed.follow {
+        format!("this worker's records: {}", fates.verdict())
+    } else {
+        format!("the feed: {}", fates.verdict())
+    }
+    .into();
     let exit = match error {
         Some(e) if !stopped => Exit::fatal(e),
         _ => fates.exit(),
@@ -250,6 +300,8 @@ pub async fn work_feed(
 /// What a worker's passes counted.
 #[derive(Default)]
 struct Tally {
+    /// `--metrics`: each outcome counted there too.
+    metrics: Option<Arc<crate::metrics::Metrics>>,
     summary: Mutex<Summary>,
     /// The first problems (ids and reasons).
     problems: Mutex<Vec<Value>>,
@@ -261,6 +313,9 @@ impl Tally {
     /// Counts an outcome, and says a problem on the progress lines.
     fn note(&self, progress: &Progress, sent: &Sent) {
         progress.inc();
+        if let Some(m) = &self.metrics {
+            m.outcome(sent.seq, &sent.outcome);
+        }
         count(&mut self.summary.lock().unwrap(), &sent.outcome);
         let problem = match &sent.outcome {
             Outcome::Rejected { .. } | Outcome::Ambiguous { .. } | Outcome::Failed { .. } => {

@@ -32,13 +32,17 @@ use tokio::{sync::mpsc, time::sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use super::queue::Queue;
-use crate::journal::postgres::{
-    connection::Db,
-    lease::Leases,
-    ledger::{Open, PgLedger},
-    seal::Keyring,
-    workers::{self, Fetched, Progress},
-    BUCKETS,
+use crate::{
+    journal::postgres::{
+        connection::Db,
+        lease::Leases,
+        ledger::{Open, PgLedger},
+        notify::Follow,
+        seal::Keyring,
+        workers::{self, Fetched, Progress},
+        BUCKETS,
+    },
+    metrics::Metrics,
 };
 
 /// Most buckets taken in one round (a round every 25 ms while there are buckets to take), so
@@ -91,10 +95,21 @@ fn decode(kind: &str, payload: &str) -> Result<Record, String> {
     })
 }
 
-/// Feeds `tx` until the feed is drained (then sets `drained`) or `stop`; `finished` brings the
-/// sequence numbers of the records the sender finished; `ending` is set while the feed's end
-/// is seconds away. Ends with an error, sending nothing more, when a payload does not open
-/// with `keys`.
+/// What a producer talks through.
+pub struct Channels {
+    /// Records to the sender.
+    pub tx: mpsc::Sender<(u64, Record)>,
+    /// The sequence numbers of the records the sender finished.
+    pub finished: mpsc::UnboundedReceiver<u64>,
+    /// `work --follow`: the feed drained, wait for records staged instead of ending.
+    pub follow: Option<Follow>,
+    /// `--metrics`: told when each record fetched was staged.
+    pub metrics: Option<Arc<Metrics>>,
+}
+
+/// Feeds `tx` until the feed is drained (then sets `drained`; following, it waits for records
+/// staged instead) or `stop`; `ending` is set while the feed's end is seconds away. Ends with
+/// an error, sending nothing more, when a payload does not open with `keys`.
 #[allow(clippy::too_many_arguments)]
 pub async fn produce(
     db: Arc<Db>,
@@ -102,12 +117,17 @@ pub async fn produce(
     leases: Arc<Leases>,
     ledger: PgLedger,
     most: Option<usize>,
-    tx: mpsc::Sender<(u64, Record)>,
-    mut finished: mpsc::UnboundedReceiver<u64>,
+    channels: Channels,
     stop: CancellationToken,
     drained: Arc<AtomicBool>,
     ending: Ending,
 ) -> Result<(), String> {
+    let Channels {
+        tx,
+        mut finished,
+        follow,
+        metrics,
+    } = channels;
     let mut cursors: HashMap<u32, Cursor> = HashMap::new();
     let mut queue = Queue::default();
     let mut rate = Rate::default();
@@ -130,6 +150,7 @@ pub async fn produce(
                 &mut handing,
                 &mut cursors,
                 &mut queue,
+                metrics.as_deref(),
             );
             let free = most.saturating_sub(leases.count()).min(TAKE_AT_ONCE);
             let taken = leases.acquire(&db, free).await.unwrap_or_default();
@@ -155,11 +176,27 @@ pub async fn produce(
                 && leases.count() == 0
                 && workers::drained(&db).await
             {
-                drained.store(true, Ordering::Release);
-                return Ok(());
+                let Some(follow) = &follow else {
+                    drained.store(true, Ordering::Release);
+                    return Ok(());
+                };
+                tokio::select! {
+                    _ = follow.next(super::FOLLOW_POLL) => next_round = Instant::now(),
+                    _ = stop.cancelled() => return Ok(()),
+                }
+                continue;
             }
         }
-        refill(&db, &keys, &leases, &ledger, &mut cursors, &mut queue).await?;
+        refill(
+            &db,
+            &keys,
+            &leases,
+            &ledger,
+            &mut cursors,
+            &mut queue,
+            metrics.as_deref(),
+        )
+        .await?;
         cursors.retain(|bucket, c| !(c.fetched && queue.waiting_in(*bucket) == 0));
         while let Ok(seq) = finished.try_recv() {
             queue.finished(seq);
@@ -199,6 +236,7 @@ fn hand_over_one(
     ledger: &PgLedger,
     cursors: &mut HashMap<u32, Cursor>,
     queue: &mut Queue,
+    metrics: Option<&Metrics>,
 ) -> Option<(u32, i64)> {
     let (bucket, waiting) = queue.fullest_bucket()?;
     if waiting < HAND_OVER_AT_LEAST {
@@ -206,6 +244,9 @@ fn hand_over_one(
     }
     let epoch = cursors.remove(&bucket)?.epoch;
     let seqs = queue.remove_bucket(bucket);
+    if let Some(m) = metrics {
+        m.forget(seqs.iter().copied());
+    }
     ledger.hand_over(bucket, &seqs);
     Some((bucket, epoch))
 }
@@ -235,10 +276,11 @@ fn hand_over_above_share(
     handing: &mut HashMap<u32, i64>,
     cursors: &mut HashMap<u32, Cursor>,
     queue: &mut Queue,
+    metrics: Option<&Metrics>,
 ) {
     handing.retain(|bucket, epoch| leases.valid(*bucket, *epoch));
     if leases.count().saturating_sub(handing.len()) > most + 1 {
-        if let Some((bucket, epoch)) = hand_over_one(ledger, cursors, queue) {
+        if let Some((bucket, epoch)) = hand_over_one(ledger, cursors, queue, metrics) {
             handing.insert(bucket, epoch);
         }
     }
@@ -253,6 +295,7 @@ async fn refill(
     ledger: &PgLedger,
     cursors: &mut HashMap<u32, Cursor>,
     queue: &mut Queue,
+    metrics: Option<&Metrics>,
 ) -> Result<(), String> {
     let (wanted, sizes): (Vec<i32>, Vec<i64>) = cursors
         .iter()
@@ -282,6 +325,9 @@ async fn refill(
         let Some(record) = payload.and_then(|p| decode(&row.kind, &p).ok()) else {
             continue;
         };
+        if let Some(m) = metrics {
+            m.fetched(row.seq, row.age);
+        }
         let prior = if row.maybe_sent {
             Prior::MaybeSent
         } else {

@@ -19,7 +19,8 @@ use preventor::{
 use super::{producer, Tally, WorkOptions, CHANNEL};
 use crate::{
     journal::postgres::{
-        connection::Db, lease::Leases, ledger::PgLedger, recent::Recent, seal::Keyring, workers,
+        connection::Db, lease::Leases, ledger::PgLedger, notify::Wakeups, recent::Recent,
+        seal::Keyring, workers,
     },
     progress::Progress,
 };
@@ -96,17 +97,21 @@ impl Worker {
     /// Sends in passes until the feed has nothing pending or in flight, or `options.stop`;
     /// returns the error that ended it early, if any (a payload that does not open ends it at
     /// once).
+    /// With `follow`, the feed drained is no end: its producer waits for records staged.
     pub async fn send_until_drained(
         &self,
         client: &ComplianceClient,
         options: &BulkOptions,
         most: Option<usize>,
+        follow: Option<&Wakeups>,
         progress: &Progress,
         tally: &Tally,
     ) -> Option<String> {
         let stop = options.stop.clone().unwrap_or_default();
         loop {
-            let (result, drained, fatal) = self.pass(client, options, most, progress, tally).await;
+            let (result, drained, fatal) = self
+                .pass(client, options, most, follow, progress, tally)
+                .await;
             if let Some(fatal) = fatal {
                 let _ = self.leases.release_all(&self.db).await;
                 return Some(fatal);
@@ -141,6 +146,7 @@ impl Worker {
         client: &ComplianceClient,
         options: &BulkOptions,
         most: Option<usize>,
+        follow: Option<&Wakeups>,
         progress: &Progress,
         tally: &Tally,
     ) -> (preventor::Result<bulk::Summary>, bool, Option<String>) {
@@ -161,8 +167,12 @@ impl Worker {
             self.leases.clone(),
             ledger.clone(),
             most,
-            tx,
-            finished,
+            producer::Channels {
+                tx,
+                finished,
+                follow: follow.map(Wakeups::handle),
+                metrics: tally.metrics.clone(),
+            },
             stop,
             drained.clone(),
             ending.clone(),

@@ -3,6 +3,7 @@
 //! journal and worked as a shared feed ([`shared`]). The input is opened only by the path
 //! taken: stdin is read once.
 
+mod follow;
 mod local;
 mod shared;
 
@@ -63,6 +64,24 @@ pub struct ImportArgs {
     /// Validate every record against the documents and the generated types; send nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// A stream (`-`: a pipe from a source): stage each batch into the PostgreSQL journal as
+    /// its lines arrive and tell the workers (`preventor work --follow` sends them); end at
+    /// the end of input, or on SIGTERM/SIGINT with every whole line read staged (exit 0 when
+    /// nothing was refused). A last line without its end of line is reported, not staged.
+    #[arg(long, requires = "journal", conflicts_with_all = ["dry_run", "shard"])]
+    pub follow: bool,
+    /// With --follow: a batch is staged at this many records...
+    #[arg(long, default_value_t = 1000, value_name = "N", requires = "follow",
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub batch_records: u64,
+    /// ...or this many milliseconds after its first record, whichever comes first.
+    #[arg(long, default_value_t = 100, value_name = "MS", requires = "follow",
+          value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub batch_ms: u64,
+    /// Serve Prometheus metrics at http://ADDR/metrics and a health check at /healthz while
+    /// this runs (a PostgreSQL journal), e.g. `127.0.0.1:9464`.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
 }
 
 impl ImportArgs {
@@ -111,10 +130,19 @@ pub async fn run(sandbox: bool, args: ImportArgs, json_output: bool) -> Exit {
         Err(e) => return e.into(),
     };
     match args.journal.as_deref().and_then(names_postgres) {
+        Some(dsn) if args.follow => {
+            let dsn = dsn.to_string();
+            follow::run(plan, args, dsn, json_output).await
+        }
         Some(dsn) => {
             let dsn = dsn.to_string();
             shared::run(plan, args, dsn, json_output).await
         }
+        None if args.follow || args.metrics.is_some() => Exit::usage(
+            "--follow and --metrics are for a feed shared through a PostgreSQL journal \
+             (--journal postgres://...): a SQLite journal is worked by this process alone"
+                .into(),
+        ),
         None => local::run(Some(plan), args, json_output).await,
     }
 }

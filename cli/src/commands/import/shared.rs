@@ -37,8 +37,25 @@ pub async fn run(plan: Plan, args: super::ImportArgs, dsn: String, json_output: 
         Err(e) => return e,
     };
     let progress = Progress::new(None);
+    let metrics = match crate::metrics::serve_for(args.metrics.as_deref(), &journal.db).await {
+        Ok(m) => m,
+        Err(e) => return e,
+    };
     let lines = crate::input::read_on_thread(args.kind, reader, args.is_csv(), 4096);
-    let staged = stage::stage(&journal.db, &keys, args.kind, lines, args.resend_ambiguous).await;
+    let staged = stage::stage(
+        &journal.db,
+        &keys,
+        args.kind,
+        lines,
+        args.resend_ambiguous,
+        stage::Batching::FILE,
+        |s| {
+            if let Some(m) = &metrics {
+                m.staged(s)
+            }
+        },
+    )
+    .await;
     let staged = match staged {
         Ok(s) => s,
         Err(e) => return Exit::fatal(format!("journal {}: {e}", journal.db.location())),
@@ -59,6 +76,7 @@ pub async fn run(plan: Plan, args: super::ImportArgs, dsn: String, json_output: 
             facts,
             &staged,
             &progress,
+            None,
             json_output,
         )
         .await;
@@ -76,8 +94,20 @@ pub async fn run(plan: Plan, args: super::ImportArgs, dsn: String, json_output: 
                         "staged": staged.staged, "resend_ambiguous": args.resend_ambiguous}),
     };
     let db = journal.db.clone();
-    let (exit, mut report) =
-        work_feed(&plan, (journal, keys), args.work, options, progress, run).await;
+    let feed = crate::feed::Following {
+        follow: false,
+        metrics,
+    };
+    let (exit, mut report) = work_feed(
+        &plan,
+        (journal, keys),
+        args.work,
+        options,
+        feed,
+        progress,
+        run,
+    )
+    .await;
     report["staged"] = staged.json();
     // Unless the work ended early, the exit says what became of this file's records.
     let exit = match exit {
@@ -96,14 +126,17 @@ pub async fn run(plan: Plan, args: super::ImportArgs, dsn: String, json_output: 
     exit
 }
 
-/// `--stage-only`: the staging recorded as a run, reported; the exit says what staging refused.
-async fn stage_only(
+/// `--stage-only` (and `--follow`): the staging recorded as a run, reported; the exit says
+/// what staging refused. `stopped`: a stream's staging, and whether a signal ended it.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn stage_only(
     args: &super::ImportArgs,
     journal: &PgJournal,
     target: &crate::target::Target,
     facts: Option<(u64, String)>,
     staged: &stage::Staged,
     progress: &Progress,
+    stopped: Option<bool>,
     json_output: bool,
 ) -> Exit {
     let run = RunStart {
@@ -112,6 +145,7 @@ async fn stage_only(
         input_sha256: facts.as_ref().map(|f| f.1.clone()),
         target: target.to_string(),
         options: json!({"kind": args.kind.name(), "stage_only": true,
+                        "follow": stopped.is_some(),
                         "resend_ambiguous": args.resend_ambiguous}),
     };
     let store = Store::Postgres(journal.db.clone());
@@ -122,7 +156,10 @@ async fn stage_only(
     if let Err(e) = recorded {
         progress.line(format!("journal: the run could not be recorded: {e}"));
     }
-    let report = json!({"staged": staged.json()});
+    let mut report = json!({"staged": staged.json()});
+    if let Some(stopped) = stopped {
+        report["stopped"] = stopped.into();
+    }
     crate::output::print_report(&report, json_output);
     problems_of(staged).exit()
 }

@@ -182,17 +182,36 @@ impl Location {
     /// accepts and then says nothing is given [`CONNECT_TIMEOUT`] per host named, as one that
     /// does not accept (the driver's own timeout covers only the latter).
     async fn open(&self) -> Result<(Client, tokio::task::AbortHandle), Unreachable> {
+        self.open_with(None).await
+    }
+
+    /// A new connection whose notifications (`LISTEN`) go to `notices`, and the handle that
+    /// cuts it; `notices` closes when the connection ends.
+    pub async fn listening(
+        &self,
+        notices: tokio::sync::mpsc::UnboundedSender<()>,
+    ) -> Result<(Client, tokio::task::AbortHandle), Unreachable> {
+        self.open_with(Some(notices)).await
+    }
+
+    async fn open_with(
+        &self,
+        notices: Option<tokio::sync::mpsc::UnboundedSender<()>>,
+    ) -> Result<(Client, tokio::task::AbortHandle), Unreachable> {
         let hosts = self.config.get_hosts().len().max(1) as u32;
         tokio::time::timeout(
             CONNECT_TIMEOUT * hosts + Duration::from_secs(1),
-            self.dial(),
+            self.dial(notices),
         )
         .await
         .map_err(|_| Unreachable::Silent)?
         .map_err(Unreachable::Driver)
     }
 
-    async fn dial(&self) -> Result<(Client, tokio::task::AbortHandle), tokio_postgres::Error> {
+    async fn dial(
+        &self,
+        notices: Option<tokio::sync::mpsc::UnboundedSender<()>>,
+    ) -> Result<(Client, tokio::task::AbortHandle), tokio_postgres::Error> {
         let tls = {
             use rustls_platform_verifier::BuilderVerifierExt;
             let config = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -211,20 +230,47 @@ impl Location {
                             config.ssl_mode(SslMode::Disable);
                             let (client, connection) =
                                 config.connect(tokio_postgres::NoTls).await?;
-                            Ok((client, tokio::spawn(connection).abort_handle()))
+                            Ok((client, drive(connection, notices)))
                         }
-                        Security::Tls => self.config.connect(tokio_postgres::NoTls).await.map(
-                            |(client, connection)| {
-                                (client, tokio::spawn(connection).abort_handle())
-                            },
-                        ),
+                        Security::Tls => self
+                            .config
+                            .connect(tokio_postgres::NoTls)
+                            .await
+                            .map(|(client, connection)| (client, drive(connection, notices))),
                     };
                 }
             }
         };
         let (client, connection) = self.config.connect(tls).await?;
-        Ok((client, tokio::spawn(connection).abort_handle()))
+        Ok((client, drive(connection, notices)))
     }
+}
+
+/// Runs a connection's driver on a task of its own; with `notices`, each notification the
+/// server sends is passed on there.
+fn drive<S, T>(
+    mut connection: tokio_postgres::Connection<S, T>,
+    notices: Option<tokio::sync::mpsc::UnboundedSender<()>>,
+) -> tokio::task::AbortHandle
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let Some(notices) = notices else {
+        return tokio::spawn(connection).abort_handle();
+    };
+    tokio::spawn(async move {
+        use futures::StreamExt as _;
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if matches!(message, tokio_postgres::AsyncMessage::Notification(_))
+                && notices.send(()).is_err()
+            {
+                break;
+            }
+        }
+    })
+    .abort_handle()
 }
 
 /// How long connecting may take.

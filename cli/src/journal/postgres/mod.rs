@@ -19,6 +19,7 @@ pub mod connection;
 pub mod lease;
 pub mod ledger;
 pub mod marks;
+pub mod notify;
 pub mod recent;
 pub mod rekey;
 pub mod replication;

@@ -70,7 +70,24 @@ struct Row {
     sealed: Sealed,
 }
 
-/// Stages the lines received into the journal, each payload sealed with `keys`.
+/// When a batch of records is staged: at `records` records, and with `within`, that long after
+/// its first record at the latest (a stream's records are staged as they come).
+#[derive(Clone, Copy, Debug)]
+pub struct Batching {
+    pub records: usize,
+    pub within: Option<std::time::Duration>,
+}
+
+impl Batching {
+    /// A file: [`BATCH`] records at a time, the last batch at its end.
+    pub const FILE: Batching = Batching {
+        records: BATCH,
+        within: None,
+    };
+}
+
+/// Stages the lines received into the journal, each payload sealed with `keys`, in batches by
+/// `batching`; `after_batch` sees the counts after each batch is staged.
 /// `resend_ambiguous`: ambiguous records with the same content are queued again (sent once
 /// more, "already exists" settling them).
 pub async fn stage(
@@ -79,6 +96,8 @@ pub async fn stage(
     kind: input::Kind,
     mut lines: tokio::sync::mpsc::Receiver<input::Line>,
     resend_ambiguous: bool,
+    batching: Batching,
+    mut after_batch: impl FnMut(&Staged),
 ) -> Result<Staged, JournalError> {
     let mut staged = Staged::default();
     // This staging's number: rows it reads carry it with their line, so that a repeat of a
@@ -93,8 +112,28 @@ pub async fn stage(
         .get(0);
     staged.staging = staging;
     let mut in_batch: HashMap<String, u64> = HashMap::new();
-    let mut batch: Vec<Row> = Vec::with_capacity(BATCH);
-    while let Some(line) = lines.recv().await {
+    let mut batch: Vec<Row> = Vec::with_capacity(batching.records);
+    // When the batch's first record came (staged `batching.within` after it at the latest).
+    let mut opened: Option<Instant> = None;
+    loop {
+        let due = batching.within.zip(opened).map(|(w, t)| t + w);
+        let next = match due {
+            Some(due) => tokio::time::timeout_at(due.into(), lines.recv()).await.ok(),
+            None => Some(lines.recv().await),
+        };
+        let line = match next {
+            Some(Some(line)) => line,
+            Some(None) => break,
+            // The batch is due: staged now, however small.
+            None => {
+                let batch = std::mem::take(&mut batch);
+                stage_batch(db, staging, batch, resend_ambiguous, &mut staged).await?;
+                in_batch.clear();
+                opened = None;
+                after_batch(&staged);
+                continue;
+            }
+        };
         staged.read += 1;
         let Parsed {
             line,
@@ -119,7 +158,8 @@ pub async fn stage(
             .seal(kind.name(), &row, &hash, &canonical)
             .map_err(JournalError::Storage)?;
         batch.push(row_of(kind, &record, row, hash, line, sealed));
-        if batch.len() == BATCH {
+        opened.get_or_insert_with(Instant::now);
+        if batch.len() >= batching.records {
             stage_batch(
                 db,
                 staging,
@@ -129,9 +169,12 @@ pub async fn stage(
             )
             .await?;
             in_batch.clear();
+            opened = None;
+            after_batch(&staged);
         }
     }
     stage_batch(db, staging, batch, resend_ambiguous, &mut staged).await?;
+    after_batch(&staged);
     // Repeats within a batch are found as they are read, others when their batch is staged.
     staged
         .duplicates
@@ -188,7 +231,11 @@ async fn stage_batch(
     if !sorted.requeue.is_empty() {
         requeue(db, &sorted.requeue, until, staged).await?;
     }
-    mark_read(db, staging, &sorted.read, until).await
+    mark_read(db, staging, &sorted.read, until).await?;
+    if !(sorted.fresh.is_empty() && sorted.requeue.is_empty()) {
+        super::notify::staged(db).await;
+    }
+    Ok(())
 }
 
 /// What the journal knows of the batch's rows.

@@ -105,6 +105,8 @@ pub struct Fetched {
     pub maybe_sent: bool,
     /// The content hash of the payload.
     pub hash: String,
+    /// How long ago it was staged (by the database's clock).
+    pub age: std::time::Duration,
 }
 
 /// The chunk of each bucket in `buckets`: its pending records, in staging order, within a span
@@ -121,12 +123,13 @@ pub async fn fetch_chunks(
         .retry(until, |c| async move {
             c.query(
                 "SELECT r.bucket, r.seq, r.row_id, r.kind, r.payload, r.maybe_sent, r.hash,
-                        r.sealed, r.key_id
+                        r.sealed, r.key_id,
+                        greatest(extract(epoch FROM now() - r.created), 0)::float8
                  FROM unnest($1::int[], $2::bigint[]) AS w(bucket, n),
                  LATERAL (SELECT min(seq) AS first FROM preventor_records
                           WHERE bucket = w.bucket AND state = 'pending') f,
                  LATERAL (SELECT bucket, seq, row_id, kind, payload, maybe_sent, hash, sealed,
-                                 key_id
+                                 key_id, created
                           FROM preventor_records
                           WHERE bucket = w.bucket AND state = 'pending'
                             AND (seq < f.first + w.n * $3
@@ -152,6 +155,7 @@ pub async fn fetch_chunks(
                 .map(|(bytes, key_id)| Sealed { key_id, bytes }),
             maybe_sent: r.get(5),
             hash: r.get(6),
+            age: std::time::Duration::from_secs_f64(r.get::<_, f64>(9)),
         })
         .collect())
 }
