@@ -9,7 +9,12 @@
 //! cargo run --release -p preventor-cli --example feed_bench -- --quick # 12,000, to prove it runs
 //! cargo run --release -p preventor-cli --example feed_bench -- --samples # and each worker's seconds
 //! cargo run --release -p preventor-cli --example feed_bench -- --accounts 2000 # not 200
+//! cargo run --release -p preventor-cli --example feed_bench -- --follow # a stream instead
 //! ```
+//! `--follow`: a producer writes transactions into `import - --follow` at half the server's
+//! limit and at the limit ([`FOLLOW_LIMIT`]), for one and for three `work --follow`; the
+//! staging-to-acknowledgement latency (from the record's staging to its outcome written),
+//! p50 and p99, and 429s per 1,000; `target/bench/follow.json`.
 //! Needs `initdb`, `pg_ctl` and `psql` on PATH. Figures go to stdout and
 //! `target/bench/feed.json`. Ratios are printed, never asserted.
 
@@ -281,8 +286,142 @@ fn takeover(cluster: &postgres::Cluster, dir: &Path, n: u64) -> serde_json::Valu
     json!({"lease_s": 3, "buckets_moved": moved.len(), "first_s": first, "last_s": last})
 }
 
+/// The server's limit in `--follow` (a producer at 3,000 lines a second would compete for the
+/// two cores with what it measures).
+const FOLLOW_LIMIT: u64 = 1000;
+
+/// A stream at `rate` a second for `seconds` into `import - --follow`, sent by `workers`
+/// followers against the sandbox at [`FOLLOW_LIMIT`] (20 ms latency): staging-to-outcome
+/// latency p50 and p99, 429s per 1,000.
+fn follow(
+    cluster: &postgres::Cluster,
+    workers: usize,
+    rate: u64,
+    seconds: u64,
+) -> serde_json::Value {
+    let db = format!("follow{workers}x{rate}");
+    let dsn = cluster.database(&db);
+    let sandbox = support::sandbox(&[
+        "--latency-ms",
+        "20",
+        "--accept-unknown-accounts",
+        "--rate-limit",
+        &FOLLOW_LIMIT.to_string(),
+    ]);
+    let children: Vec<Child> = (0..workers)
+        .map(|_| {
+            preventor(
+                &sandbox.url,
+                &["work", "--journal", &dsn, "--follow", "--json"],
+            )
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    let mut stager = preventor(
+        &sandbox.url,
+        &[
+            "import",
+            "transactions",
+            "-",
+            "--journal",
+            &dsn,
+            "--follow",
+            "--json",
+        ],
+    )
+    .stdin(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut stdin = std::io::BufWriter::new(stager.stdin.take().unwrap());
+    let begun = Instant::now();
+    let n = rate * seconds;
+    // Every 10 ms, the lines due by then.
+    let mut i = 0;
+    while i < n {
+        let due = (begun.elapsed().as_secs_f64() * rate as f64) as u64 + 1;
+        while i < due.min(n) {
+            writeln!(
+                stdin,
+                r#"{{"id":"tx-{i}","account_number":"acc-{}","trans_amount":"{i}.25","trans_currency":"PEN"}}"#,
+                i % accounts()
+            )
+            .unwrap();
+            i += 1;
+        }
+        stdin.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(stdin);
+    let staged = report(stager);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline
+        && cluster.query(
+            &db,
+            "SELECT count(*) FROM preventor_records WHERE state IN ('pending', 'in_flight')",
+        ) != "0"
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let reports: Vec<_> = children
+        .into_iter()
+        .map(|child| {
+            // SAFETY: kill on a pid we spawned.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            report(child)
+        })
+        .collect();
+    let rate_limited: f64 = reports
+        .iter()
+        .map(|r| r["rate_limited"].as_f64().unwrap_or(0.0))
+        .sum();
+    let figures = cluster.query(
+        &db,
+        "SELECT count(*) || ' ' || \
+         round((1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM updated - created)))::numeric, 1) || ' ' || \
+         round((1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM updated - created)))::numeric, 1) \
+         FROM preventor_records WHERE state = 'acknowledged'",
+    );
+    let mut f = figures
+        .split_whitespace()
+        .map(|v| v.parse::<f64>().unwrap_or(f64::NAN));
+    let (acknowledged, p50, p99) = (
+        f.next().unwrap_or(0.0),
+        f.next().unwrap_or(f64::NAN),
+        f.next().unwrap_or(f64::NAN),
+    );
+    let per_thousand = rate_limited * 1000.0 / acknowledged.max(1.0);
+    println!(
+        "follow: {workers} worker(s), {rate}/s for {seconds} s (limit {FOLLOW_LIMIT}/s): \
+         {acknowledged} of {n} acknowledged ({} staged), staging to acknowledgement p50 {p50:.1} ms, \
+         p99 {p99:.1} ms, {per_thousand:.1} 429s per 1,000",
+        staged["staged"]["staged"]
+    );
+    json!({"workers": workers, "rate": rate, "limit": FOLLOW_LIMIT, "seconds": seconds,
+           "records": n, "acknowledged": acknowledged, "p50_ms": p50, "p99_ms": p99,
+           "rate_limited_per_1000": per_thousand})
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    if std::env::args().any(|a| a == "--follow") {
+        let seconds = if quick { 5 } else { 20 };
+        let cluster = postgres::Cluster::start("bench-follow");
+        let mut rows = Vec::new();
+        for workers in [1, 3] {
+            for rate in [FOLLOW_LIMIT / 2, FOLLOW_LIMIT] {
+                rows.push(follow(&cluster, workers, rate, seconds));
+            }
+        }
+        let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(
+            out.join("follow.json"),
+            serde_json::to_string_pretty(&json!({"quick": quick, "rows": rows})).unwrap(),
+        )
+        .unwrap();
+        return;
+    }
     let n = if quick { 12_000 } else { 60_000 };
     let dir = std::env::temp_dir().join(format!("preventor-feed-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
