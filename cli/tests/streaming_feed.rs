@@ -303,3 +303,115 @@ async fn a_stream_is_staged_as_it_comes_and_followed_through_a_kill_with_metrics
     );
     assert!(gap <= n("ambiguous") + 30, "{counted} vs {status}");
 }
+
+/// `import - --follow` on `dsn`, stdin piped, metrics on `port`.
+fn stream_stager(sandbox: &Sandbox, dsn: &str, port: u16) -> Child {
+    importer(
+        sandbox,
+        &[
+            "import",
+            "transactions",
+            "-",
+            "--journal",
+            dsn,
+            "--follow",
+            "--metrics",
+            &format!("127.0.0.1:{port}"),
+            "--json",
+        ],
+    )
+    .stdin(Stdio::piped())
+    .spawn()
+    .unwrap()
+}
+
+fn line(i: u64) -> String {
+    format!(
+        r#"{{"id":"tx-{i}","account_number":"acc-{}","trans_amount":"{i}.50","trans_currency":"PEN"}}"#,
+        i % ACCOUNTS
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_stream_stages_every_line_read_and_a_line_cut_short_is_reported_not_staged() {
+    let cluster = Cluster::start("follow-stop");
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let http = reqwest::Client::new();
+
+    // SIGTERM with the input still open: the 40 lines written are staged, exit 0.
+    let dsn = cluster.database("stopped");
+    let port = free_port();
+    let mut stager = stream_stager(&sandbox, &dsn, port);
+    let mut stdin = stager.stdin.take().unwrap();
+    for i in 0..40 {
+        writeln!(stdin, "{}", line(i)).unwrap();
+    }
+    stdin.flush().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let staged = loop {
+        let text = match http
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .send()
+            .await
+        {
+            Ok(r) => r.text().await.unwrap(),
+            Err(_) => String::new(),
+        };
+        let staged = value(&text, "preventor_staging_lines_total{fate=\"staged\"}");
+        if staged == Some(40.0) || Instant::now() > deadline {
+            break staged;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(staged, Some(40.0), "staged as they came, before any end");
+    assert_eq!(
+        cluster.query(
+            "stopped",
+            "SELECT count(*) FROM preventor_records WHERE state = 'pending'"
+        ),
+        "40"
+    );
+    let health = http
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let health: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(health["journal"], "reachable", "{health}");
+    // SAFETY: kill on a pid we spawned.
+    assert_eq!(unsafe { libc::kill(stager.id() as i32, libc::SIGTERM) }, 0);
+    let out = wait(stager).await;
+    drop(stdin);
+    let report = json_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert_eq!(report["stopped"], true, "{report}");
+    assert_eq!(report["staged"]["staged"], 40, "{report}");
+
+    // A producer that dies mid-line: the whole lines are staged, the cut one is named.
+    let dsn = cluster.database("cut");
+    let mut stager = stream_stager(&sandbox, &dsn, free_port());
+    let mut stdin = stager.stdin.take().unwrap();
+    for i in 0..10 {
+        writeln!(stdin, "{}", line(i)).unwrap();
+    }
+    let cut = line(10);
+    write!(stdin, "{}", &cut[..cut.len() - 20]).unwrap();
+    drop(stdin);
+    let out = wait(stager).await;
+    let report = json_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert_eq!(report["stopped"], false, "{report}");
+    assert_eq!(report["staged"]["staged"], 10, "{report}");
+    assert_eq!(report["staged"]["invalid"], 1, "{report}");
+    let bad = &report["staged"]["invalid_lines"][0];
+    assert_eq!(bad["line"], 11, "{report}");
+    assert!(
+        bad["problem"].as_str().unwrap().starts_with("cut short"),
+        "{report}"
+    );
+    assert_eq!(
+        cluster.query("cut", "SELECT count(*) FROM preventor_records"),
+        "10"
+    );
+}
