@@ -335,6 +335,10 @@ fn follow(
     .unwrap();
     let mut stdin = std::io::BufWriter::new(stager.stdin.take().unwrap());
     let begun = Instant::now();
+    let begun_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
     let n = rate * seconds;
     // Every 10 ms, the lines due by then.
     let mut i = 0;
@@ -390,15 +394,33 @@ fn follow(
         f.next().unwrap_or(f64::NAN),
         f.next().unwrap_or(f64::NAN),
     );
+    // From the line's write into the pipe (tx-i is due i/rate seconds after the start: the
+    // batch's wait included) to its outcome written.
+    let line_to = |q: f64| -> f64 {
+        cluster
+            .query(
+                &db,
+                &format!(
+                    "SELECT round((1000 * percentile_cont({q}) WITHIN GROUP (ORDER BY \
+                     EXTRACT(EPOCH FROM updated) - ({begun_unix} + substr(id, 4)::float8 / {rate})))::numeric, 1) \
+                     FROM preventor_records WHERE state = 'acknowledged'"
+                ),
+            )
+            .parse()
+            .unwrap_or(f64::NAN)
+    };
+    let (line_p50, line_p99) = (line_to(0.5), line_to(0.99));
     let per_thousand = rate_limited * 1000.0 / acknowledged.max(1.0);
     println!(
         "follow: {workers} worker(s), {rate}/s for {seconds} s (limit {FOLLOW_LIMIT}/s): \
          {acknowledged} of {n} acknowledged ({} staged), staging to acknowledgement p50 {p50:.1} ms, \
-         p99 {p99:.1} ms, {per_thousand:.1} 429s per 1,000",
+         p99 {p99:.1} ms; line written to acknowledgement p50 {line_p50:.1} ms, p99 {line_p99:.1} ms; \
+         {per_thousand:.1} 429s per 1,000",
         staged["staged"]["staged"]
     );
     json!({"workers": workers, "rate": rate, "limit": FOLLOW_LIMIT, "seconds": seconds,
            "records": n, "acknowledged": acknowledged, "p50_ms": p50, "p99_ms": p99,
+           "line_p50_ms": line_p50, "line_p99_ms": line_p99,
            "rate_limited_per_1000": per_thousand})
 }
 

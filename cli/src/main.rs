@@ -71,7 +71,8 @@ enum Command {
     /// (checked with Preventor), resend (the next run sends them once) or abandon.
     Resolve(commands::resolve::ResolveArgs),
     /// Join the feed of a PostgreSQL journal from this host: lease buckets of keys, send their
-    /// records, take over those of a worker that died; end when nothing is pending.
+    /// records, take over those of a worker that died; end when nothing is pending (with
+    /// --follow, wait for more until SIGTERM).
     Work(commands::work::WorkArgs),
     /// The keys that seal a PostgreSQL journal's personal data: make one, reseal under the
     /// newest.
