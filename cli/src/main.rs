@@ -42,7 +42,8 @@ use target::Needs;
                   or changed since sent; 2 usage; 3 records ambiguous, failed, pending, in \
                   flight or waiting for a decided resend (see `preventor status`); 4 configuration, credentials, input or journal \
                   error (nothing sent); 5 stopped by SIGINT/SIGTERM before the end (a rerun goes \
-                  on); 130 aborted by a second signal.\n\
+                  on; with --follow a stop is the normal end, and the exit says what became of \
+                  the records read or sent); 130 aborted by a second signal.\n\
                   Commands use Preventor's API from the PREVENTOR_* variables (all of them: a \
                   missing one is an error), or an embedded sandbox with --sandbox."
 )]

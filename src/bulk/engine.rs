@@ -524,6 +524,10 @@ impl<'a, L: Ledger, F: FnMut(Sent)> Run<'a, L, F> {
             Next::Finish(job, outcome) => self.finished.push((job, outcome)),
         }
         self.calls -= 1;
+        // Read by whoever watches the run between two waits (a run idle for its input).
+        if let Some(g) = &self.options.gauges {
+            g.calls(self.calls, self.limiter.limit());
+        }
     }
 
     /// Counts a finished job, records it in the ledger and tells the caller.
