@@ -213,15 +213,7 @@ pub fn read_on_thread(
     csv: bool,
     capacity: usize,
 ) -> tokio::sync::mpsc::Receiver<Line> {
-    let (tx, rx) = tokio::sync::mpsc::channel(capacity);
-    std::thread::spawn(move || {
-        for line in lines(kind, reader, csv) {
-            if tx.blocking_send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
+    on_thread(capacity, move || (lines(kind, reader, csv), None))
 }
 
 /// [`read_on_thread`] for a stream that a producer writes as it goes: only whole lines are
@@ -233,8 +225,7 @@ pub fn read_stream_on_thread(
     csv: bool,
     capacity: usize,
 ) -> tokio::sync::mpsc::Receiver<Line> {
-    let (tx, rx) = tokio::sync::mpsc::channel(capacity);
-    std::thread::spawn(move || {
+    on_thread(capacity, move || {
         let cut = std::sync::Arc::new(std::sync::Mutex::new(None));
         let whole = CompleteLines {
             inner: reader,
@@ -243,20 +234,44 @@ pub fn read_stream_on_thread(
             ends: 0,
             cut: cut.clone(),
         };
-        for line in lines(kind, Box::new(std::io::BufReader::new(whole)), csv) {
-            if tx.blocking_send(line).is_err() {
-                return;
-            }
-        }
-        let cut = *cut.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((line, bytes)) = cut {
-            let _ = tx.blocking_send(Err(BadLine {
+        let lines = lines(kind, Box::new(std::io::BufReader::new(whole)), csv);
+        let last = move || {
+            let (line, bytes) = (*cut.lock().unwrap_or_else(|p| p.into_inner()))?;
+            Some(BadLine {
                 line,
                 problem: format!(
                     "cut short: the input ended {bytes} bytes into this line, before its end \
                      of line (the producer stopped mid-line); not staged"
                 ),
-            }));
+            })
+        };
+        (
+            lines,
+            Some(Box::new(last) as Box<dyn FnOnce() -> Option<BadLine>>),
+        )
+    })
+}
+
+/// The lines `open` gives, sent from a thread of its own, then what its second part says of
+/// the input's end, if anything.
+fn on_thread(
+    capacity: usize,
+    open: impl FnOnce() -> (
+            Box<dyn Iterator<Item = Line> + Send>,
+            Option<Box<dyn FnOnce() -> Option<BadLine>>>,
+        ) + Send
+        + 'static,
+) -> tokio::sync::mpsc::Receiver<Line> {
+    let (tx, rx) = tokio::sync::mpsc::channel(capacity);
+    std::thread::spawn(move || {
+        let (lines, end) = open();
+        for line in lines {
+            if tx.blocking_send(line).is_err() {
+                return;
+            }
+        }
+        if let Some(bad) = end.and_then(|end| end()) {
+            let _ = tx.blocking_send(Err(bad));
         }
     });
     rx

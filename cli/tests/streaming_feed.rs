@@ -13,19 +13,15 @@ use std::{
 };
 
 use preventor_sandbox::{Sandbox, SandboxConfig};
-use support::{importer, json_of, postgres::Cluster, wait};
+use support::{
+    importer, json_of,
+    postgres::{free_port, Cluster},
+    wait,
+};
 
 const PER_SECOND: u64 = 300;
 const SECONDS: u64 = 30;
 const ACCOUNTS: u64 = 100;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A `work --follow` with its metrics on `port`.
 fn worker(sandbox: &Sandbox, dsn: &str, port: u16) -> Child {

@@ -74,7 +74,8 @@ fn owned_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn free_port() -> u16 {
+/// A TCP port free on the loopback now.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
