@@ -246,31 +246,22 @@ fn write_loop(
     }
 }
 
-/// A record's row as admitted: written `?7` (with `?11`, whatever it was: a row admitted and
-/// marked in one commit is written `in_flight` at once), its earlier answer kept while it stays
-/// ambiguous or waiting for a decided resend.
-const ADMIT: &str = "INSERT INTO records (row, kind, operation, key, id, hash, state, line,
-       created, updated, run, run_line)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?8)
-     ON CONFLICT(row) DO UPDATE SET hash = ?6, line = ?8, updated = ?9, run = ?10,
-       run_line = ?8,
-       state = CASE WHEN ?11 OR state NOT IN ('ambiguous', 'resend') THEN ?7 ELSE state END,
-       status = CASE WHEN state IN ('ambiguous', 'resend') THEN status ELSE NULL END,
-       details = CASE WHEN state IN ('ambiguous', 'resend') THEN details ELSE NULL END";
-
 /// The buffered writes, then the marks, in one transaction, committed (fsynced:
-/// `synchronous=FULL`). A row admitted and marked in the same commit (the common case: a
-/// record is admitted just before its mark) is written once, `in_flight`.
+/// `synchronous=FULL`).
 fn apply(db: &mut Connection, buffered: &[Buffered], marks: &[Mark]) -> rusqlite::Result<()> {
     let t = now();
-    let marked: std::collections::HashSet<&str> = marks
-        .iter()
-        .flat_map(|Mark(rows, _)| rows.iter().map(String::as_str))
-        .collect();
-    let mut written_in_flight: std::collections::HashSet<&str> = Default::default();
     let tx = db.transaction()?;
     {
-        let mut admit = tx.prepare_cached(ADMIT)?;
+        let mut admit = tx.prepare_cached(
+            "INSERT INTO records (row, kind, operation, key, id, hash, state, line, created, updated,
+               run, run_line)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?8)
+             ON CONFLICT(row) DO UPDATE SET hash = ?6, line = ?8, updated = ?9, run = ?10,
+               run_line = ?8,
+               state = CASE WHEN state IN ('ambiguous', 'resend') THEN state ELSE ?7 END,
+               status = CASE WHEN state IN ('ambiguous', 'resend') THEN status ELSE NULL END,
+               details = CASE WHEN state IN ('ambiguous', 'resend') THEN details ELSE NULL END",
+        )?;
         let mut mark =
             tx.prepare_cached("UPDATE records SET state = ?2, updated = ?3 WHERE row = ?1")?;
         let mut outcome = tx.prepare_cached(
@@ -282,10 +273,6 @@ fn apply(db: &mut Connection, buffered: &[Buffered], marks: &[Mark]) -> rusqlite
         for write in buffered {
             match write {
                 Buffered::Admit(r) => {
-                    let in_flight = marked.contains(r.row.as_str());
-                    if in_flight {
-                        written_in_flight.insert(r.row.as_str());
-                    }
                     admit.execute(params![
                         r.row,
                         r.kind,
@@ -293,11 +280,10 @@ fn apply(db: &mut Connection, buffered: &[Buffered], marks: &[Mark]) -> rusqlite
                         r.key,
                         r.id,
                         r.hash,
-                        if in_flight { IN_FLIGHT } else { PENDING },
+                        PENDING,
                         r.seq as i64,
                         t,
-                        r.run,
-                        in_flight
+                        r.run
                     ])?;
                 }
                 Buffered::Seen(r) => {
@@ -316,9 +302,7 @@ fn apply(db: &mut Connection, buffered: &[Buffered], marks: &[Mark]) -> rusqlite
         }
         for Mark(rows, _) in marks {
             for row in rows {
-                if !written_in_flight.contains(row.as_str()) {
-                    mark.execute(params![row, IN_FLIGHT, t])?;
-                }
+                mark.execute(params![row, IN_FLIGHT, t])?;
             }
         }
     }
