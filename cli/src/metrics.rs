@@ -1,8 +1,8 @@
 //! `--metrics ADDR` of `import` and `work`: Prometheus metrics (OpenMetrics text) at
-//! `/metrics`, and `/healthz`. Counters count what this process did since it started; the
-//! backlog and the age of the oldest record not yet settled are read from the journal at each
-//! scrape, so that any one process's endpoint tells an on-call engineer how far behind the
-//! whole feed is.
+//! `/metrics`, and `/healthz`. Counters count what this process did since it started; with a
+//! PostgreSQL journal, the backlog and the age of the oldest record not yet settled are read
+//! from the journal at each scrape, so that any one process's endpoint tells an on-call
+//! engineer how far behind the whole feed is (with a SQLite journal they stay at 0).
 
 use std::{
     collections::HashMap,
@@ -175,11 +175,14 @@ impl Metrics {
         self.sources().journal = Some(Arc::new(db.another()));
     }
 
-    /// The sender's gauges and the worker's leases, once it has joined.
-    pub fn worker(&self, gauges: Arc<Gauges>, leases: Arc<Leases>) {
-        let mut s = self.sources();
-        s.gauges = Some(gauges);
-        s.leases = Some(leases);
+    /// The sender's gauges, once it runs.
+    pub fn gauges(&self, gauges: Arc<Gauges>) {
+        self.sources().gauges = Some(gauges);
+    }
+
+    /// The worker's leases, once it has joined a shared feed.
+    pub fn leases(&self, leases: Arc<Leases>) {
+        self.sources().leases = Some(leases);
     }
 
     /// A record fetched to send, staged `age` ago (by the journal's clock).
@@ -263,8 +266,10 @@ impl Metrics {
         if let Some(l) = leases {
             self.leases.set(l.count() as i64);
         }
+        // A SQLite journal (or none) is this process's own: nothing to reach.
         let Some(db) = journal else {
-            return Err("no journal yet".into());
+            self.journal_up.set(1);
+            return Ok(());
         };
         let read = tokio::time::timeout(JOURNAL_WITHIN, backlog(&db)).await;
         match read {
@@ -319,15 +324,17 @@ impl Metrics {
     }
 }
 
-/// With `addr`, the metrics of a command on the journal `db`, served there (said on stderr);
-/// exit 4 when it cannot listen.
+/// With `addr`, the metrics of a command on the shared journal `db` (`None`: a SQLite journal
+/// or none), served there (said on stderr); exit 4 when it cannot listen.
 pub async fn serve_for(
     addr: Option<&str>,
-    db: &Db,
+    db: Option<&Db>,
 ) -> Result<Option<Arc<Metrics>>, crate::output::Exit> {
     let Some(addr) = addr else { return Ok(None) };
     let metrics = Arc::new(Metrics::new());
-    metrics.journal(db);
+    if let Some(db) = db {
+        metrics.journal(db);
+    }
     let bound = metrics
         .serve(addr)
         .await

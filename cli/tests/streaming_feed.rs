@@ -423,3 +423,64 @@ async fn a_stopped_stream_stages_every_line_read_and_a_line_cut_short_is_reporte
         "10"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_into_a_sqlite_journal_serves_its_counters_while_it_runs() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        accept_unknown_accounts: true,
+        rate_limit: Some(200.0),
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = support::temp_dir("metrics-local");
+    let input = support::transactions(&dir, 600, 50);
+    let port = free_port();
+    let importer = importer(
+        &sandbox,
+        &[
+            "import",
+            "transactions",
+            input.to_str().unwrap(),
+            "--journal",
+            dir.join("j.sqlite").to_str().unwrap(),
+            "--metrics",
+            &format!("127.0.0.1:{port}"),
+            "--json",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    // At 200 a second (after a second's burst) the import lasts about two seconds.
+    let http = reqwest::Client::new();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(r) = http
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .send()
+            .await
+        {
+            let text = r.text().await.unwrap();
+            let n = value(&text, "preventor_records_total{outcome=\"acknowledged\"}");
+            seen.push(n.unwrap_or(0.0));
+            if n.is_some_and(|n| n > 0.0) {
+                let health = http
+                    .get(format!("http://127.0.0.1:{port}/healthz"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(health.status(), 200);
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let out = wait(importer).await;
+    let report = json_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert!(
+        seen.iter().any(|n| *n > 0.0 && *n < 600.0),
+        "counted while it ran: {seen:?}"
+    );
+}

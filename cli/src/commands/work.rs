@@ -45,10 +45,11 @@ pub async fn run(plan: Plan, args: WorkArgs, json_output: bool) -> Exit {
         Ok(j) => j,
         Err(e) => return e,
     };
-    let metrics = match crate::metrics::serve_for(args.metrics.as_deref(), &journal.0.db).await {
-        Ok(m) => m,
-        Err(e) => return e,
-    };
+    let metrics =
+        match crate::metrics::serve_for(args.metrics.as_deref(), Some(&journal.0.db)).await {
+            Ok(m) => m,
+            Err(e) => return e,
+        };
     let options = BulkOptions::default()
         .concurrency(args.concurrency)
         .max_concurrency(args.max_concurrency.max(args.concurrency));

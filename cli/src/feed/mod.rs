@@ -187,7 +187,8 @@ pub async fn work_feed(
     }
     let gauges = Arc::new(preventor::bulk::Gauges::default());
     if let Some(m) = &feed.metrics {
-        m.worker(gauges.clone(), worker.leases.clone());
+        m.gauges(gauges.clone());
+        m.leases(worker.leases.clone());
     }
     let run_id = match Store::Postgres(db.clone()).start(&run).await {
         Ok(id) => id,

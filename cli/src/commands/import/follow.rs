@@ -40,7 +40,8 @@ pub async fn run(plan: Plan, args: super::ImportArgs, dsn: String, json_output: 
         Ok(j) => j,
         Err(e) => return e,
     };
-    let metrics = match crate::metrics::serve_for(args.metrics.as_deref(), &journal.db).await {
+    let metrics = match crate::metrics::serve_for(args.metrics.as_deref(), Some(&journal.db)).await
+    {
         Ok(m) => m,
         Err(e) => return e,
     };

@@ -120,13 +120,25 @@ pub async fn run(plan: Option<Plan>, args: ImportArgs, json_output: bool) -> Exi
     };
     let records = lines.filter_map(move |line| futures::future::ready(admission.admit(line)));
     let gauges = Arc::new(preventor::bulk::Gauges::default());
+    let metrics = match crate::metrics::serve_for(args.metrics.as_deref(), None).await {
+        Ok(m) => m,
+        Err(e) => return e,
+    };
+    if let Some(m) = &metrics {
+        m.gauges(gauges.clone());
+    }
     let options = BulkOptions::default()
         .concurrency(args.concurrency)
         .max_concurrency(args.max_concurrency.max(args.concurrency))
         .stop(stop.clone())
         .resend_ambiguous(args.resend_ambiguous)
         .gauges(gauges.clone());
-    let on_outcome = |sent: Sent| note_outcome(&counts, &progress, sent);
+    let on_outcome = |sent: Sent| {
+        if let Some(m) = &metrics {
+            m.outcome(sent.seq, &sent.outcome);
+        }
+        note_outcome(&counts, &progress, sent)
+    };
     let writer = writer.zip(run_id);
     let result = send_through(
         &client, records, &options, writer, &gauges, started, on_outcome,

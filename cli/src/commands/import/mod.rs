@@ -79,7 +79,7 @@ pub struct ImportArgs {
           value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub batch_ms: u64,
     /// Serve Prometheus metrics at http://ADDR/metrics and a health check at /healthz while
-    /// this runs (a PostgreSQL journal), e.g. `127.0.0.1:9464`.
+    /// this runs, e.g. `127.0.0.1:9464` (the feed's backlog and latency: a PostgreSQL journal).
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<String>,
 }
@@ -138,9 +138,10 @@ pub async fn run(sandbox: bool, args: ImportArgs, json_output: bool) -> Exit {
             let dsn = dsn.to_string();
             shared::run(plan, args, dsn, json_output).await
         }
-        None if args.follow || args.metrics.is_some() => Exit::usage(
-            "--follow and --metrics are for a feed shared through a PostgreSQL journal \
-             (--journal postgres://...): a SQLite journal is worked by this process alone"
+        None if args.follow => Exit::usage(
+            "--follow stages a stream into a feed shared through a PostgreSQL journal \
+             (--journal postgres://...) for `preventor work --follow`: a SQLite journal is \
+             worked by one process, which ends with its input"
                 .into(),
         ),
         None => local::run(Some(plan), args, json_output).await,

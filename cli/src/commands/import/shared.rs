@@ -37,7 +37,8 @@ pub async fn run(plan: Plan, args: super::ImportArgs, dsn: String, json_output: 
         Err(e) => return e,
     };
     let progress = Progress::new(None);
-    let metrics = match crate::metrics::serve_for(args.metrics.as_deref(), &journal.db).await {
+    let metrics = match crate::metrics::serve_for(args.metrics.as_deref(), Some(&journal.db)).await
+    {
         Ok(m) => m,
         Err(e) => return e,
     };
