@@ -305,7 +305,7 @@ async fn a_stream_is_staged_as_it_comes_and_followed_through_a_kill_with_metrics
     );
     let gap = counted.abs_diff(n("acknowledged"));
     eprintln!(
-        "acknowledged: journal {}, scraped counters {counted} (gap {gap}, ambiguous {})",
+        "acknowledged: journal {}, scraped counters {counted} (gap {gap}, ambiguous {}); the sandbox stored {stored}",
         n("acknowledged"),
         n("ambiguous")
     );
