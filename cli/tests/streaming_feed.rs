@@ -59,16 +59,30 @@ fn value(text: &str, name: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
-async fn scrape(http: &reqwest::Client, port: u16, start: Instant) -> Option<Scrape> {
-    let text = http
-        .get(format!("http://127.0.0.1:{port}/metrics"))
+/// A process's `/metrics` text, if it answers.
+async fn metrics_text(http: &reqwest::Client, port: u16) -> Option<String> {
+    http.get(format!("http://127.0.0.1:{port}/metrics"))
         .timeout(Duration::from_secs(3))
         .send()
         .await
         .ok()?
         .text()
         .await
-        .ok()?;
+        .ok()
+}
+
+/// A process's `/healthz`: its status and body.
+async fn healthz(http: &reqwest::Client, port: u16) -> (u16, serde_json::Value) {
+    let answer = http
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    (answer.status().as_u16(), answer.json().await.unwrap())
+}
+
+async fn scrape(http: &reqwest::Client, port: u16, start: Instant) -> Option<Scrape> {
+    let text = metrics_text(http, port).await?;
     Some(Scrape {
         at: start.elapsed().as_secs_f64(),
         acknowledged: value(&text, "preventor_records_total{outcome=\"acknowledged\"}")
@@ -357,14 +371,7 @@ async fn a_stopped_stream_stages_every_line_read_and_a_line_cut_short_is_reporte
     stdin.flush().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let staged = loop {
-        let text = match http
-            .get(format!("http://127.0.0.1:{port}/metrics"))
-            .send()
-            .await
-        {
-            Ok(r) => r.text().await.unwrap(),
-            Err(_) => String::new(),
-        };
+        let text = metrics_text(&http, port).await.unwrap_or_default();
         let staged = value(&text, "preventor_staging_lines_total{fate=\"staged\"}");
         if staged == Some(40.0) || Instant::now() > deadline {
             break staged;
@@ -379,13 +386,8 @@ async fn a_stopped_stream_stages_every_line_read_and_a_line_cut_short_is_reporte
         ),
         "40"
     );
-    let health = http
-        .get(format!("http://127.0.0.1:{port}/healthz"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(health.status(), 200);
-    let health: serde_json::Value = health.json().await.unwrap();
+    let (status, health) = healthz(&http, port).await;
+    assert_eq!(status, 200, "{health}");
     assert_eq!(health["journal"], "reachable", "{health}");
     // SAFETY: kill on a pid we spawned.
     assert_eq!(unsafe { libc::kill(stager.id() as i32, libc::SIGTERM) }, 0);
@@ -456,21 +458,13 @@ async fn an_import_into_a_sqlite_journal_serves_its_counters_while_it_runs() {
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if let Ok(r) = http
-            .get(format!("http://127.0.0.1:{port}/metrics"))
-            .send()
-            .await
-        {
-            let text = r.text().await.unwrap();
+        if let Some(text) = metrics_text(&http, port).await {
             let n = value(&text, "preventor_records_total{outcome=\"acknowledged\"}");
             seen.push(n.unwrap_or(0.0));
             if n.is_some_and(|n| n > 0.0) {
-                let health = http
-                    .get(format!("http://127.0.0.1:{port}/healthz"))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(health.status(), 200);
+                let (status, health) = healthz(&http, port).await;
+                assert_eq!(status, 200, "{health}");
+                assert_eq!(health["journal"], "reachable", "{health}");
                 break;
             }
         }

@@ -12,7 +12,6 @@ use tokio::sync::mpsc::Receiver;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    feed::{open, refuse_embedded},
     input::Line,
     journal::postgres::stage::{self, Batching, Staged},
     output::Exit,
@@ -28,21 +27,15 @@ const SAY_EVERY: Duration = Duration::from_secs(10);
 
 /// Stages the stream until its end or a stop, then records and reports the staging.
 pub async fn run(plan: Plan, args: super::ImportArgs, dsn: String, json_output: bool) -> Exit {
-    if let Err(e) = refuse_embedded(&plan) {
-        return e;
-    }
-    let (reader, _, facts) = match super::open_input(&args) {
-        Ok(r) => r,
-        Err(e) => return Exit::fatal(format!("{}: {e}", args.file.display())),
-    };
-    let target = plan.target();
-    let (journal, keys) = match open(&dsn, &args.work, &target).await {
-        Ok(j) => j,
-        Err(e) => return e,
-    };
-    let metrics = match crate::metrics::serve_for(args.metrics.as_deref(), Some(&journal.db)).await
-    {
-        Ok(m) => m,
+    let super::Feed {
+        reader,
+        facts,
+        target,
+        journal,
+        keys,
+        metrics,
+    } = match super::open_feed(&plan, &args, &dsn).await {
+        Ok(f) => f,
         Err(e) => return e,
     };
     let progress = Arc::new(Progress::new(None));

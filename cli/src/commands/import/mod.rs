@@ -120,6 +120,40 @@ pub(super) fn open_input(args: &ImportArgs) -> std::io::Result<Input> {
     ))
 }
 
+/// What a staging into a PostgreSQL journal starts from.
+pub(super) struct Feed {
+    pub reader: Box<dyn std::io::BufRead + Send>,
+    /// The input's size and SHA-256 (a file).
+    pub facts: Option<(u64, String)>,
+    pub target: crate::target::Target,
+    pub journal: crate::journal::postgres::PgJournal,
+    pub keys: std::sync::Arc<crate::journal::postgres::seal::Keyring>,
+    pub metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+}
+
+/// The input, the journal at `dsn` with its keys, and `--metrics` served: the start of
+/// `import --journal postgres://...` (a file, or a stream with `--follow`).
+pub(super) async fn open_feed(
+    plan: &target::Plan,
+    args: &ImportArgs,
+    dsn: &str,
+) -> Result<Feed, Exit> {
+    crate::feed::refuse_embedded(plan)?;
+    let (reader, _, facts) =
+        open_input(args).map_err(|e| Exit::fatal(format!("{}: {e}", args.file.display())))?;
+    let target = plan.target();
+    let (journal, keys) = crate::feed::open(dsn, &args.work, &target).await?;
+    let metrics = crate::metrics::serve_for(args.metrics.as_deref(), Some(&journal.db)).await?;
+    Ok(Feed {
+        reader,
+        facts,
+        target,
+        journal,
+        keys,
+        metrics,
+    })
+}
+
 /// Runs `import`: a dry run, a shared feed, or a local import, by the arguments.
 pub async fn run(sandbox: bool, args: ImportArgs, json_output: bool) -> Exit {
     if args.dry_run {

@@ -5,7 +5,7 @@ use preventor::bulk::BulkOptions;
 use serde_json::json;
 
 use crate::{
-    feed::{open, refuse_embedded, work_feed},
+    feed::work_feed,
     journal::{
         postgres::{stage, PgJournal},
         runs::{RunStart, Store},
@@ -17,9 +17,6 @@ use crate::{
 
 /// `import FILE --journal postgres://...`: stages the file, then works the feed.
 pub async fn run(plan: Plan, args: super::ImportArgs, dsn: String, json_output: bool) -> Exit {
-    if let Err(e) = refuse_embedded(&plan) {
-        return e;
-    }
     if args.shard.is_some() {
         return Exit::usage(
             "--shard splits a file between journals; a PostgreSQL journal shares one feed \
@@ -27,21 +24,18 @@ pub async fn run(plan: Plan, args: super::ImportArgs, dsn: String, json_output: 
                 .into(),
         );
     }
-    let (reader, _, facts) = match super::open_input(&args) {
-        Ok(r) => r,
-        Err(e) => return Exit::fatal(format!("{}: {e}", args.file.display())),
-    };
-    let target = plan.target();
-    let (journal, keys) = match open(&dsn, &args.work, &target).await {
-        Ok(j) => j,
+    let super::Feed {
+        reader,
+        facts,
+        target,
+        journal,
+        keys,
+        metrics,
+    } = match super::open_feed(&plan, &args, &dsn).await {
+        Ok(f) => f,
         Err(e) => return e,
     };
     let progress = Progress::new(None);
-    let metrics = match crate::metrics::serve_for(args.metrics.as_deref(), Some(&journal.db)).await
-    {
-        Ok(m) => m,
-        Err(e) => return e,
-    };
     let lines = crate::input::read_on_thread(args.kind, reader, args.is_csv(), 4096);
     let staged = stage::stage(
         &journal.db,
