@@ -568,7 +568,7 @@ fn next_step(
     match answer {
         Answer::Sent(job, Ok(())) => {
             limiter.success();
-            pacer.acknowledged(Instant::now());
+            pacer.acknowledged(Instant::now(), job.sent_at);
             // Sent after a read-back found nothing: settled by reconciliation.
             let reconciled = job.read_back;
             Next::Finish(job, Outcome::Acknowledged { reconciled })
@@ -582,7 +582,7 @@ fn next_step(
                 // Paced below what the server took, unless it asks everyone to wait (or took
                 // nothing yet to measure): then everything pauses and fewer go at once.
                 limiter.end_slow_start();
-                if wait > LONG_PAUSE || !pacer.rate_limited(now) {
+                if wait > LONG_PAUSE || !pacer.rate_limited(now, job.sent_at) {
                     limiter.rate_limited();
                     *paused_until = Some(paused_until.map_or(until, |p| p.max(until)));
                 }

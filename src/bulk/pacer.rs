@@ -4,6 +4,11 @@
 //! server's limit was crossed. While 429s keep coming (an overload episode), the rate the
 //! server acknowledged since the episode began is its limit, near enough (a server's burst
 //! allowance is spent by then); at the episode's first 429 the last second's rate stands in.
+//! A first 429 less than a second after the first send follows the server's burst allowance
+//! (commonly a second of its rate, a token bucket that starts full) and its rate since: what
+//! went through counts over a second plus that time, and the burst it shows is the depth of the
+//! pace's own bucket (90% of it), so that after a spell without sends (keys waiting out their
+//! `Retry-After`) the pace spends what the server refilled meanwhile, as the server would.
 //! Sends are paced a little below that estimate, re-measured at most every 200 ms; never above
 //! the pace in force (a second after a slower spell, the server's burst allowance lets through
 //! more than its limit, and that second's rate is not the limit). Each second without a 429 in
@@ -50,6 +55,9 @@ const QUIET: Duration = Duration::from_secs(1);
 const EPISODE: Duration = Duration::from_millis(100);
 /// How many sends may go at once, in seconds of the pace (and at least one).
 const DEPTH: f64 = 0.05;
+/// The share of the server's burst allowance the pace may spend at once after a spell without
+/// sends (a server refills its allowance while no call comes; see [`Pacer::allowance`]).
+const BURST_USE: f64 = 0.9;
 /// With the server's rate limit fields: below this share of its quota left, the pace falls
 /// (or, unpaced, begins); above [`HIGH`], it rises; between, it holds.
 const LOW: f64 = 0.1;
@@ -84,6 +92,10 @@ pub(crate) struct Pacer {
     sent: f64,
     /// Acknowledged answers in all.
     total: u64,
+    /// When the first acknowledged call was sent.
+    first_sent: Option<Instant>,
+    /// The server's burst allowance, as the first 429 showed it (records; 0 when unknown).
+    burst: f64,
     /// The current overload episode: when it began, and `total` then.
     episode: (Instant, u64),
     /// The feed ends within seconds: the pace does not probe.
@@ -120,6 +132,8 @@ impl Pacer {
             rises: 0,
             sent: 0.0,
             total: 0,
+            first_sent: None,
+            burst: 0.0,
             episode: (now, 0),
             ending: false,
             informed: None,
@@ -226,9 +240,13 @@ impl Pacer {
         self.acknowledged.len() as f64 / span.as_secs_f64()
     }
 
-    /// An answer the server acknowledged.
-    pub(crate) fn acknowledged(&mut self, now: Instant) {
+    /// An answer the server acknowledged, to a call sent at `sent_at`.
+    pub(crate) fn acknowledged(&mut self, now: Instant, sent_at: Option<Instant>) {
         self.total += 1;
+        self.first_sent = match (self.first_sent, sent_at) {
+            (Some(first), Some(at)) => Some(first.min(at)),
+            (first, at) => first.or(at),
+        };
         self.acknowledged.push_back(now);
         self.trim(now);
         let quiet = self
@@ -259,9 +277,10 @@ impl Pacer {
         }
     }
 
-    /// A 429: pace just below what the server acknowledged over the last second. False when
-    /// it acknowledged nothing in that second: nothing to measure, no pace.
-    pub(crate) fn rate_limited(&mut self, now: Instant) -> bool {
+    /// A 429 to a call sent at `sent_at`: pace just below what the server acknowledged over
+    /// the last second. False when it acknowledged nothing in that second: nothing to measure,
+    /// no pace.
+    pub(crate) fn rate_limited(&mut self, now: Instant, sent_at: Option<Instant>) -> bool {
         if self
             .last_429
             .is_none_or(|at| now.duration_since(at) >= QUIET)
@@ -286,12 +305,21 @@ impl Pacer {
                 // Crossing the limit at this pace says the limit is below it, whatever the
                 // server's burst allowance let through in the last second.
                 Some(rate) => self.last_second_rate(now).min(rate),
-                // Unpaced until now: what the last second let through, over the whole second.
-                // Within the first second of a feed that includes the server's burst
-                // allowance, spent in a fraction of it: per the fraction, it would be a rate
-                // many times the limit. If this is too high, the episode's next 429 measures
-                // the limit alone; too low, the probing finds it.
-                None => self.acknowledged.len() as f64 / WINDOW.as_secs_f64(),
+                // Unpaced until now. Refused less than a second after the first send: what
+                // the server let through is its burst allowance (commonly a second of its
+                // rate) and its rate since, so over a second plus that time it is the rate.
+                // Later: what the last second let through, over the whole second. If this is
+                // too high, the episode's next 429 measures the limit alone; too low, the
+                // probing finds it.
+                None => match (self.first_sent, sent_at) {
+                    (Some(first), Some(refused)) if refused.duration_since(first) < WINDOW => {
+                        let since = refused.duration_since(first).as_secs_f64();
+                        let rate = self.total as f64 / (WINDOW.as_secs_f64() + since);
+                        self.burst = self.total as f64 - rate * since;
+                        rate
+                    }
+                    _ => self.acknowledged.len() as f64 / WINDOW.as_secs_f64(),
+                },
             }
         };
         if measured < 1.0 {
@@ -314,7 +342,7 @@ impl Pacer {
         let Some(rate) = self.rate else {
             return wanted;
         };
-        let depth = (rate * DEPTH).max(1.0);
+        let depth = (rate * DEPTH).max(self.burst * BURST_USE).max(1.0);
         self.tokens =
             (self.tokens + now.duration_since(self.refilled).as_secs_f64() * rate).min(depth);
         self.refilled = now;
@@ -355,9 +383,9 @@ mod tests {
         let start = Instant::now();
         let mut p = Pacer::new(start);
         for i in 0..1000 {
-            p.acknowledged(start + Duration::from_millis(i));
+            p.acknowledged(start + Duration::from_millis(i), None);
         }
-        assert!(p.rate_limited(start + WINDOW));
+        assert!(p.rate_limited(start + WINDOW, None));
         let paced = p.rate.unwrap();
         (start, p, paced)
     }
@@ -369,10 +397,10 @@ mod tests {
         assert_eq!(p.allowance(start, 7), 7, "unpaced");
         // 1,000 acknowledged over the last second, then a 429.
         for i in 0..1000 {
-            p.acknowledged(start + Duration::from_micros(i * 1000));
+            p.acknowledged(start + Duration::from_micros(i * 1000), None);
         }
         let now = start + WINDOW;
-        assert!(p.rate_limited(now));
+        assert!(p.rate_limited(now, None));
         let rate = p.rate.unwrap();
         assert!((985.0..=995.0).contains(&rate), "{rate}");
         // Paced: batches of 20 ms of the pace, 50 ms of it at most at once.
@@ -393,17 +421,52 @@ mod tests {
             "one wanted, one goes"
         );
         // A second 429 at once is the same overload.
-        assert!(p.rate_limited(later));
+        assert!(p.rate_limited(later, None));
         assert_eq!(p.rate, Some(rate));
         // Later in the episode, the rate acknowledged since it began: 500 in 500 ms.
         for i in 0..500 {
-            p.acknowledged(now + Duration::from_millis(i));
+            p.acknowledged(now + Duration::from_millis(i), None);
         }
-        assert!(p.rate_limited(now + Duration::from_millis(500)));
+        assert!(p.rate_limited(now + Duration::from_millis(500), None));
         let episode = p.rate.unwrap();
         assert!((985.0..=995.0).contains(&episode), "{episode}");
         // Nothing acknowledged: nothing to measure.
-        assert!(!Pacer::new(start).rate_limited(start));
+        assert!(!Pacer::new(start).rate_limited(start, None));
+    }
+
+    #[test]
+    fn a_first_429_within_a_second_counts_the_burst_once_and_the_pace_spends_it_after_a_pause() {
+        let start = Instant::now();
+        let mut p = Pacer::new(start);
+        // A server one second deep at 1,000/s: its burst of 1,000 and 300 ms of its rate went
+        // through, then a call sent at 300 ms was refused.
+        for i in 0..1300u64 {
+            let sent = start + Duration::from_micros(i * 230);
+            p.acknowledged(sent + Duration::from_millis(1), Some(sent));
+        }
+        let refused = start + Duration::from_millis(300);
+        assert!(p.rate_limited(refused + Duration::from_millis(1), Some(refused)));
+        let rate = p.rate.unwrap();
+        assert!(
+            (rate - 1000.0 * BELOW).abs() < 1.0,
+            "the rate, not 1,300: {rate}"
+        );
+        // A second with nothing sent (the refused keys wait their Retry-After): the server's
+        // allowance refilled, and the pace may spend most of it at once, not 50 ms' worth.
+        let after = refused + Duration::from_secs(1);
+        let n = p.allowance(after, 5000);
+        assert!((850..=900).contains(&n), "{n}");
+        p.take(n);
+        assert_eq!(p.allowance(after, 5000), 0, "spent");
+        // Without the calls' send times: the last second over a whole second, no burst.
+        let mut blind = Pacer::new(start);
+        for i in 0..1300u64 {
+            blind.acknowledged(start + Duration::from_micros(i * 230), None);
+        }
+        assert!(blind.rate_limited(refused, None));
+        assert!((blind.rate.unwrap() - 1300.0 * BELOW).abs() < 1.0);
+        let depth = (blind.rate.unwrap() * DEPTH) as usize;
+        assert_eq!(blind.allowance(after, 5000), depth, "50 ms of the pace");
     }
 
     #[test]
@@ -413,9 +476,9 @@ mod tests {
         // through: the next 429 paces below the pace in force, not at 3,000.
         let later = start + Duration::from_secs(3);
         for i in 0..3000 {
-            p.acknowledged(later + Duration::from_micros(i * 333));
+            p.acknowledged(later + Duration::from_micros(i * 333), None);
         }
-        assert!(p.rate_limited(later + WINDOW));
+        assert!(p.rate_limited(later + WINDOW, None));
         let rate = p.rate.unwrap();
         assert!(rate <= paced * 1.01 * BELOW + 1e-9, "{rate} {paced}");
     }
@@ -428,7 +491,7 @@ mod tests {
         let send = |p: &mut Pacer, second: u64, share: f64| {
             let at = start + Duration::from_secs(second);
             p.take((paced * share) as usize);
-            p.acknowledged(at + Duration::from_millis(1));
+            p.acknowledged(at + Duration::from_millis(1), None);
         };
         for second in 7..=9 {
             send(&mut p, second, 0.5);
@@ -449,7 +512,10 @@ mod tests {
         let measured = paced / BELOW;
         let quiet_second = |p: &mut Pacer, second: u64| {
             p.take(p.rate.unwrap() as usize);
-            p.acknowledged(start + Duration::from_secs(second) + Duration::from_millis(1));
+            p.acknowledged(
+                start + Duration::from_secs(second) + Duration::from_millis(1),
+                None,
+            );
         };
         // The 429 came at one second: until six, no higher than just below what it measured.
         for second in 2..=5 {
@@ -467,7 +533,7 @@ mod tests {
             .product::<f64>();
         assert!((risen - expected).abs() < 1e-9, "{risen} {expected}");
         // A 429 starts over.
-        assert!(p.rate_limited(start + Duration::from_secs(14)));
+        assert!(p.rate_limited(start + Duration::from_secs(14), None));
         assert_eq!(p.rises, 0);
     }
 
@@ -478,14 +544,20 @@ mod tests {
         p.set_ending(true);
         for second in 2..=12 {
             p.take(p.rate.unwrap() as usize);
-            p.acknowledged(start + Duration::from_secs(second) + Duration::from_millis(1));
+            p.acknowledged(
+                start + Duration::from_secs(second) + Duration::from_millis(1),
+                None,
+            );
             let rate = p.rate.unwrap();
             assert!((rate - measured * HOLD).abs() < 1e-9, "{second}: {rate}");
         }
         // More work came: it probes again.
         p.set_ending(false);
         p.take(p.rate.unwrap() as usize);
-        p.acknowledged(start + Duration::from_secs(13) + Duration::from_millis(1));
+        p.acknowledged(
+            start + Duration::from_secs(13) + Duration::from_millis(1),
+            None,
+        );
         assert!((p.rate.unwrap() / (measured * HOLD) - 1.01).abs() < 1e-9);
         assert_eq!(
             p.seconds_for(p.rate.unwrap() as usize * 2).map(f64::round),
@@ -512,7 +584,7 @@ mod tests {
         // A burst: 950 acknowledged in 100 ms, the quota falling; unpaced while above a tenth.
         for i in 0..950u64 {
             let at = start + Duration::from_micros(i * 111);
-            p.acknowledged(at);
+            p.acknowledged(at, None);
             p.server_fields(&fields(1000 - i, at), at);
         }
         assert!(p.rate.is_some(), "paced before any 429");
@@ -544,7 +616,7 @@ mod tests {
         let rate = p.rate.unwrap();
         for second in 1..20 {
             p.take(rate as usize);
-            p.acknowledged(at + Duration::from_secs(second));
+            p.acknowledged(at + Duration::from_secs(second), None);
         }
         assert_eq!(p.rate.unwrap(), rate);
     }
