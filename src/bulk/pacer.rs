@@ -7,8 +7,10 @@
 //! A first 429 less than a second after the first send follows the server's burst allowance
 //! (commonly a second of its rate, a token bucket that starts full) and its rate since: what
 //! went through counts over a second plus that time, and the burst it shows is the depth of the
-//! pace's own bucket (90% of it), so that after a spell without sends (keys waiting out their
-//! `Retry-After`) the pace spends what the server refilled meanwhile, as the server would.
+//! pace's own bucket (90% of it) for three seconds after a 429, so that after a spell without
+//! sends (keys waiting out their `Retry-After`) the pace spends what the server refilled
+//! meanwhile, as the server would. Later, a spell without sends is input running dry, and
+//! other senders on the limit may have used what it left: 50 ms of the pace at most at once.
 //! Sends are paced a little below that estimate, re-measured at most every 200 ms; never above
 //! the pace in force (a second after a slower spell, the server's burst allowance lets through
 //! more than its limit, and that second's rate is not the limit). Each second without a 429 in
@@ -56,8 +58,12 @@ const EPISODE: Duration = Duration::from_millis(100);
 /// How many sends may go at once, in seconds of the pace (and at least one).
 const DEPTH: f64 = 0.05;
 /// The share of the server's burst allowance the pace may spend at once after a spell without
-/// sends (a server refills its allowance while no call comes; see [`Pacer::allowance`]).
+/// sends that follows a 429 (a server refills its allowance while no call comes).
 const BURST_USE: f64 = 0.9;
+/// How long after a 429 the pace's bucket is that deep (the refused keys' `Retry-After` and a
+/// second more); later, a spell without sends is input running dry, and other senders on the
+/// same limit may have used what it left.
+const BURST_SPELL: Duration = Duration::from_secs(3);
 /// With the server's rate limit fields: below this share of its quota left, the pace falls
 /// (or, unpaced, begins); above [`HIGH`], it rises; between, it holds.
 const LOW: f64 = 0.1;
@@ -342,7 +348,13 @@ impl Pacer {
         let Some(rate) = self.rate else {
             return wanted;
         };
-        let depth = (rate * DEPTH).max(self.burst * BURST_USE).max(1.0);
+        // Right after a 429, a spell without sends is the refused keys waiting: the server
+        // refilled meanwhile. Later it is input running dry, and others may have used it.
+        let refill_spell = self
+            .last_429
+            .is_some_and(|at| now.duration_since(at) < BURST_SPELL);
+        let burst = if refill_spell { self.burst } else { 0.0 };
+        let depth = (rate * DEPTH).max(burst * BURST_USE).max(1.0);
         self.tokens =
             (self.tokens + now.duration_since(self.refilled).as_secs_f64() * rate).min(depth);
         self.refilled = now;
@@ -458,6 +470,10 @@ mod tests {
         assert!((850..=900).contains(&n), "{n}");
         p.take(n);
         assert_eq!(p.allowance(after, 5000), 0, "spent");
+        // Idle long after the last 429 (input ran dry; others may have used the allowance):
+        // 50 ms of the pace at once.
+        let idle = after + BURST_SPELL;
+        assert_eq!(p.allowance(idle, 5000), (rate * DEPTH) as usize);
         // Without the calls' send times: the last second over a whole second, no burst.
         let mut blind = Pacer::new(start);
         for i in 0..1300u64 {
