@@ -340,8 +340,7 @@ async fn main() {
     let importer_cpu_per_record = on.cpu_s / on.report["acknowledged"].as_f64().unwrap_or(1.0);
     let big2 = input(&dir, "large2", large);
     let off = import(&server.url, &big2, None);
-    let no_journal_cpu_per_record =
-        off.cpu_s / off.report["acknowledged"].as_f64().unwrap_or(1.0);
+    let no_journal_cpu_per_record = off.cpu_s / off.report["acknowledged"].as_f64().unwrap_or(1.0);
     let no_journal = row(
         "preventor import (journal off)",
         large,
