@@ -208,13 +208,13 @@ impl Pacer {
         self.sent = 0.0;
     }
 
-    /// Whether the feed ends within seconds: while it does, the pace rises no further than
-    /// just below the rate the last 429 measured, whenever that was.
     /// Sends a second it allows now (`None`: unpaced, no 429 and no server fields yet).
     pub(crate) fn pace(&self) -> Option<f64> {
         self.rate
     }
 
+    /// Whether the feed ends within seconds: while it does, the pace rises no further than
+    /// just below the rate the last 429 measured, whenever that was.
     pub(crate) fn set_ending(&mut self, ending: bool) {
         self.ending = ending;
     }
