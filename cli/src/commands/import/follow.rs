@@ -16,7 +16,6 @@ use crate::{
     journal::postgres::stage::{self, Batching, Staged},
     output::Exit,
     progress::Progress,
-    target::Plan,
 };
 
 /// After a stop, the lines already read are passed on until none comes for this long (the
@@ -26,7 +25,7 @@ const DRAIN_IDLE: Duration = Duration::from_millis(200);
 const SAY_EVERY: Duration = Duration::from_secs(10);
 
 /// Stages the stream until its end or a stop, then records and reports the staging.
-pub async fn run(plan: Plan, args: super::ImportArgs, dsn: String, json_output: bool) -> Exit {
+pub async fn run(args: super::ImportArgs, feed: super::Feed, json_output: bool) -> Exit {
     let super::Feed {
         reader,
         facts,
@@ -34,10 +33,7 @@ pub async fn run(plan: Plan, args: super::ImportArgs, dsn: String, json_output: 
         journal,
         keys,
         metrics,
-    } = match super::open_feed(&plan, &args, &dsn).await {
-        Ok(f) => f,
-        Err(e) => return e,
-    };
+    } = feed;
     let progress = Arc::new(Progress::new(None));
     let stop = CancellationToken::new();
     tokio::spawn(crate::signals::stop_on_signals(

@@ -132,12 +132,20 @@ pub(super) struct Feed {
 }
 
 /// The input, the journal at `dsn` with its keys, and `--metrics` served: the start of
-/// `import --journal postgres://...` (a file, or a stream with `--follow`).
+/// `import --journal postgres://...` (a file, or a stream with `--follow`). `--shard` is
+/// refused first: the feed is shared between workers by itself.
 pub(super) async fn open_feed(
     plan: &target::Plan,
     args: &ImportArgs,
     dsn: &str,
 ) -> Result<Feed, Exit> {
+    if args.shard.is_some() {
+        return Err(Exit::usage(
+            "--shard splits a file between journals; a PostgreSQL journal shares one feed \
+             between workers by itself: leave --shard out"
+                .into(),
+        ));
+    }
     crate::feed::refuse_embedded(plan)?;
     let (reader, _, facts) =
         open_input(args).map_err(|e| Exit::fatal(format!("{}: {e}", args.file.display())))?;
@@ -164,13 +172,16 @@ pub async fn run(sandbox: bool, args: ImportArgs, json_output: bool) -> Exit {
         Err(e) => return e.into(),
     };
     match args.journal.as_deref().and_then(names_postgres) {
-        Some(dsn) if args.follow => {
-            let dsn = dsn.to_string();
-            follow::run(plan, args, dsn, json_output).await
-        }
         Some(dsn) => {
-            let dsn = dsn.to_string();
-            shared::run(plan, args, dsn, json_output).await
+            let feed = match open_feed(&plan, &args, dsn).await {
+                Ok(f) => f,
+                Err(e) => return e,
+            };
+            if args.follow {
+                follow::run(args, feed, json_output).await
+            } else {
+                shared::run(plan, args, feed, json_output).await
+            }
         }
         None if args.follow => Exit::usage(
             "--follow stages a stream into a feed shared through a PostgreSQL journal \

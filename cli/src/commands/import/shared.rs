@@ -16,14 +16,12 @@ use crate::{
 };
 
 /// `import FILE --journal postgres://...`: stages the file, then works the feed.
-pub async fn run(plan: Plan, args: super::ImportArgs, dsn: String, json_output: bool) -> Exit {
-    if args.shard.is_some() {
-        return Exit::usage(
-            "--shard splits a file between journals; a PostgreSQL journal shares one feed \
-             between workers by itself: leave --shard out"
-                .into(),
-        );
-    }
+pub async fn run(
+    plan: Plan,
+    args: super::ImportArgs,
+    feed: super::Feed,
+    json_output: bool,
+) -> Exit {
     let super::Feed {
         reader,
         facts,
@@ -31,10 +29,7 @@ pub async fn run(plan: Plan, args: super::ImportArgs, dsn: String, json_output: 
         journal,
         keys,
         metrics,
-    } = match super::open_feed(&plan, &args, &dsn).await {
-        Ok(f) => f,
-        Err(e) => return e,
-    };
+    } = feed;
     let progress = Progress::new(None);
     let lines = crate::input::read_on_thread(args.kind, reader, args.is_csv(), 4096);
     let staged = stage::stage(
